@@ -1,0 +1,14 @@
+namespace Coherent;
+
+/// <summary>Per-call options for a cache entry. Reuse one instance for calls with the same options: it is read, never changed.</summary>
+public sealed class CacheEntryOptions
+{
+    /// <summary>Tags attached to the stored entry; <c>InvalidateTagAsync(tag)</c> drops every entry carrying the tag. Default none.</summary>
+    public IReadOnlyList<string>? Tags { get; init; }
+
+    /// <summary>Overrides the family's <see cref="FamilyPolicy.Ttl"/> for this entry (it still may not exceed the family's TTL). Default: the family's.</summary>
+    public TimeSpan? Ttl { get; init; }
+
+    /// <summary>Stores the value in the local tier only, never in the shared tier. Default false.</summary>
+    public bool LocalOnly { get; init; }
+}

@@ -1,0 +1,214 @@
+using Coherent.Distributed;
+using Coherent.Local;
+using Coherent.Policies;
+using Coherent.Serialization;
+using Coherent.Stampede;
+using Coherent.Telemetry;
+
+namespace Coherent;
+
+/// <summary>The engine's side of the shared tier: read-through, leases, fenced stores and write-through.</summary>
+public sealed partial class CoherentCache
+{
+    private static readonly TimeSpan MinLeaseTime = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxLeaseTime = TimeSpan.FromSeconds(30);
+
+    /// <summary>What the shared tier gave a flight: a value to serve, or the epoch (and maybe lease) for computing.</summary>
+    private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
+
+    private async ValueTask<SharedOutcome> ReadSharedForFlightAsync<T>(Flight flight, FamilyState family)
+    {
+        var token = flight.FactoryToken;
+        var read = await ReadSharedAsync<T>(flight, family, token).ConfigureAwait(false);
+        if (read.Entry is { } hit)
+        {
+            return new SharedOutcome(new FlightResult(hit.Value, hit, Stale: false), hit.Epoch, null);
+        }
+
+        if (read.Failed)
+        {
+            return new SharedOutcome(null, -1, null); // shared tier down: compute locally, do not try to store
+        }
+
+        var leaseTime = LeaseTimeFor(family);
+        DistributedLease? lease;
+        try
+        {
+            lease = await _tier!.TryAcquireLeaseAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedReadFailed(_logger, flight.Key, ex);
+            return new SharedOutcome(null, read.Epoch, null);
+        }
+
+        if (lease is not null)
+        {
+            return new SharedOutcome(null, lease.Epoch, lease);
+        }
+
+        // Another node computes. A value within fail-safe policy is served at once; otherwise wait for its "filled" notice.
+        if (StaleCandidate(flight.Key, family) is { } stale)
+        {
+            family.Stats.StaleServed.Increment();
+            return new SharedOutcome(new FlightResult(stale.Value, stale, Stale: true), 0, null);
+        }
+
+        await _tier.WaitForFillAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
+        var after = await ReadSharedAsync<T>(flight, family, token).ConfigureAwait(false);
+        return after.Entry is { } filled
+            ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false), filled.Epoch, null)
+            : new SharedOutcome(null, after.Epoch, null); // the other node failed or timed out: compute ourselves, still fenced
+    }
+
+    /// <summary>Reads the key from the shared tier and, on a hit, fills L1 (fenced like a computed value).</summary>
+    private async ValueTask<(CacheEntry? Entry, long Epoch, bool Failed)> ReadSharedAsync<T>(Flight flight, FamilyState family, CancellationToken token)
+    {
+        DistributedReadResult result;
+        try
+        {
+            result = await _tier!.ReadAsync(flight.Key, family, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedReadFailed(_logger, flight.Key, ex);
+            return (null, 0, true);
+        }
+
+        if (result.Entry is not { } shared)
+        {
+            return (null, result.Epoch, false);
+        }
+
+        T value;
+        try
+        {
+            value = SerializerGuard.Deserialize<T>(_serializer, flight.Key, shared.Payload);
+        }
+        catch (CacheSerializationException ex)
+        {
+            // Unreadable bytes are a miss, never a crash; the recompute overwrites them.
+            Log.SharedReadFailed(_logger, flight.Key, ex);
+            return (null, result.Epoch, false);
+        }
+
+        var now = _clock.PreciseNowMs();
+        var (tags, stamps) = _tags.Snapshot(shared.Tags);
+        var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
+        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion)
+        {
+            _l1.Set(entry);
+            if (flight.Fenced)
+            {
+                _l1.Remove(entry);
+            }
+        }
+
+        return (entry, shared.Epoch, false);
+    }
+
+    /// <summary>Reads without a flight (TryGetAsync): returns the value but does not fill L1, since nothing fences it.</summary>
+    private async ValueTask<CacheEntry?> TryReadSharedAsync(string key, FamilyState family, CancellationToken token)
+    {
+        try
+        {
+            var result = await _tier!.ReadAsync(key, family, token).ConfigureAwait(false);
+            if (result.Entry is not { } shared)
+            {
+                return null;
+            }
+
+            var now = _clock.PreciseNowMs();
+            return new CacheEntry(key, new SerializedValue(shared.Payload.ToArray(), typeof(object)), family)
+            {
+                CreatedAtMs = shared.CreatedAtMs,
+                FetchedAtMs = now,
+                ExpiresAtMs = shared.ExpiresAtMs,
+                RetainUntilMs = shared.ExpiresAtMs,
+                Epoch = shared.Epoch,
+            };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedReadFailed(_logger, key, ex);
+            return null;
+        }
+    }
+
+    private async ValueTask<bool> StoreSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, DistributedLease? lease)
+    {
+        if (epoch < 0)
+        {
+            return true; // the read failed: the shared tier is down, keep the value locally only
+        }
+
+        try
+        {
+            return await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options), epoch, lease, _disposing.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedStoreFailed(_logger, key, ex);
+            return true; // keep it locally; the shared tier will be refilled by the next miss
+        }
+    }
+
+    private async ValueTask<CacheEntry> SetSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, CancellationToken token)
+    {
+        var epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options), token).ConfigureAwait(false);
+        return new CacheEntry(key, entry.Value, entry.Family)
+        {
+            CreatedAtMs = entry.CreatedAtMs,
+            FetchedAtMs = entry.FetchedAtMs,
+            ExpiresAtMs = entry.ExpiresAtMs,
+            RetainUntilMs = entry.RetainUntilMs,
+            EarlyRefreshFromMs = entry.EarlyRefreshFromMs,
+            DeltaMs = entry.DeltaMs,
+            Epoch = epoch,
+            ClearStamp = entry.ClearStamp,
+            Tags = entry.Tags,
+            TagStamps = entry.TagStamps,
+        };
+    }
+
+    private ValueTask InvalidateSharedAsync(string key, CancellationToken token) => _tier!.InvalidateAsync(key, token);
+
+    private ValueTask InvalidateTagSharedAsync(string tag, CancellationToken token) => _tier!.InvalidateTagAsync(tag, token);
+
+    private ValueTask ClearSharedAsync(CancellationToken token) => _tier!.ClearAsync(token);
+
+    private async ValueTask ReleaseLeaseQuietlyAsync(DistributedLease lease)
+    {
+        try
+        {
+            await _tier!.ReleaseLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedStoreFailed(_logger, lease.Key, ex); // the lease expires by itself
+        }
+    }
+
+    private static DistributedEntry ToShared(CacheEntry entry, byte[] payload, CacheEntryOptions? options) => new()
+    {
+        Payload = payload,
+        CreatedAtMs = entry.CreatedAtMs,
+        ExpiresAtMs = entry.CreatedAtMs + (options?.Ttl is { } ttl && ttl > TimeSpan.Zero ? Math.Min(entry.Family.TtlMs, (long)ttl.TotalMilliseconds) : entry.Family.TtlMs),
+        DeltaMs = entry.DeltaMs,
+        Epoch = entry.Epoch,
+        Tags = entry.Tags?.Select(t => t.Name).ToArray(),
+    };
+
+    /// <summary>About three times the usual compute time (bounded to 1–30 s), or the hard timeout when one is set.</summary>
+    private static TimeSpan LeaseTimeFor(FamilyState family)
+    {
+        if (family.Policy.HardTimeout is { } hard)
+        {
+            return hard + MinLeaseTime;
+        }
+
+        var median = family.Stats.MedianFactoryCostMs() ?? 1000;
+        var lease = TimeSpan.FromMilliseconds(median * 3);
+        return lease < MinLeaseTime ? MinLeaseTime : lease > MaxLeaseTime ? MaxLeaseTime : lease;
+    }
+}

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using Coherent.Distributed;
+using Coherent.Local;
+using Coherent.Policies;
+using Coherent.Refresh;
+using Coherent.Serialization;
+using Coherent.Stampede;
+using Coherent.Telemetry;
+
+namespace Coherent;
+
+public sealed partial class CoherentCache
+{
+    /// <summary>
+    /// Runs one flight to completion: shared tier read, lease, factory with timeouts, fenced store, fail-safe.
+    /// Never throws; the outcome goes to the flight's waiters. The flight leaves the table only after the store,
+    /// so an invalidation either finds it (and fences it) or finds the stored entry (and removes it).
+    /// </summary>
+    private async Task RunFlightAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
+    {
+        var (tags, stamps) = _tags.Snapshot(options?.Tags);
+        var useShared = _tier is not null && options?.LocalOnly != true;
+        DistributedLease? lease = null;
+        var epoch = 0L;
+        try
+        {
+            if (useShared)
+            {
+                var shared = await ReadSharedForFlightAsync<T>(flight, family).ConfigureAwait(false);
+                if (shared.Served is { } served)
+                {
+                    flight.Complete(served);
+                    return;
+                }
+
+                epoch = shared.Epoch;
+                lease = shared.Lease;
+            }
+
+            T value;
+            double deltaMs;
+            try
+            {
+                (value, deltaMs) = await RunFactoryAsync(flight, family, state, factory).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException && flight.FactoryToken.IsCancellationRequested && !flight.IsBackground && ex is not FactoryTimeoutException))
+            {
+                family.Stats.FactoryFailures.Increment();
+                if (ex is not FactoryTimeoutException)
+                {
+                    Log.FactoryFailed(_logger, flight.Key, family.Name, ex);
+                }
+
+                if (flight.IsBackground)
+                {
+                    Log.BackgroundRefreshFailed(_logger, flight.Key, family.Name, ex);
+                }
+
+                if (TryFailSafe(flight.Key, family) is { } stale)
+                {
+                    flight.Complete(new FlightResult(stale.Value, stale, Stale: true));
+                    return;
+                }
+
+                flight.Fail(ex);
+                return;
+            }
+
+            var entry = await StoreComputedAsync(flight, family, value, deltaMs, options, tags, stamps, epoch, useShared ? lease : null, useShared).ConfigureAwait(false);
+            lease = null; // released by the store
+            flight.Complete(new FlightResult(value, entry, Stale: false));
+        }
+        catch (Exception ex)
+        {
+            flight.Fail(ex);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await ReleaseLeaseQuietlyAsync(lease).ConfigureAwait(false);
+            }
+
+            _flights.Remove(flight);
+        }
+    }
+
+    private async ValueTask<(T Value, double DeltaMs)> RunFactoryAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory)
+    {
+        using var activity = CoherentTelemetry.ActivitySource.StartActivity("coherent.factory", ActivityKind.Internal);
+        activity?.SetTag("coherent.key", flight.Key);
+        activity?.SetTag("coherent.family", family.Name);
+        var start = _clock.GetTimestamp();
+        family.Stats.FactoryRuns.Increment();
+        T value;
+        if (family.Policy.HardTimeout is { } hard)
+        {
+            var task = InvokeFactory(state, factory, flight.FactoryToken).AsTask();
+            try
+            {
+                value = await task.WaitAsync(hard, _clock.TimeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                flight.CancelFactory();
+                _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                Log.FactoryTimedOut(_logger, flight.Key, family.Name, hard);
+                activity?.SetStatus(ActivityStatusCode.Error, "hard timeout");
+                throw new FactoryTimeoutException(flight.Key, hard);
+            }
+        }
+        else
+        {
+            value = await InvokeFactory(state, factory, flight.FactoryToken).ConfigureAwait(false);
+        }
+
+        var deltaMs = _clock.GetElapsedTime(start).TotalMilliseconds;
+        family.Stats.RecordFactoryCost(deltaMs);
+        _telemetry.RecordFactoryDuration(family, deltaMs);
+        return (value, deltaMs);
+    }
+
+    private static ValueTask<T> InvokeFactory<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken token)
+    {
+        try
+        {
+            return factory(state, token);
+        }
+        catch (Exception ex)
+        {
+            // A factory that throws before returning its task fails the same way as one whose task faults.
+            return ValueTask.FromException<T>(ex);
+        }
+    }
+
+    /// <summary>
+    /// Stores a computed value unless the key was invalidated, overwritten, tag-invalidated or cleared since the flight began
+    /// (then the value is returned to callers but not cached). Returns the entry (stored or not).
+    /// </summary>
+    private async ValueTask<CacheEntry> StoreComputedAsync<T>(Flight flight, FamilyState family, T value, double deltaMs, CacheEntryOptions? options,
+        Invalidation.TagState[]? tags, long[]? stamps, long epoch, DistributedLease? lease, bool useShared)
+    {
+        var now = _clock.PreciseNowMs();
+        var (entry, payload) = CreateEntry(flight.Key, family, value, now, now, deltaMs, options, tags, stamps, flight.ClearStamp, epoch);
+        if (flight.Fenced || flight.ClearStamp != _tags.ClearVersion || !entry.TagsCurrent())
+        {
+            Log.FencedResultDropped(_logger, flight.Key);
+            if (lease is not null)
+            {
+                await ReleaseLeaseQuietlyAsync(lease).ConfigureAwait(false);
+            }
+
+            return entry;
+        }
+
+        if (useShared && !await StoreSharedAsync(flight.Key, entry, payload ?? SerializerGuard.Serialize(_serializer, flight.Key, value, _maxPayloadBytes), options, epoch, lease).ConfigureAwait(false))
+        {
+            return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
+        }
+
+        _l1.Set(entry);
+        if (flight.Fenced)
+        {
+            // An invalidation fenced the flight between the check above and the store: undo (see docs/concurrency.md).
+            _l1.Remove(entry);
+            Log.FencedResultDropped(_logger, flight.Key);
+        }
+
+        return entry;
+    }
+
+    /// <summary>Builds an entry with jittered expiry, XFetch window and fail-safe retention. Returns the payload if it had to serialize.</summary>
+    private (CacheEntry Entry, byte[]? Payload) CreateEntry<T>(string key, FamilyState family, T value, long createdAt, long now, double deltaMs,
+        CacheEntryOptions? options, Invalidation.TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null)
+    {
+        var ttlMs = family.TtlMs;
+        if (options?.Ttl is { } overrideTtl && overrideTtl > TimeSpan.Zero)
+        {
+            ttlMs = Math.Min(ttlMs, (long)overrideTtl.TotalMilliseconds);
+        }
+
+        var localMs = Math.Min(ttlMs, family.LocalTtlMs);
+        var expires = now + Jitter.Apply(localMs, family.Policy.Jitter, _random);
+        if (sharedExpiresAt is { } shared)
+        {
+            expires = Math.Min(expires, shared);
+        }
+
+        byte[]? payload = null;
+        object? stored = value;
+        if (family.Policy.CopyOnRead)
+        {
+            payload = SerializerGuard.Serialize(_serializer, key, value, _maxPayloadBytes);
+            stored = new SerializedValue(payload, typeof(T));
+        }
+
+        var retain = family.FailSafeMaxAgeMs >= 0 ? Math.Max(expires, createdAt + family.FailSafeMaxAgeMs) : expires;
+        var entry = new CacheEntry(key, stored, family)
+        {
+            CreatedAtMs = createdAt,
+            FetchedAtMs = now,
+            ExpiresAtMs = expires,
+            RetainUntilMs = retain,
+            DeltaMs = deltaMs,
+            EarlyRefreshFromMs = XFetch.WindowStart(expires, deltaMs, family.Policy.EarlyRefreshBeta),
+            Epoch = epoch,
+            ClearStamp = clearStamp,
+            Tags = tags,
+            TagStamps = stamps,
+        };
+        return (entry, payload);
+    }
+
+    /// <summary>Fail-safe: the last value, if the policy allows one this old; starts the throttle so the factory is not retried at once.</summary>
+    private CacheEntry? TryFailSafe(string key, FamilyState family)
+    {
+        if (StaleCandidate(key, family) is not { } entry)
+        {
+            return null;
+        }
+
+        var now = _clock.PreciseNowMs();
+        Volatile.Write(ref entry.ThrottleUntilMs, now + family.FailSafeThrottleMs);
+        family.Stats.FailSafeActivations.Increment();
+        family.Stats.StaleServed.Increment();
+        Log.FailSafeActivated(_logger, key, family.Name, entry.AgeMs(now), family.Policy.FailSafeThrottle);
+        return entry;
+    }
+}

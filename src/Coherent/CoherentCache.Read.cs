@@ -1,0 +1,220 @@
+using System.Runtime.CompilerServices;
+using Coherent.Local;
+using Coherent.Policies;
+using Coherent.Refresh;
+using Coherent.Serialization;
+using Coherent.Stampede;
+using Coherent.Telemetry;
+
+namespace Coherent;
+
+public sealed partial class CoherentCache
+{
+    /// <inheritdoc />
+    public ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default) =>
+        GetOrSetAsync(key, factory, static (f, ct) => f(ct), options, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<T> GetOrSetAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        KeyRules.ValidateFast(key, _maxKeyLength);
+        if (_l1.TryGet(key, out var entry))
+        {
+            var now = _clock.NowMs;
+            if (IsServable(entry, now) && entry.Value is not SerializedValue && TryCast(entry, out T value))
+            {
+                RecordHit(entry, now);
+                if (now >= entry.EarlyRefreshFromMs)
+                {
+                    MaybeRefreshEarly(entry, now, state, factory, options);
+                }
+
+                return new ValueTask<T>(value);
+            }
+        }
+
+        return GetOrSetSlowAsync(key, state, factory, options, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        KeyRules.ValidateFull(key, _maxKeyLength);
+        var family = _families.Resolve(key);
+        var now = _clock.PreciseNowMs();
+        if (_l1.TryGet(key, out var entry) && IsServable(entry, now))
+        {
+            RecordHit(entry, now);
+            return new CacheLookup<T>(true, ReadValue<T>(entry));
+        }
+
+        if (_tier is not null)
+        {
+            var filled = await TryReadSharedAsync(key, family, cancellationToken).ConfigureAwait(false);
+            if (filled is not null)
+            {
+                RecordHit(filled, now);
+                return new CacheLookup<T>(true, ReadValue<T>(filled));
+            }
+        }
+
+        family.Stats.Misses.Increment();
+        return new CacheLookup<T>(false, default);
+    }
+
+    /// <summary>
+    /// Fresh (not expired), valid (no tag or clear since stored) and confirmed: fetched, or covered by the bus's confirmation,
+    /// within the family's MaxStaleness. Without a shared tier the confirmation is always current.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsServable(CacheEntry entry, long now)
+    {
+        var floor = now - entry.Family.MaxStalenessMs;
+        return now < entry.ExpiresAtMs
+            && entry.IsValid(_tags.ClearVersion)
+            && (entry.FetchedAtMs >= floor || Volatile.Read(ref _confirmedUpToMs) >= floor);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RecordHit(CacheEntry entry, long now)
+    {
+        entry.Family.Stats.Hits.IncrementRelaxed();
+        if (_telemetry.ServedAge.Enabled)
+        {
+            _telemetry.RecordServedAge(entry.Family, entry.AgeMs(now));
+        }
+    }
+
+    private async ValueTask<T> GetOrSetSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(factory);
+        KeyRules.ValidateFull(key, _maxKeyLength);
+        cancellationToken.ThrowIfCancellationRequested();
+        var family = _families.Resolve(key);
+        var now = _clock.PreciseNowMs();
+        if (_l1.Peek(key, out var entry))
+        {
+            if (IsServable(entry, now))
+            {
+                RecordHit(entry, now);
+                return ReadValue<T>(entry);
+            }
+
+            // Fail-safe throttle: the factory failed recently; keep serving the last value instead of hammering the source.
+            if (Volatile.Read(ref entry.ThrottleUntilMs) > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
+            {
+                family.Stats.StaleServed.Increment();
+                return ReadValue<T>(entry);
+            }
+        }
+
+        var (flight, owner) = _flights.JoinOrStart(key, () => new Flight(key, _tags.ClearVersion));
+        flight.AddWaiter();
+        if (owner)
+        {
+            family.Stats.Misses.Increment();
+            _ = RunFlightAsync(flight, family, state, factory, options);
+        }
+        else
+        {
+            family.Stats.SingleFlightJoins.Increment();
+        }
+
+        return await AwaitFlightAsync<T>(flight, family, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<T> AwaitFlightAsync<T>(Flight flight, FamilyState family, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (family.Policy.SoftTimeout is { } soft && StaleCandidate(flight.Key, family) is not null)
+            {
+                try
+                {
+                    var result = await flight.Task.WaitAsync(soft, _clock.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    return ReadResult<T>(result);
+                }
+                catch (TimeoutException) when (StaleCandidate(flight.Key, family) is { } stale)
+                {
+                    // Let the factory finish and refresh the entry; this caller gets the last value now.
+                    flight.MarkBackground();
+                    family.Stats.StaleServed.Increment();
+                    Log.SoftTimeoutServedStale(_logger, flight.Key, family.Name);
+                    return ReadValue<T>(stale);
+                }
+            }
+
+            return ReadResult<T>(await flight.Task.WaitAsync(cancellationToken).ConfigureAwait(false));
+        }
+        finally
+        {
+            flight.RemoveWaiter();
+        }
+    }
+
+    /// <summary>The current L1 value of the key if fail-safe allows serving it (valid, within the fail-safe age).</summary>
+    private CacheEntry? StaleCandidate(string key, FamilyState family)
+    {
+        if (family.FailSafeMaxAgeMs < 0 || !_l1.Peek(key, out var entry) || !entry.IsValid(_tags.ClearVersion))
+        {
+            return null;
+        }
+
+        return entry.AgeMs(_clock.PreciseNowMs()) <= family.FailSafeMaxAgeMs ? entry : null;
+    }
+
+    private void MaybeRefreshEarly<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
+    {
+        if (entry.Family.Policy.EarlyRefreshBeta is not { } beta
+            || !XFetch.ShouldRefresh(now, entry.ExpiresAtMs, entry.DeltaMs, beta, XFetch.NextU(_random))
+            || Interlocked.CompareExchange(ref entry.Refreshing, 1, 0) != 0)
+        {
+            return;
+        }
+
+        var (flight, owner) = _flights.JoinOrStart(entry.Key, () => new Flight(entry.Key, _tags.ClearVersion));
+        if (!owner)
+        {
+            return;
+        }
+
+        flight.MarkBackground();
+        entry.Family.Stats.EarlyRefreshes.Increment();
+        _ = RunFlightAsync(flight, entry.Family, state, factory, options);
+    }
+
+    private T ReadResult<T>(FlightResult result) => result.Entry is { } e ? ReadValue<T>(e) : CastValue<T>(result.Value, "");
+
+    /// <summary>The entry's value as a <typeparamref name="T"/>: the shared object, or a private copy for copy-on-read families.</summary>
+    private T ReadValue<T>(CacheEntry entry)
+    {
+        if (entry.Value is SerializedValue serialized)
+        {
+            return SerializerGuard.Deserialize<T>(_serializer, entry.Key, serialized.Payload);
+        }
+
+        return CastValue<T>(entry.Value, entry.Key);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryCast<T>(CacheEntry entry, out T value)
+    {
+        if (entry.Value is T typed)
+        {
+            value = typed;
+            return true;
+        }
+
+        value = default!;
+        return entry.Value is null && default(T) is null;
+    }
+
+    private static T CastValue<T>(object? value, string key) => value switch
+    {
+        T typed => typed,
+        null when default(T) is null => default!,
+        _ => throw new InvalidCastException($"Key '{UndeclaredFamilyException.Truncate(key)}' holds a {value?.GetType().ToString() ?? "null"}, which is not a {typeof(T)}. Use one type per key."),
+    };
+}

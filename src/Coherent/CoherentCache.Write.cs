@@ -1,0 +1,106 @@
+using Coherent.Policies;
+
+namespace Coherent;
+
+public sealed partial class CoherentCache
+{
+    /// <inheritdoc />
+    public async ValueTask SetAsync<T>(string key, T value, CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        KeyRules.ValidateFull(key, _maxKeyLength);
+        cancellationToken.ThrowIfCancellationRequested();
+        var family = _families.Resolve(key);
+        var (tags, stamps) = _tags.Snapshot(options?.Tags);
+        var now = _clock.PreciseNowMs();
+        var (entry, payload) = CreateEntry(key, family, value, now, now, 0, options, tags, stamps, _tags.ClearVersion, 0);
+
+        // A factory running now computed from data older than this write: it must not overwrite it.
+        FenceFlight(key);
+        family.Stats.Writes.Increment();
+        if (_tier is not null && options?.LocalOnly != true)
+        {
+            payload ??= Serialization.SerializerGuard.Serialize(_serializer, key, value, _maxPayloadBytes);
+            _l1.Remove(key);
+            entry = await SetSharedAsync(key, entry, payload, options, cancellationToken).ConfigureAwait(false);
+        }
+
+        _l1.Set(entry);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        KeyRules.ValidateFast(key, _maxKeyLength);
+        var family = _families.Resolve(key);
+        family.Stats.Invalidations.Increment();
+
+        // Fence first, then remove: a flight storing concurrently either sees the fence or has stored already (and is removed here).
+        FenceFlight(key);
+        _l1.Remove(key);
+        if (_tier is not null)
+        {
+            await InvalidateSharedAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        KeyRules.ValidateTag(tag);
+
+        // Entries and running flights hold the tag's version from when they started; bumping it voids both.
+        _tags.Bump(tag);
+        if (_tier is not null)
+        {
+            await InvalidateTagSharedAsync(tag, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ClearAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        _tags.BumpClear();
+        _flights.FenceAll();
+        _l1.Clear();
+        if (_tier is not null)
+        {
+            await ClearSharedAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void FenceFlight(string key)
+    {
+        if (_flights.TryGet(key, out var flight))
+        {
+            flight.Fence();
+        }
+    }
+
+    void Distributed.IDistributedTierOwner.OnRemoteInvalidated(string key)
+    {
+        FenceFlight(key);
+        _l1.Remove(key);
+    }
+
+    void Distributed.IDistributedTierOwner.OnRemoteTagInvalidated(string tag) => _tags.Bump(tag);
+
+    void Distributed.IDistributedTierOwner.OnRemoteCleared()
+    {
+        _tags.BumpClear();
+        _flights.FenceAll();
+        _l1.Clear();
+    }
+
+    void Distributed.IDistributedTierOwner.SetConfirmedUpTo(long ms) => Volatile.Write(ref _confirmedUpToMs, ms);
+
+    int Distributed.IDistributedTierOwner.DropLocalEntriesFetchedBefore(long ms)
+    {
+        var dropped = _l1.RemoveWhere(static (e, before) => e.FetchedAtMs < before, ms);
+        Telemetry.Log.LocalEntriesDropped(_logger, dropped, DateTimeOffset.FromUnixTimeMilliseconds(ms));
+        return dropped;
+    }
+}

@@ -1,0 +1,133 @@
+using Coherent.Distributed;
+using Coherent.Invalidation;
+using Coherent.Local;
+using Coherent.Policies;
+using Coherent.Stampede;
+using Coherent.Telemetry;
+using Microsoft.Extensions.Logging;
+
+namespace Coherent;
+
+/// <summary>
+/// The Coherent cache: a bounded in-process tier (W-TinyLFU), optional shared tier, single-flight factories, early
+/// refresh, fail-safe and invalidation fencing, all governed by per-family policies. Build with
+/// <see cref="CoherentCacheBuilder"/>. Thread-safe. Dispose to stop timers and the shared tier's connections.
+/// </summary>
+/// <remarks>The concurrency design is described in <c>docs/concurrency.md</c>.</remarks>
+public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, IDisposable, IDistributedTierOwner
+{
+    private readonly FamilyRegistry _families;
+    private readonly L1Store _l1;
+    private readonly CacheClock _clock;
+    private readonly FlightTable _flights = new();
+    private readonly TagTable _tags = new();
+    private readonly CoherentTelemetry _telemetry;
+    private readonly ILogger _logger;
+    private readonly ICacheSerializer _serializer;
+    private readonly IDistributedTier? _tier;
+    private readonly ITimer _sweeper;
+    private readonly Random _random;
+    private readonly int _maxKeyLength;
+    private readonly long _maxPayloadBytes;
+    private readonly CancellationTokenSource _disposing = new();
+    private long _confirmedUpToMs = long.MaxValue;
+    private int _disposed;
+
+    internal CoherentCache(CoherentCacheBuilder builder, FamilyRegistry families)
+    {
+        _families = families;
+        _clock = new CacheClock(builder.TimeProviderValue);
+        _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
+        _serializer = builder.SerializerValue;
+        _maxKeyLength = builder.MaxKeyLengthValue;
+        _random = builder.RandomValue;
+        _maxPayloadBytes = builder.MaxPayloadBytesValue;
+        Name = builder.NameValue;
+        _telemetry = new CoherentTelemetry(Name, families, () => _l1!.Count, () => PendingInvalidations);
+        _l1 = new L1Store(builder.LocalCapacityValue, builder.LocalMaxWeightValue, builder.WeigherValue, _ => _telemetry.Evictions.Increment());
+
+        // Entries are kept past expiry for fail-safe; the sweep drops those past retention so memory follows the live set.
+        _sweeper = _clock.TimeProvider.CreateTimer(static s => ((CoherentCache)s!).Sweep(), this, SweepInterval, SweepInterval);
+
+        if (builder.DistributedTierFactory is { } tierFactory)
+        {
+            _tier = tierFactory(new DistributedTierContext(Name, builder.TimeProviderValue, builder.LoggerFactoryValue, _maxPayloadBytes));
+            _confirmedUpToMs = _clock.PreciseNowMs();
+            _tier.Start(this);
+        }
+    }
+
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>The name given with <see cref="CoherentCacheBuilder.WithName"/> (default "default").</summary>
+    public string Name { get; }
+
+    /// <summary>Whether a shared tier (L2 and bus) is configured.</summary>
+    public bool HasSharedTier => _tier is not null;
+
+    /// <summary>Entries currently held in the local tier.</summary>
+    public int LocalCount => _l1.Count;
+
+    /// <summary>Invalidations that failed to reach the shared tier and are being retried.</summary>
+    public long PendingInvalidations => _tier is IPendingInvalidations p ? p.PendingCount : 0;
+
+    internal CacheClock Clock => _clock;
+
+    internal L1Store Local => _l1;
+
+    internal FlightTable Flights => _flights;
+
+    internal FamilyRegistry Families => _families;
+
+    internal IDistributedTier? Tier => _tier;
+
+    CacheClock IDistributedTierOwner.Clock => _clock;
+
+    ILogger IDistributedTierOwner.Logger => _logger;
+
+    /// <inheritdoc />
+    public PolicyReport DescribePolicies() => PolicyReport.From(_families);
+
+    /// <inheritdoc />
+    public AdvisorReport Advise() => CacheAdvisor.Analyze(_families);
+
+    /// <summary>Drops L1 entries that are past their fail-safe retention, or invalidated by a tag or clear.</summary>
+    internal int Sweep()
+    {
+        var now = _clock.PreciseNowMs();
+        var clear = _tags.ClearVersion;
+        return _l1.RemoveWhere(static (e, s) => e.RetainUntilMs <= s.now || !e.IsValid(s.clear), (now, clear));
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        if (_tier is not null)
+        {
+            await _tier.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _l1.Dispose();
+        _clock.Dispose();
+        _telemetry.Dispose();
+        _disposing.Dispose();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
+
+/// <summary>Implemented by shared tiers that retry failed invalidations.</summary>
+internal interface IPendingInvalidations
+{
+    long PendingCount { get; }
+}

@@ -1,0 +1,205 @@
+using Coherent.Distributed;
+using Coherent.Policies;
+using Coherent.Serialization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Coherent;
+
+/// <summary>
+/// Describes a <see cref="CoherentCache"/>: family policies, limits, time, logging and (through <c>WithRedis</c>) the
+/// shared tier. Every setting is validated once, in <see cref="Build"/>, which throws one
+/// <see cref="CoherentConfigurationException"/> listing every problem. Not thread-safe; <see cref="Build"/> may be called
+/// more than once, each call making an independent cache.
+/// </summary>
+public sealed class CoherentCacheBuilder
+{
+    /// <summary>Default local (L1) capacity in entries.</summary>
+    public const int DefaultLocalCapacity = 100_000;
+
+    /// <summary>Default maximum key length in characters.</summary>
+    public const int DefaultMaxKeyLength = 1024;
+
+    /// <summary>Default maximum serialized payload in bytes (1 MiB).</summary>
+    public const long DefaultMaxPayloadBytes = 1024 * 1024;
+
+    private readonly Dictionary<string, FamilyPolicyBuilder> _families = new(StringComparer.Ordinal);
+    private readonly List<string> _configurationProblems = [];
+    private readonly FamilyPolicyBuilder _defaultPolicy = new FamilyPolicyBuilder().MaxStaleness(TimeSpan.FromMinutes(1));
+    private readonly Lock _buildLock = new();
+
+    internal int LocalCapacityValue { get; set; } = DefaultLocalCapacity;
+    internal long LocalMaxWeightValue { get; set; }
+    internal Func<string, object?, long>? WeigherValue { get; set; }
+    internal int MaxKeyLengthValue { get; set; } = DefaultMaxKeyLength;
+    internal long MaxPayloadBytesValue { get; set; } = DefaultMaxPayloadBytes;
+    internal bool StrictValue { get; set; }
+    internal string NameValue { get; set; } = "default";
+    internal TimeProvider TimeProviderValue { get; set; } = TimeProvider.System;
+    internal ILoggerFactory LoggerFactoryValue { get; set; } = NullLoggerFactory.Instance;
+    internal ICacheSerializer SerializerValue { get; set; } = JsonCacheSerializer.Default;
+
+    /// <summary>Source of jitter and XFetch coin tosses; tests substitute a seeded one.</summary>
+    internal Random RandomValue { get; set; } = Random.Shared;
+
+    /// <summary>Set by the shared-tier packages (<c>WithRedis</c>); builds the tier when the cache is built.</summary>
+    internal Func<DistributedTierContext, IDistributedTier>? DistributedTierFactory { get; set; }
+
+    /// <summary>Extra validation contributed by the shared-tier packages.</summary>
+    internal List<Action<List<string>>> ExtraValidators { get; } = [];
+
+    /// <summary>Declares (or adds to) the policy of <paramref name="family"/>: keys named <c>family:...</c>.</summary>
+    public CoherentCacheBuilder Define(string family, Action<FamilyPolicyBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(family);
+        ArgumentNullException.ThrowIfNull(configure);
+        if (!_families.TryGetValue(family, out var policy))
+        {
+            _families[family] = policy = new FamilyPolicyBuilder();
+        }
+
+        configure(policy);
+        return this;
+    }
+
+    /// <summary>
+    /// The policy applied, in non-strict mode, to keys whose family was not declared. Default: MaxStaleness 1 minute and
+    /// the other defaults of <see cref="FamilyPolicy"/>.
+    /// </summary>
+    public CoherentCacheBuilder DefaultPolicy(Action<FamilyPolicyBuilder> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        configure(_defaultPolicy);
+        return this;
+    }
+
+    /// <summary>Strict mode: a key whose family has no declared policy throws <see cref="UndeclaredFamilyException"/>. Default off.</summary>
+    public CoherentCacheBuilder Strict(bool enabled = true)
+    {
+        StrictValue = enabled;
+        return this;
+    }
+
+    /// <summary>Bounds the local tier to <paramref name="maxEntries"/> (default 100,000), evicting by W-TinyLFU.</summary>
+    public CoherentCacheBuilder WithLocalCapacity(int maxEntries)
+    {
+        LocalCapacityValue = maxEntries;
+        return this;
+    }
+
+    /// <summary>Also bounds the local tier by total weight, as measured by <paramref name="weigher"/> (for example, approximate bytes).</summary>
+    public CoherentCacheBuilder WithLocalWeightLimit(long maxWeight, Func<string, object?, long> weigher)
+    {
+        ArgumentNullException.ThrowIfNull(weigher);
+        LocalMaxWeightValue = maxWeight;
+        WeigherValue = weigher;
+        return this;
+    }
+
+    /// <summary>Longest accepted key, in characters. Default 1,024.</summary>
+    public CoherentCacheBuilder WithMaxKeyLength(int maxLength)
+    {
+        MaxKeyLengthValue = maxLength;
+        return this;
+    }
+
+    /// <summary>Largest accepted serialized value, in bytes, for the shared tier and copy-on-read families. Default 1 MiB.</summary>
+    public CoherentCacheBuilder WithMaxPayloadBytes(long maxBytes)
+    {
+        MaxPayloadBytesValue = maxBytes;
+        return this;
+    }
+
+    /// <summary>The clock for expiry, jitter, early refresh, fail-safe and timeouts. Default <see cref="TimeProvider.System"/>.</summary>
+    public CoherentCacheBuilder WithTimeProvider(TimeProvider timeProvider)
+    {
+        TimeProviderValue = timeProvider ?? throw new ArgumentNullException(nameof(timeProvider));
+        return this;
+    }
+
+    /// <summary>Where Coherent logs (category <c>Coherent</c>). Default: no logging.</summary>
+    public CoherentCacheBuilder WithLoggerFactory(ILoggerFactory loggerFactory)
+    {
+        LoggerFactoryValue = loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory));
+        return this;
+    }
+
+    /// <summary>The serializer for the shared tier and copy-on-read. Default: System.Text.Json (<see cref="JsonCacheSerializer.Default"/>).</summary>
+    public CoherentCacheBuilder WithSerializer(ICacheSerializer serializer)
+    {
+        SerializerValue = serializer ?? throw new ArgumentNullException(nameof(serializer));
+        return this;
+    }
+
+    /// <summary>A name for this cache instance, used as the <c>coherent.cache</c> tag on metrics and in logs. Default "default".</summary>
+    public CoherentCacheBuilder WithName(string name)
+    {
+        NameValue = name ?? throw new ArgumentNullException(nameof(name));
+        return this;
+    }
+
+    /// <summary>
+    /// Reads settings from a configuration section (usually <c>configuration.GetSection("Coherent")</c>):
+    /// <c>Strict</c>, <c>MaxEntries</c>, <c>MaxKeyLength</c>, <c>MaxPayloadBytes</c>, <c>Name</c> and
+    /// <c>Families:&lt;family&gt;:{MaxStaleness, Ttl, LocalTtl, Jitter, EarlyRefresh, FailSafeMaxAge, FailSafeThrottle, SoftTimeout, HardTimeout, Reason, CopyOnRead}</c>.
+    /// Values read here override those set in code before this call; unknown or unparsable settings are reported by <see cref="Build"/>.
+    /// </summary>
+    public CoherentCacheBuilder FromConfiguration(IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        ConfigurationPolicyReader.Read(section, this, _configurationProblems);
+        return this;
+    }
+
+    /// <summary>Validates everything and builds the cache.</summary>
+    /// <exception cref="CoherentConfigurationException">Lists every invalid setting.</exception>
+    public CoherentCache Build()
+    {
+        lock (_buildLock)
+        {
+            var problems = new List<string>(_configurationProblems);
+            foreach (var (family, policy) in _families)
+            {
+                PolicyValidator.Validate(family, policy, problems);
+            }
+
+            PolicyValidator.Validate("(default)", _defaultPolicy, problems);
+            if (LocalCapacityValue < 1)
+            {
+                problems.Add($"Local capacity must be at least 1 entry; got {LocalCapacityValue}.");
+            }
+
+            if (WeigherValue is not null && LocalMaxWeightValue < 1)
+            {
+                problems.Add($"Local weight limit must be positive; got {LocalMaxWeightValue}.");
+            }
+
+            if (MaxKeyLengthValue is < 1 or > KeyRules.AbsoluteMaxKeyLength)
+            {
+                problems.Add($"Max key length must be between 1 and {KeyRules.AbsoluteMaxKeyLength}; got {MaxKeyLengthValue}.");
+            }
+
+            if (MaxPayloadBytesValue < 1)
+            {
+                problems.Add($"Max payload must be positive; got {MaxPayloadBytesValue}.");
+            }
+
+            foreach (var validate in ExtraValidators)
+            {
+                validate(problems);
+            }
+
+            if (problems.Count > 0)
+            {
+                throw new CoherentConfigurationException(problems);
+            }
+
+            var policies = _families.Select(f => new FamilyPolicy(f.Key, f.Value)).ToList();
+            var defaultPolicy = new FamilyPolicyBuilder();
+            defaultPolicy.CopyFrom(_defaultPolicy);
+            var registry = new FamilyRegistry(policies, defaultPolicy, StrictValue);
+            return new CoherentCache(this, registry);
+        }
+    }
+}

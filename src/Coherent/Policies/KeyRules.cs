@@ -1,0 +1,53 @@
+using System.Runtime.CompilerServices;
+
+namespace Coherent.Policies;
+
+/// <summary>What a key may be. The hit path checks only null and length (cheap); control characters are checked wherever a key is stored.</summary>
+internal static class KeyRules
+{
+    /// <summary>No configuration may allow keys longer than this (Redis keys stay well under its limits).</summary>
+    public const int AbsoluteMaxKeyLength = 16 * 1024;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ValidateFast(string key, int maxLength)
+    {
+        if (key is null || key.Length == 0 || key.Length > maxLength)
+        {
+            Throw(key, maxLength);
+        }
+    }
+
+    public static void ValidateFull(string key, int maxLength)
+    {
+        ValidateFast(key, maxLength);
+        foreach (var c in key)
+        {
+            if (char.IsControl(c))
+            {
+                throw new ArgumentException($"Cache key contains the control character U+{(int)c:X4}; keys must be printable text.", nameof(key));
+            }
+        }
+    }
+
+    public static void ValidateTag(string tag)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        if (tag.Length is 0 or > 256)
+        {
+            throw new ArgumentException($"Tag must be 1 to 256 characters; got {tag.Length}.", nameof(tag));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Throw(string? key, int maxLength)
+    {
+        if (key is null)
+        {
+            throw new ArgumentNullException(nameof(key), "Cache key must not be null.");
+        }
+
+        throw key.Length == 0
+            ? new ArgumentException("Cache key must not be empty.", nameof(key))
+            : new ArgumentException($"Cache key is {key.Length} characters, over the limit of {maxLength} (set with WithMaxKeyLength).", nameof(key));
+    }
+}

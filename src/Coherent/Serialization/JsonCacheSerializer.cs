@@ -1,0 +1,45 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Coherent;
+
+/// <summary>
+/// The default serializer: System.Text.Json. Pass options whose <see cref="JsonSerializerOptions.TypeInfoResolver"/> is a
+/// source-generated <c>JsonSerializerContext</c> for trimming- and AOT-safe, reflection-free serialization.
+/// </summary>
+public sealed class JsonCacheSerializer : ICacheSerializer
+{
+    /// <summary>Web defaults (camelCase), reflection-based type info.</summary>
+    public static JsonCacheSerializer Default { get; } = new(new JsonSerializerOptions(JsonSerializerDefaults.Web));
+
+    private readonly JsonSerializerOptions _options;
+
+    /// <summary>Creates a serializer with the given options (made read-only).</summary>
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Callers wanting AOT pass a source-generated resolver.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Callers wanting AOT pass a source-generated resolver.")]
+    public JsonCacheSerializer(JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.TypeInfoResolver ??= new DefaultJsonTypeInfoResolver();
+        options.MakeReadOnly();
+        _options = options;
+    }
+
+    /// <inheritdoc />
+    public void Serialize<T>(T value, IBufferWriter<byte> destination)
+    {
+        using var writer = new Utf8JsonWriter(destination);
+        JsonSerializer.Serialize(writer, value, TypeInfo<T>());
+    }
+
+    /// <inheritdoc />
+    public T Deserialize<T>(ReadOnlySequence<byte> source)
+    {
+        var reader = new Utf8JsonReader(source);
+        return JsonSerializer.Deserialize(ref reader, TypeInfo<T>())!;
+    }
+
+    private JsonTypeInfo<T> TypeInfo<T>() => (JsonTypeInfo<T>)_options.GetTypeInfo(typeof(T));
+}

@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Coherent.Policies;
+
+namespace Coherent.Telemetry;
+
+/// <summary>
+/// The <c>Coherent</c> meter and activity source. Request counts are observable instruments read from striped
+/// per-family counters, so the hit path pays nothing for metrics whether or not anyone listens.
+/// </summary>
+internal sealed class CoherentTelemetry : IDisposable
+{
+    public const string Name = "Coherent";
+
+    public static readonly ActivitySource ActivitySource = new(Name);
+
+    private readonly Meter _meter;
+    private readonly KeyValuePair<string, object?> _cacheTag;
+
+    public CoherentTelemetry(string cacheName, FamilyRegistry families, Func<long> l1Count, Func<long> pendingInvalidations)
+    {
+        _meter = new Meter(Name);
+        _cacheTag = new("coherent.cache", cacheName);
+        FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "ms", "How long factory runs took.");
+        ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "ms", "How old (since computed) each value was when served.");
+        InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "ms", "From an invalidation's publication to its arrival on this node.");
+
+        _meter.CreateObservableCounter("coherent.requests", () => Observe(families, static s => s.Hits, "hit")
+            .Concat(Observe(families, static s => s.Misses, "miss"))
+            .Concat(Observe(families, static s => s.StaleServed, "stale"))
+            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), description: "Reads by family and outcome.");
+        _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), description: "Callers that joined a factory run already in flight.");
+        _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), description: "Times a stale value was served because the factory failed or timed out.");
+        _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), description: "Factory runs that threw or timed out.");
+        _meter.CreateObservableCounter("coherent.writes", () => Observe(families, static s => s.Writes, null), description: "SetAsync calls.");
+        _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), description: "InvalidateAsync calls.");
+        _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), description: "Entries evicted from L1 by the size bound.");
+        _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), description: "Entries in L1.");
+        _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), description: "Invalidations not yet applied to the shared tier (retrying).");
+    }
+
+    public Histogram<double> FactoryDuration { get; }
+    public Histogram<double> ServedAge { get; }
+    public Histogram<double> InvalidationLag { get; }
+    public StripedCounter Evictions { get; } = new();
+
+    public void RecordServedAge(FamilyState family, long ageMs) =>
+        ServedAge.Record(ageMs, _cacheTag, new("coherent.family", family.Name));
+
+    public void RecordFactoryDuration(FamilyState family, double ms) =>
+        FactoryDuration.Record(ms, _cacheTag, new("coherent.family", family.Name));
+
+    private IEnumerable<Measurement<long>> Observe(FamilyRegistry families, Func<FamilyStats, StripedCounter> counter, string? outcome)
+    {
+        foreach (var family in families.All)
+        {
+            yield return outcome is null
+                ? new Measurement<long>(counter(family.Stats).Value, _cacheTag, new("coherent.family", family.Name))
+                : new Measurement<long>(counter(family.Stats).Value, _cacheTag, new("coherent.family", family.Name), new("coherent.outcome", outcome));
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}
