@@ -1,0 +1,79 @@
+namespace Coherent.Lab.Infrastructure;
+
+/// <summary>
+/// What every scenario runs on: the options, a fresh SQLite file per run, and nodes — each its own
+/// <see cref="CoherentCache"/> with its own connection to the shared Redis (embedded Garnet unless --redis is given).
+/// </summary>
+internal sealed class LabEnvironment : IAsyncDisposable
+{
+    private readonly string _directory;
+    private readonly IAsyncDisposable? _server;
+    private int _dbCounter;
+
+    private LabEnvironment(LabOptions options, string? endpoint, IAsyncDisposable? server, string description, TextWriter output)
+    {
+        Options = options;
+        Endpoint = endpoint;
+        _server = server;
+        Description = description;
+        Output = output;
+        _directory = Path.Combine(Path.GetTempPath(), "coherent-lab-" + Environment.ProcessId);
+        Directory.CreateDirectory(_directory);
+    }
+
+    public LabOptions Options { get; }
+
+    /// <summary>host:port of the shared Redis, or null when none could be started (scenarios then run L1-only strategies).</summary>
+    public string? Endpoint { get; }
+
+    public string Description { get; }
+
+    public TextWriter Output { get; }
+
+    public static async Task<LabEnvironment> StartAsync(LabOptions options, TextWriter output)
+    {
+        if (options.Redis is { } redis)
+        {
+            return new LabEnvironment(options, redis, null, $"Redis at {redis}, {options.Nodes} nodes", output);
+        }
+
+        output.WriteLine("Starting embedded Garnet server...");
+        var (server, endpoint, description) = await SharedTier.StartEmbeddedAsync();
+        return new LabEnvironment(options, endpoint, server, $"{description}, {options.Nodes} nodes", output);
+    }
+
+    public SourceOfTruth NewDatabase(int products) =>
+        new(Path.Combine(_directory, $"lab-{Interlocked.Increment(ref _dbCounter)}.db"), products);
+
+    /// <summary>Builds a node; with <paramref name="shared"/> it gets the shared tier (L2, bus, leases) on its own connection.</summary>
+    public CoherentCache NewNode(string name, Action<CoherentCacheBuilder> configure, bool shared)
+    {
+        var builder = new CoherentCacheBuilder().WithName(name);
+        configure(builder);
+        if (shared)
+        {
+            SharedTier.Attach(builder, Endpoint ?? throw new InvalidOperationException("No shared Redis available."), name);
+        }
+
+        return builder.Build();
+    }
+
+    public void Progress(string message) => Output.WriteLine($"   [{DateTime.Now:HH:mm:ss}] {message}");
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A SQLite file still open by a pooled connection: the temp folder is cleaned up by the OS.
+        }
+    }
+}

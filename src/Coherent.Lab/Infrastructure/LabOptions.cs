@@ -1,0 +1,102 @@
+using System.Globalization;
+
+namespace Coherent.Lab.Infrastructure;
+
+/// <summary>Command-line options of the lab.</summary>
+internal sealed class LabOptions
+{
+    public static readonly string[] AllScenarios = ["policies", "stale-prices", "herd", "local-vs-distributed", "advisor"];
+
+    public List<string> Scenarios { get; } = [];
+    public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(8);
+    public int Nodes { get; set; } = 3;
+    public string? Redis { get; set; }
+    public bool Quick { get; set; }
+    public string ReportPath { get; set; } = "lab-report.html";
+    public bool Help { get; set; }
+
+    public static string Usage => """
+        Coherent lab: the article's caching stories, run for real against Redis (embedded Garnet by default) and a SQLite file.
+
+        Usage: dotnet run -c Release --project src/Coherent.Lab -- [options]
+          --scenario NAME     run one scenario (repeatable); default: all of
+                              policies, stale-prices, herd, local-vs-distributed, advisor
+          --duration SECONDS  measured time per strategy (default 8; 2 with --quick)
+          --nodes N           cache nodes, each with its own connection (default 3)
+          --redis HOST:PORT   use this Redis instead of the embedded Garnet server
+          --quick             short runs: the whole lab in under a minute
+          --report PATH       where to write the HTML report (default lab-report.html)
+          --help              this text
+        """;
+
+    public static LabOptions Parse(string[] args)
+    {
+        var o = new LabOptions();
+        var problems = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            switch (args[i])
+            {
+                case "--scenario":
+                    var name = Value();
+                    if (!AllScenarios.Contains(name) && name != "all")
+                    {
+                        problems.Add($"Unknown scenario '{name}' (known: {string.Join(", ", AllScenarios)}).");
+                    }
+                    else if (name == "all")
+                    {
+                        o.Scenarios.AddRange(AllScenarios);
+                    }
+                    else
+                    {
+                        o.Scenarios.Add(name);
+                    }
+
+                    break;
+                case "--duration":
+                    o.Duration = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out var s) && s > 0 && s <= 3600
+                        ? TimeSpan.FromSeconds(s)
+                        : throw new ArgumentException("--duration must be a number of seconds in (0, 3600].");
+                    break;
+                case "--nodes":
+                    o.Nodes = int.TryParse(Value(), CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 16
+                        ? n
+                        : throw new ArgumentException("--nodes must be between 1 and 16.");
+                    break;
+                case "--redis":
+                    o.Redis = Value();
+                    break;
+                case "--quick":
+                    o.Quick = true;
+                    break;
+                case "--report":
+                    o.ReportPath = Value();
+                    break;
+                case "--help" or "-h" or "-?":
+                    o.Help = true;
+                    break;
+                default:
+                    problems.Add($"Unknown option '{args[i]}'.");
+                    break;
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, problems));
+        }
+
+        if (o.Scenarios.Count == 0)
+        {
+            o.Scenarios.AddRange(AllScenarios);
+        }
+
+        if (o.Quick && !args.Contains("--duration"))
+        {
+            o.Duration = TimeSpan.FromSeconds(2);
+        }
+
+        return o;
+    }
+}
