@@ -65,6 +65,14 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// <summary>Whether a shared tier (L2 and bus) is configured.</summary>
     public bool HasSharedTier => _tier is not null;
 
+    /// <summary>State of the shared tier (L2 and invalidation bus), or <see cref="SharedTierState.None"/> without one.</summary>
+    public SharedTierState SharedTierState => _tier is null ? SharedTierState.None : _tier.Health switch
+    {
+        DistributedTierHealth.Healthy => SharedTierState.Healthy,
+        DistributedTierHealth.Degraded => SharedTierState.Degraded,
+        _ => SharedTierState.Unavailable,
+    };
+
     /// <summary>Entries currently held in the local tier.</summary>
     public int LocalCount => _l1.Count;
 
@@ -124,6 +132,22 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     /// <inheritdoc />
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}
+
+/// <summary>State of a cache's shared tier, for health checks and diagnostics.</summary>
+public enum SharedTierState
+{
+    /// <summary>No shared tier is configured: a single-node cache.</summary>
+    None,
+
+    /// <summary>L2 reachable and the invalidation bus confirmed.</summary>
+    Healthy,
+
+    /// <summary>Reachable but impaired (bus unconfirmed, or recovering): local entries are served only within MaxStaleness.</summary>
+    Degraded,
+
+    /// <summary>L2 unreachable (circuit open): reads run from L1 and factories; invalidations are retried.</summary>
+    Unavailable,
 }
 
 /// <summary>Implemented by shared tiers that retry failed invalidations.</summary>

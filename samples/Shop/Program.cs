@@ -1,0 +1,4 @@
+using Shop;
+
+var app = ShopApp.Build(args);
+await app.RunAsync();

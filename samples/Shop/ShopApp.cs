@@ -1,0 +1,87 @@
+using Coherent;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Shop;
+
+/// <summary>Builds the shop: minimal API over SQLite with Coherent in front, plus the cache diagnostics page.</summary>
+public static class ShopApp
+{
+    /// <summary>
+    /// Creates the app. Settings (command line or configuration): <c>Shop:Database</c> (SQLite file, default shop.db),
+    /// <c>Shop:Redis</c> (host:port of the shared Redis; without it the shop runs single-node, L1 only),
+    /// <c>Shop:Node</c> (this instance's name), and the <c>Coherent</c> section for policies.
+    /// </summary>
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        var settings = builder.Configuration.GetSection("Shop");
+        var nodeName = settings["Node"] ?? $"shop-{Environment.ProcessId}";
+        var redis = settings["Redis"];
+        builder.Services.AddSingleton(new ShopDb(settings["Database"] ?? "shop.db"));
+        builder.Services.AddCoherentCache(b =>
+        {
+            b.WithName(nodeName)
+             .Strict()
+             .Define("product", p => p.MaxStaleness(TimeSpan.FromSeconds(2)).Ttl(TimeSpan.FromMinutes(10))
+                 .Reason("a changed price must show within 2 s on every instance: shop owner, 2026-11"))
+             .Define("catalog", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(5))
+                 .Reason("category listings may lag 5 s: shop owner, 2026-11"));
+            if (!string.IsNullOrEmpty(redis))
+            {
+                b.WithRedis(redis);
+            }
+        });
+        builder.Services.AddSingleton(sp => new StalenessCollector(sp.GetRequiredService<CoherentCache>().Name));
+        builder.Services.AddHealthChecks().AddCheck<CacheHealthCheck>("coherent");
+
+        var app = builder.Build();
+        _ = app.Services.GetRequiredService<StalenessCollector>(); // listen before the first request
+
+        app.MapGet("/products/{id:int}", async (int id, CoherentCache cache, ShopDb db, CancellationToken ct) =>
+        {
+            var product = await cache.GetOrSetAsync($"product:{id}", (db, id), static (s, t) => s.db.GetProductAsync(s.id, t), cancellationToken: ct);
+            return product is null ? Results.NotFound() : Results.Ok(product);
+        });
+        app.MapGet("/categories/{id:int}/products", async (int id, CoherentCache cache, ShopDb db, CancellationToken ct) =>
+            Results.Ok(await cache.GetOrSetAsync($"catalog:{id}", (db, id), static (s, t) => s.db.GetCategoryAsync(s.id, t),
+                new CacheEntryOptions { Tags = [$"category:{id}"] }, ct)));
+        app.MapPut("/products/{id:int}/price", async (int id, PriceChange change, CoherentCache cache, ShopDb db, CancellationToken ct) =>
+        {
+            if (change.Price <= 0)
+            {
+                return Results.BadRequest("price must be positive");
+            }
+
+            var category = await db.SetPriceAsync(id, change.Price, ct);
+            if (category is null)
+            {
+                return Results.NotFound();
+            }
+
+            // Database first, then tell the cache: the key and every listing of its category.
+            await cache.InvalidateAsync($"product:{id}", ct);
+            await cache.InvalidateTagAsync($"category:{category}", ct);
+            return Results.NoContent();
+        });
+        app.MapGet("/_coherent", (CoherentCache cache, StalenessCollector staleness) =>
+            Results.Content(DiagnosticsPage.Html(cache, staleness), "text/html; charset=utf-8"));
+        app.MapGet("/_coherent.json", (CoherentCache cache, StalenessCollector staleness) => Results.Json(DiagnosticsPage.Data(cache, staleness)));
+        app.MapHealthChecks("/healthz");
+        return app;
+    }
+}
+
+/// <summary>The body of a price change.</summary>
+public sealed record PriceChange(decimal Price);
+
+/// <summary>Healthy with a working shared tier (or none configured); degraded while Redis or the bus is down.</summary>
+internal sealed class CacheHealthCheck(CoherentCache cache) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(cache.SharedTierState switch
+        {
+            SharedTierState.None => HealthCheckResult.Healthy("single node (no shared tier)"),
+            SharedTierState.Healthy => HealthCheckResult.Healthy("shared tier and bus healthy"),
+            var s => HealthCheckResult.Degraded($"shared tier {s}; {cache.PendingInvalidations} invalidations pending"),
+        });
+}
