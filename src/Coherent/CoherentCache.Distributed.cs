@@ -75,6 +75,11 @@ public sealed partial class CoherentCache
             return (null, 0, true);
         }
 
+        if (result.Unavailable)
+        {
+            return (null, 0, true);
+        }
+
         if (result.Entry is not { } shared)
         {
             return (null, result.Epoch, false);

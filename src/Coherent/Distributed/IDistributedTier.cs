@@ -84,9 +84,16 @@ internal sealed class DistributedEntry
     public IReadOnlyList<string>? Tags { get; init; }
 }
 
-internal readonly record struct DistributedReadResult(DistributedEntry? Entry, long Epoch)
+/// <summary>
+/// A shared-tier read: the entry, or a miss with the key's current epoch. <paramref name="Unavailable"/> means the tier could
+/// not be asked (circuit open, timeout): the engine computes locally and does not store, without logging per call (the
+/// tier logs its state changes once).
+/// </summary>
+internal readonly record struct DistributedReadResult(DistributedEntry? Entry, long Epoch, bool Unavailable = false)
 {
     public bool Found => Entry is not null;
+
+    public static DistributedReadResult Down => new(null, -1, true);
 }
 
 /// <summary>A held lease: the key and the token that proves ownership.</summary>

@@ -1,0 +1,58 @@
+using System.Globalization;
+
+namespace Coherent.Redis.Bus;
+
+/// <summary>
+/// Bus messages: small text frames, never the value. <c>I|sender|seq|key</c> (invalidated or overwritten),
+/// <c>T|sender|seq|tag|version</c>, <c>C|sender|seq|version</c>, <c>H|sender|lastSeq|sentAtMs|copies|id</c> (heartbeat),
+/// <c>F|key</c> (filled or lease released: wake waiters). The key or tag is last (or before a numeric last field) so it may
+/// contain any character.
+/// </summary>
+internal static class BusMessage
+{
+    public static string Invalidate(string sender, long seq, string key) => string.Create(CultureInfo.InvariantCulture, $"I|{sender}|{seq}|{key}");
+
+    /// <summary>The tag message without its version; the script appends the version it bumped to.</summary>
+    public static string TagPrefix(string sender, long seq, string tag) => string.Create(CultureInfo.InvariantCulture, $"T|{sender}|{seq}|{tag}|");
+
+    /// <summary>The clear message without its version; the script appends it.</summary>
+    public static string ClearPrefix(string sender, long seq) => string.Create(CultureInfo.InvariantCulture, $"C|{sender}|{seq}|");
+
+    public static string Heartbeat(string sender, long lastSeq, long sentAtMs, int copies, long id) =>
+        string.Create(CultureInfo.InvariantCulture, $"H|{sender}|{lastSeq}|{sentAtMs}|{copies}|{id}");
+
+    public static string Fill(string key) => "F|" + key;
+
+    /// <summary>Splits <c>X|sender|number|rest</c>.</summary>
+    public static bool TryParse(string message, out char kind, out string sender, out long number, out string rest)
+    {
+        kind = message.Length > 1 ? message[0] : '\0';
+        sender = "";
+        number = 0;
+        rest = "";
+        var first = message.IndexOf('|', 2);
+        if (first < 0)
+        {
+            return false;
+        }
+
+        var second = message.IndexOf('|', first + 1);
+        if (second < 0 || !long.TryParse(message.AsSpan(first + 1, second - first - 1), NumberStyles.None, CultureInfo.InvariantCulture, out number))
+        {
+            return false;
+        }
+
+        sender = message[2..first];
+        rest = message[(second + 1)..];
+        return true;
+    }
+
+    /// <summary>Splits <c>text|number</c> at the last bar.</summary>
+    public static bool TrySplitLast(string rest, out string text, out long number)
+    {
+        var bar = rest.LastIndexOf('|');
+        text = bar < 0 ? "" : rest[..bar];
+        number = 0;
+        return bar >= 0 && long.TryParse(rest.AsSpan(bar + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
+    }
+}

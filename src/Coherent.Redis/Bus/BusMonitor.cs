@@ -1,0 +1,366 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Coherent.Distributed;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Coherent.Redis.Bus;
+
+/// <summary>
+/// The invalidation bus: subscription, heartbeats, sequence checks and L1 confirmation.
+/// <para>Confirmation without clock skew: each node publishes its own heartbeat carrying its own send time; pub/sub keeps
+/// one connection's order, so when a node receives its own heartbeat back, every invalidation published before it has
+/// arrived, and it confirms its L1 up to that send time. On a Cluster the heartbeat goes through every master and counts
+/// only when all copies are back.</para>
+/// <para>Trouble: an overdue heartbeat (server paused, half-open connection) or a lost subscription makes the bus
+/// "suspect": confirmation stops, so L1 entries age out after their family's MaxStaleness. When the node's heartbeat comes
+/// back it drops every L1 entry fetched before the outage's start (or, when messages were certainly lost, before the
+/// recovery). A sequence gap drops entries fetched before its detection.</para>
+/// </summary>
+internal sealed class BusMonitor : IAsyncDisposable
+{
+    private readonly RedisTier _tier;
+    private readonly IDistributedTierOwner _owner;
+    private readonly IConnectionMultiplexer _connection;
+    private readonly CoherentRedisOptions _options;
+    private readonly ILogger _logger;
+    private readonly SequenceTracker _sequences;
+    private readonly ConcurrentDictionary<long, int> _copies = new();
+    private readonly long _intervalMs;
+    private readonly Lock _stateLock = new();
+    private ITimer? _timer;
+    private ChannelMessageQueue? _queue;
+    private int _ticking;
+    private long _ticks;
+    private long _heartbeatId;
+    private long _lastArrivalMs;
+    private long _lastConfirmedMs;
+    private bool _suspect;
+    private bool _lossSuspected;
+    private long _outageStartMs;
+    private bool _disposed;
+
+    public BusMonitor(RedisTier tier, IDistributedTierOwner owner, IConnectionMultiplexer connection, CoherentRedisOptions options, ILogger logger)
+    {
+        _tier = tier;
+        _owner = owner;
+        _connection = connection;
+        _options = options;
+        _logger = logger;
+        _intervalMs = Math.Max(1, (long)options.HeartbeatInterval.TotalMilliseconds);
+        IsCluster = connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
+        _sequences = new SequenceTracker(IsCluster ? Math.Max(1000, 4 * _intervalMs) : 0);
+        _lastArrivalMs = _lastConfirmedMs = owner.Clock.PreciseNowMs();
+    }
+
+    public bool IsCluster { get; }
+
+    public bool Suspect
+    {
+        get
+        {
+            lock (_stateLock)
+            {
+                return _suspect;
+            }
+        }
+    }
+
+    /// <summary>Send time of the last own heartbeat that came back (the node's L1 confirmation).</summary>
+    public long ConfirmedUpToMs => Volatile.Read(ref _lastConfirmedMs);
+
+    /// <summary>Bus messages lost (sequence gaps) seen so far.</summary>
+    public long GapsDetected { get; private set; }
+
+    /// <summary>Times the bus recovered from a suspect state.</summary>
+    public long Recoveries { get; private set; }
+
+    public void Start()
+    {
+        TrySubscribe();
+        _timer = _owner.Clock.TimeProvider.CreateTimer(static s => _ = ((BusMonitor)s!).TickAsync(), this, TimeSpan.Zero, _options.HeartbeatInterval);
+    }
+
+    private void TrySubscribe()
+    {
+        if (_queue is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            var queue = _connection.GetSubscriber().Subscribe(_tier.Keys.Channel);
+            queue.OnMessage(Handle);
+            _queue = queue;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            MarkSuspect("cannot subscribe: " + ex.Message, loss: true);
+        }
+    }
+
+    private async Task TickAsync()
+    {
+        if (_disposed || Interlocked.Exchange(ref _ticking, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            TrySubscribe();
+            var now = _owner.Clock.PreciseNowMs();
+            if (now - Volatile.Read(ref _lastArrivalMs) > 3 * _intervalMs + 50)
+            {
+                MarkSuspect("own heartbeat overdue", loss: false);
+            }
+
+            if (_sequences.Expire(now) is { } lost)
+            {
+                OnGap(lost.Sender, lost.Lost, now);
+            }
+
+            if (_tier.Breaker.IsOpen)
+            {
+                await _tier.CallAsync(_tier.PingAsync(), CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await PublishHeartbeatAsync(now).ConfigureAwait(false);
+            if (++_ticks % Math.Max(1, 1000 / _intervalMs) == 0)
+            {
+                await _tier.RefreshVersionsAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or OperationCanceledException)
+        {
+            // counted by the breaker; the overdue check above turns a silent bus into a suspect one
+        }
+        finally
+        {
+            Volatile.Write(ref _ticking, 0);
+        }
+    }
+
+    private async Task PublishHeartbeatAsync(long now)
+    {
+        var id = Interlocked.Increment(ref _heartbeatId);
+        if (!IsCluster)
+        {
+            await _tier.CallAsync(_tier.PublishHeartbeat(seq => BusMessage.Heartbeat(_tier.SenderId, seq, now, 1, id)), CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        // Cluster: one copy through every master, so the heartbeat follows every master's earlier publications.
+        var masters = _connection.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToArray();
+        if (masters.Length == 0)
+        {
+            return;
+        }
+
+        var calls = new List<Task<RedisResult>>(masters.Length);
+        _tier.WithSendLock(seq =>
+        {
+            var message = BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id);
+            foreach (var master in masters)
+            {
+                calls.Add(master.ExecuteAsync("PUBLISH", _tier.Keys.Channel.ToString(), message));
+            }
+        });
+        await _tier.CallAsync(Task.WhenAll(calls), CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private void Handle(ChannelMessage message)
+    {
+        string text = message.Message!;
+        try
+        {
+            if (_options.DropIncomingMessage?.Invoke(text) == true)
+            {
+                return;
+            }
+
+            if (text.StartsWith("F|", StringComparison.Ordinal))
+            {
+                _tier.OnFilled(text[2..]);
+                return;
+            }
+
+            if (!BusMessage.TryParse(text, out var kind, out var sender, out var number, out var rest))
+            {
+                RedisLog.BadMessage(_logger, text, null);
+                return;
+            }
+
+            var self = sender == _tier.SenderId;
+            var now = _owner.Clock.PreciseNowMs();
+            switch (kind)
+            {
+                case 'I':
+                    if (!self)
+                    {
+                        _owner.OnRemoteInvalidated(rest);
+                    }
+
+                    break;
+                case 'T' when BusMessage.TrySplitLast(rest, out var tag, out var version):
+                    _tier.ObserveTagVersion(tag, version);
+                    if (!self)
+                    {
+                        _owner.OnRemoteTagInvalidated(tag);
+                    }
+
+                    break;
+                case 'C' when long.TryParse(rest, out var clear):
+                    _tier.ObserveClearVersion(clear);
+                    if (!self)
+                    {
+                        _owner.OnRemoteCleared();
+                    }
+
+                    break;
+                case 'H':
+                    if (self)
+                    {
+                        OnOwnHeartbeat(rest, now);
+                    }
+                    else if (_sequences.OnHeartbeat(sender, number, now) is > 0 and var lostTail)
+                    {
+                        OnGap(sender, lostTail, now);
+                    }
+
+                    return;
+                default:
+                    RedisLog.BadMessage(_logger, text, null);
+                    return;
+            }
+
+            if (!self && _sequences.OnMessage(sender, number, now) is > 0 and var lost)
+            {
+                OnGap(sender, lost, now);
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+        {
+            RedisLog.BadMessage(_logger, text, ex);
+        }
+    }
+
+    private void OnOwnHeartbeat(string rest, long now)
+    {
+        // rest = sentAtMs|copies|id
+        var parts = rest.Split('|');
+        if (parts.Length != 3 || !long.TryParse(parts[0], out var sentAt) || !int.TryParse(parts[1], out var copies) || !long.TryParse(parts[2], out var id))
+        {
+            return;
+        }
+
+        if (copies > 1)
+        {
+            var seen = _copies.AddOrUpdate(id, 1, static (_, n) => n + 1);
+            if (seen < copies)
+            {
+                return;
+            }
+
+            _copies.TryRemove(id, out _);
+            foreach (var old in _copies.Keys.Where(k => k < id))
+            {
+                _copies.TryRemove(old, out _);
+            }
+        }
+
+        Volatile.Write(ref _lastArrivalMs, now);
+        bool recovered, loss;
+        long outageStart;
+        lock (_stateLock)
+        {
+            recovered = _suspect;
+            loss = _lossSuspected;
+            outageStart = _outageStartMs;
+            _suspect = false;
+            _lossSuspected = false;
+        }
+
+        if (recovered)
+        {
+            var dropped = _owner.DropLocalEntriesFetchedBefore(loss ? now : outageStart);
+            Recoveries++;
+            RedisLog.BusRecovered(_logger, now - outageStart, dropped);
+            _ = RefreshQuietlyAsync();
+        }
+
+        if (!_sequences.AnyMissing && sentAt > Volatile.Read(ref _lastConfirmedMs))
+        {
+            Volatile.Write(ref _lastConfirmedMs, sentAt);
+            _owner.SetConfirmedUpTo(sentAt);
+        }
+    }
+
+    private async Task RefreshQuietlyAsync()
+    {
+        try
+        {
+            await _tier.RefreshVersionsAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+        {
+            // the periodic refresh retries
+        }
+    }
+
+    private void OnGap(string sender, long lost, long now)
+    {
+        GapsDetected += lost;
+        var dropped = _owner.DropLocalEntriesFetchedBefore(now);
+        RedisLog.SequenceGap(_logger, sender, lost, dropped);
+    }
+
+    private void MarkSuspect(string reason, bool loss)
+    {
+        lock (_stateLock)
+        {
+            _lossSuspected |= loss;
+            if (_suspect)
+            {
+                return;
+            }
+
+            _suspect = true;
+            _outageStartMs = Volatile.Read(ref _lastConfirmedMs);
+        }
+
+        RedisLog.BusSuspect(_logger, reason);
+    }
+
+    public void OnConnectionLost(ConnectionType type, Exception? exception)
+    {
+        // Messages published while the subscription is down are lost for good; sequence numbers restart from scratch.
+        _sequences.Reset();
+        MarkSuspect($"{type} connection lost ({exception?.Message ?? "unknown"})", loss: true);
+    }
+
+    /// <summary>For tests: the endpoint the bus subscription uses.</summary>
+    public EndPoint? SubscribedEndpoint => _connection.GetSubscriber().SubscribedEndpoint(_tier.Keys.Channel);
+
+    public async ValueTask DisposeAsync()
+    {
+        _disposed = true;
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_queue is not null)
+        {
+            try
+            {
+                await _queue.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+            {
+                // closing anyway
+            }
+        }
+    }
+}

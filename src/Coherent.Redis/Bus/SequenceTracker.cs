@@ -1,0 +1,120 @@
+namespace Coherent.Redis.Bus;
+
+/// <summary>
+/// Per-sender sequence numbers. On a standalone server one sender's messages arrive in order, so a skipped number is a
+/// lost message at once. On a Cluster they travel through different masters and may arrive out of order, so a missing
+/// number is declared lost only after a grace period. Thread-safe (one lock; the bus handles one message at a time).
+/// </summary>
+internal sealed class SequenceTracker(long graceMs)
+{
+    private const int MaxTracked = 4096;
+    private readonly Dictionary<string, Sender> _senders = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    /// <summary>A message numbered <paramref name="seq"/> arrived. Returns how many messages are known lost (0 usually).</summary>
+    public long OnMessage(string sender, long seq, long now) => Observe(sender, seq, now, received: true);
+
+    /// <summary>A heartbeat said the sender had issued up to <paramref name="lastSeq"/> before it. Returns messages known lost.</summary>
+    public long OnHeartbeat(string sender, long lastSeq, long now) => Observe(sender, lastSeq, now, received: false);
+
+    public bool AnyMissing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                foreach (var sender in _senders.Values)
+                {
+                    if (sender.Missing.Count > 0)
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Declares lost the numbers missing for longer than the grace. Returns (sender, count) of the worst, or null.</summary>
+    public (string Sender, long Lost)? Expire(long now)
+    {
+        lock (_lock)
+        {
+            (string, long)? lost = null;
+            foreach (var (name, sender) in _senders)
+            {
+                var expired = sender.Missing.Where(m => now - m.Value >= graceMs).Select(m => m.Key).ToList();
+                foreach (var seq in expired)
+                {
+                    sender.Missing.Remove(seq);
+                }
+
+                if (expired.Count > 0)
+                {
+                    lost = (name, expired.Count + (lost?.Item2 ?? 0));
+                }
+            }
+
+            return lost;
+        }
+    }
+
+    /// <summary>Forgets every sender (after a subscription loss everything is re-based).</summary>
+    public void Reset()
+    {
+        lock (_lock)
+        {
+            _senders.Clear();
+        }
+    }
+
+    private long Observe(string name, long seq, long now, bool received)
+    {
+        lock (_lock)
+        {
+            if (!_senders.TryGetValue(name, out var sender))
+            {
+                _senders[name] = new Sender { Max = seq };
+                return 0;
+            }
+
+            if (seq <= sender.Max)
+            {
+                if (received)
+                {
+                    sender.Missing.Remove(seq);
+                }
+
+                return 0;
+            }
+
+            var gap = seq - sender.Max - (received ? 1 : 0);
+            var first = sender.Max + 1;
+            sender.Max = seq;
+            if (gap <= 0)
+            {
+                return 0;
+            }
+
+            if (graceMs <= 0 || gap > MaxTracked || sender.Missing.Count > MaxTracked)
+            {
+                sender.Missing.Clear();
+                return gap;
+            }
+
+            for (var s = first; s < first + gap; s++)
+            {
+                sender.Missing[s] = now;
+            }
+
+            return 0;
+        }
+    }
+
+    private sealed class Sender
+    {
+        public long Max;
+        public Dictionary<long, long> Missing { get; } = [];
+    }
+}

@@ -1,0 +1,101 @@
+namespace Coherent;
+
+/// <summary>
+/// Settings of the Redis shared tier (L2, invalidation bus, fleet leases), given to
+/// <see cref="RedisBuilderExtensions.WithRedis(CoherentCacheBuilder, string, Action{CoherentRedisOptions}?)"/>.
+/// Validated when the cache is built; every problem is listed in one <see cref="CoherentConfigurationException"/>.
+/// </summary>
+public sealed class CoherentRedisOptions
+{
+    /// <summary>
+    /// Prefix of every Redis key and of the bus channel, one per application, so two applications sharing a server never
+    /// see each other's entries or messages. Letters, digits and <c>-_.:</c> only, at most 64 characters. Default <c>coherent</c>.
+    /// </summary>
+    public string KeyPrefix { get; set; } = "coherent";
+
+    /// <summary>
+    /// Largest payload stored in or accepted from Redis, in bytes; larger values are rejected on write
+    /// (<see cref="PayloadTooLargeException"/>) and counted misses on read. Null: the cache's <c>WithMaxPayloadBytes</c> limit.
+    /// </summary>
+    public long? MaxPayloadBytes { get; set; }
+
+    /// <summary>
+    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries: entries not signed with it are refused
+    /// (a counted miss), never deserialized. Every node of the application must use the same secret.
+    /// </summary>
+    public byte[]? SigningKey { get; set; }
+
+    /// <summary>Deadline of every Redis call (read, store, lease, invalidation). Default 500 ms.</summary>
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Connect timeout when Coherent creates the connection from a configuration string. Default 2 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How often each node publishes its heartbeat on the bus. A node's local entries stay confirmed only while its own
+    /// heartbeats come back, so this must be well under the smallest family <c>MaxStaleness</c>. Default 250 ms.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Consecutive failed calls that open the circuit breaker (reads then skip Redis until a probe succeeds). Default 3.</summary>
+    public int BreakerFailureThreshold { get; set; } = 3;
+
+    /// <summary>How often a failed invalidation is retried in the background until it lands. Default 500 ms.</summary>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long a key's epoch (fencing counter) is kept after its last bump. Must exceed the longest lease. Default 1 day.</summary>
+    public TimeSpan EpochRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// Families stored as versioned keys: <c>product:42</c> points to <c>product:42</c> version 8; a write stores version 9 and
+    /// moves the pointer in one script, and the old version expires after <see cref="OldVersionGrace"/>.
+    /// </summary>
+    public ISet<string> VersionedFamilies { get; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>How long a superseded version of a versioned key stays readable. Default 10 s.</summary>
+    public TimeSpan OldVersionGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Test hook: return true to drop an incoming bus message as if the network lost it.</summary>
+    internal Func<string, bool>? DropIncomingMessage { get; set; }
+
+    internal void Validate(List<string> problems)
+    {
+        if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
+        {
+            problems.Add($"Redis key prefix must be 1-64 characters of letters, digits and -_.: ; got '{KeyPrefix}'.");
+        }
+
+        if (MaxPayloadBytes is < 1)
+        {
+            problems.Add($"Redis max payload must be positive; got {MaxPayloadBytes}.");
+        }
+
+        if (SigningKey is { Length: < 16 })
+        {
+            problems.Add($"Redis signing key must be at least 16 bytes; got {SigningKey.Length}.");
+        }
+
+        CheckPositive(problems, nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
+        CheckPositive(problems, nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
+        CheckPositive(problems, nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
+        CheckPositive(problems, nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
+        CheckPositive(problems, nameof(OldVersionGrace), OldVersionGrace, TimeSpan.FromDays(1));
+        if (EpochRetention < TimeSpan.FromMinutes(1))
+        {
+            problems.Add($"Redis EpochRetention must be at least 1 minute; got {EpochRetention}.");
+        }
+
+        if (BreakerFailureThreshold < 1)
+        {
+            problems.Add($"Redis BreakerFailureThreshold must be at least 1; got {BreakerFailureThreshold}.");
+        }
+    }
+
+    private static void CheckPositive(List<string> problems, string name, TimeSpan value, TimeSpan max)
+    {
+        if (value <= TimeSpan.Zero || value > max)
+        {
+            problems.Add($"Redis {name} must be positive and at most {max}; got {value}.");
+        }
+    }
+}

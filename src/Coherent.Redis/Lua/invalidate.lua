@@ -1,0 +1,13 @@
+-- Invalidate: delete the entry, bump the epoch (voiding leases and fills in flight), publish, in one step.
+-- KEYS[1] data (or pointer), KEYS[2] epoch, KEYS[3] lease
+-- ARGV[1] epoch retention ms, ARGV[2] channel, ARGV[3] message, ARGV[4] version key base or '', ARGV[5] old version grace ms
+local e = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+if ARGV[4] ~= '' then
+  local old = redis.call('GET', KEYS[1])
+  if old then redis.call('PEXPIRE', ARGV[4] .. old, ARGV[5]) end
+end
+redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[3])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return e

@@ -1,0 +1,17 @@
+-- Write-through: bump the epoch (voiding fills in flight), store the new value, publish, in one step.
+-- KEYS[1] data (or pointer), KEYS[2] epoch, KEYS[3] lease
+-- ARGV[1] envelope, ARGV[2] ttl ms, ARGV[3] channel, ARGV[4] message, ARGV[5] epoch retention ms,
+-- ARGV[6] version key base or '', ARGV[7] old version grace ms
+local e = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if ARGV[6] == '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  local old = redis.call('GET', KEYS[1])
+  if old then redis.call('PEXPIRE', ARGV[6] .. old, ARGV[7]) end
+  redis.call('SET', ARGV[6] .. e, ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', KEYS[1], e, 'PX', ARGV[2])
+end
+redis.call('DEL', KEYS[3])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return e

@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Coherent.Redis;
+
+/// <summary>Log messages of the Redis tier. Event ids are stable (2001-2099) so alerting rules may match on them.</summary>
+internal static partial class RedisLog
+{
+    [LoggerMessage(2001, LogLevel.Warning, "Redis circuit opened after {Failures} consecutive failures; reads continue from L1 and factories")]
+    public static partial void BreakerOpened(ILogger logger, int failures, Exception? exception);
+
+    [LoggerMessage(2002, LogLevel.Information, "Redis circuit closed: the server answers again")]
+    public static partial void BreakerClosed(ILogger logger);
+
+    [LoggerMessage(2003, LogLevel.Warning, "Bus: {Reason}; local entries are unconfirmed until the bus is healthy again")]
+    public static partial void BusSuspect(ILogger logger, string reason);
+
+    [LoggerMessage(2004, LogLevel.Information, "Bus healthy again after {OutageMs} ms; dropped {Dropped} local entries")]
+    public static partial void BusRecovered(ILogger logger, long outageMs, int dropped);
+
+    [LoggerMessage(2005, LogLevel.Warning, "Bus: sequence gap from node {Sender} ({Missing} message(s) lost); dropped {Dropped} local entries")]
+    public static partial void SequenceGap(ILogger logger, string sender, long missing, int dropped);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Refused the Redis entry for key {Key}: {Reason} (counted as a miss)")]
+    public static partial void EntryRejected(ILogger logger, string key, string reason);
+
+    [LoggerMessage(2007, LogLevel.Warning, "Invalidation of {Target} could not reach Redis; retrying in the background")]
+    public static partial void InvalidationQueued(ILogger logger, string target, Exception exception);
+
+    [LoggerMessage(2008, LogLevel.Information, "Queued invalidation of {Target} landed after {Attempts} attempt(s)")]
+    public static partial void InvalidationLanded(ILogger logger, string target, int attempts);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
+    public static partial void BadMessage(ILogger logger, string message, Exception? exception);
+}

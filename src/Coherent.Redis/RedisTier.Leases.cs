@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using Coherent.Distributed;
+using Coherent.Redis.Bus;
+using Coherent.Redis.Storage;
+using StackExchange.Redis;
+
+namespace Coherent.Redis;
+
+/// <summary>Fleet-wide leases (<c>SET NX PX</c> with a token) and the "filled" notices that wake the nodes waiting on them.</summary>
+internal sealed partial class RedisTier
+{
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _fillWaiters = new(StringComparer.Ordinal);
+
+    public async ValueTask<DistributedLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
+    {
+        ThrowIfOpen();
+        var token = Guid.NewGuid().ToString("N");
+        var result = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds]), cancellationToken).ConfigureAwait(false);
+        var parts = (RedisResult[])result!;
+        var epoch = parts[1].IsNull ? 0 : (long)parts[1];
+        return (long)parts[0] == 1 ? new DistributedLease(key, token, epoch) : null;
+    }
+
+    public async ValueTask ReleaseLeaseAsync(DistributedLease lease, CancellationToken cancellationToken)
+    {
+        if (_breaker.IsOpen)
+        {
+            return; // the lease expires by itself
+        }
+
+        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), BusMessage.Fill(lease.Key)]), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var waiter = _fillWaiters.GetOrAdd(key, static _ => new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        try
+        {
+            // The holder may have finished between our lease attempt and now: its lease is gone, no notice will come.
+            if (!await CallAsync(_db.KeyExistsAsync(_keys.Lease(key)), cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+
+            return await waiter.Task.WaitAsync(timeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return false; // Redis trouble: compute ourselves
+        }
+        finally
+        {
+            _fillWaiters.TryRemove(new KeyValuePair<string, TaskCompletionSource<bool>>(key, waiter));
+        }
+    }
+
+    /// <summary>A "filled" (or "released") notice arrived: wake this node's waiter for the key.</summary>
+    internal void OnFilled(string key)
+    {
+        if (_fillWaiters.TryRemove(key, out var waiter))
+        {
+            waiter.TrySetResult(true);
+        }
+    }
+}

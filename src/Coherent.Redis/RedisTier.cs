@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Coherent.Distributed;
+using Coherent.Policies;
+using Coherent.Redis.Bus;
+using Coherent.Redis.Resilience;
+using Coherent.Redis.Storage;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Coherent.Redis;
+
+/// <summary>
+/// The shared tier on Redis: L2 reads and fenced fills (this file), writes and retries (<c>RedisTier.Writes.cs</c>),
+/// leases and fill notices (<c>RedisTier.Leases.cs</c>), and the bus (<see cref="BusMonitor"/>).
+/// Never throws from reads: a failure is an unavailable read, counted by the circuit breaker.
+/// </summary>
+internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidations
+{
+    private readonly IConnectionMultiplexer _connection;
+    private readonly bool _ownsConnection;
+    private readonly CoherentRedisOptions _options;
+    private readonly KeySpace _keys;
+    private readonly IDatabase _db;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CircuitBreaker _breaker;
+    private readonly long _maxPayloadBytes;
+    private readonly byte[]? _signingKey;
+    private readonly string _sender = Guid.NewGuid().ToString("N")[..12];
+    private readonly Lock _sendLock = new();
+    private readonly ConcurrentDictionary<string, long> _tagVersions = new(StringComparer.Ordinal);
+    private readonly Meter _meter;
+    private readonly Counter<long> _rejected;
+    private readonly CancellationTokenSource _stopping = new();
+    private long _clearVersion;
+    private long _seq;
+    private BusMonitor? _bus;
+    private IDistributedTierOwner? _owner;
+
+    public RedisTier(IConnectionMultiplexer connection, bool ownsConnection, CoherentRedisOptions options, DistributedTierContext context)
+    {
+        _connection = connection;
+        _ownsConnection = ownsConnection;
+        _options = options;
+        _keys = new KeySpace(options.KeyPrefix);
+        _db = connection.GetDatabase();
+        _logger = context.LoggerFactory.CreateLogger("Coherent.Redis");
+        _time = context.TimeProvider;
+        _breaker = new CircuitBreaker(options.BreakerFailureThreshold, _logger);
+        _maxPayloadBytes = options.MaxPayloadBytes ?? context.MaxPayloadBytes;
+        _signingKey = options.SigningKey?.ToArray();
+        _meter = new Meter("Coherent");
+        _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
+        _meter.CreateObservableUpDownCounter("coherent.redis.breaker_open", () => _breaker.IsOpen ? 1 : 0, description: "1 while the Redis circuit breaker is open.");
+        CacheName = context.CacheName;
+    }
+
+    public string CacheName { get; }
+
+    public string SenderId => _sender;
+
+    internal KeySpace Keys => _keys;
+
+    internal CircuitBreaker Breaker => _breaker;
+
+    internal BusMonitor? Bus => _bus;
+
+    /// <summary>Entries refused on read, by reason (tests and diagnostics).</summary>
+    internal ConcurrentDictionary<EnvelopeRejection, long> Rejections { get; } = new();
+
+    public DistributedTierHealth Health => _breaker.IsOpen ? DistributedTierHealth.Unavailable
+        : _bus is { Suspect: true } ? DistributedTierHealth.Degraded : DistributedTierHealth.Healthy;
+
+    public void Start(IDistributedTierOwner owner)
+    {
+        _owner = owner;
+        _connection.ConnectionFailed += OnConnectionFailed;
+        _bus = new BusMonitor(this, owner, _connection, _options, _logger);
+        _bus.Start();
+        StartRetries();
+    }
+
+    internal IDistributedTierOwner Owner => _owner ?? throw new InvalidOperationException("The tier is not started.");
+
+    public async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken)
+    {
+        if (_breaker.IsOpen)
+        {
+            return DistributedReadResult.Down;
+        }
+
+        RedisResult result;
+        try
+        {
+            var versioned = IsVersioned(family);
+            var task = versioned
+                ? _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)])
+                : _db.ScriptEvaluateAsync(Scripts.Read, [_keys.Data(key), _keys.Epoch(key)]);
+            result = await task.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
+            _breaker.OnSuccess();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _breaker.OnFailure(ex);
+            return DistributedReadResult.Down;
+        }
+
+        var parts = (RedisResult[])result!;
+        var epoch = parts[1].IsNull ? 0 : (long)parts[1];
+        if (parts[0].IsNull)
+        {
+            return new DistributedReadResult(null, epoch);
+        }
+
+        var bytes = (byte[])parts[0]!;
+        var rejection = Envelope.TryRead(key, bytes, _signingKey, _maxPayloadBytes, out var data);
+        if (rejection != EnvelopeRejection.None)
+        {
+            Reject(key, rejection);
+            return new DistributedReadResult(null, epoch);
+        }
+
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (data.ExpiresAtMs <= now || !await IsCurrentAsync(data, cancellationToken).ConfigureAwait(false))
+        {
+            return new DistributedReadResult(null, epoch);
+        }
+
+        return new DistributedReadResult(new DistributedEntry
+        {
+            Payload = data.Payload,
+            CreatedAtMs = data.CreatedAtMs,
+            ExpiresAtMs = data.ExpiresAtMs,
+            DeltaMs = data.DeltaMs,
+            Epoch = epoch,
+            Tags = data.Tags?.Select(t => t.Tag).ToArray(),
+        }, epoch);
+    }
+
+    public async ValueTask<bool> StoreIfEpochAsync(string key, DistributedEntry entry, long expectedEpoch, DistributedLease? lease, CancellationToken cancellationToken)
+    {
+        if (_breaker.IsOpen)
+        {
+            return true; // cannot fence or store: keep the value locally only (the engine's L1 is still fenced locally)
+        }
+
+        var family = FamilyOf(key);
+        var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+        var ttl = TtlMs(entry);
+        var versioned = _options.VersionedFamilies.Contains(family);
+        var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
+        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), BusMessage.Fill(key), versioned ? _keys.VersionBase(key) : "" };
+        var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
+        return (long)stored == 1;
+    }
+
+    private bool IsVersioned(FamilyState family) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(family.Name);
+
+    private static string FamilyOf(string key)
+    {
+        var colon = key.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? key : key[..colon];
+    }
+
+    private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - _time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    private async ValueTask<byte[]> BuildEnvelopeAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken)
+    {
+        if (entry.Payload.Length > _maxPayloadBytes)
+        {
+            throw new PayloadTooLargeException(key, entry.Payload.Length, _maxPayloadBytes);
+        }
+
+        (string, long)[]? tags = null;
+        if (entry.Tags is { Count: > 0 } names)
+        {
+            tags = new (string, long)[names.Count];
+            for (var i = 0; i < names.Count; i++)
+            {
+                tags[i] = (names[i], await TagVersionAsync(names[i], cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, Volatile.Read(ref _clearVersion), tags, entry.Payload);
+        return Envelope.Write(key, data, _signingKey);
+    }
+
+    /// <summary>An entry stored before its tag's or the global clear's latest version is a miss.</summary>
+    private async ValueTask<bool> IsCurrentAsync(EnvelopeData data, CancellationToken cancellationToken)
+    {
+        if (data.ClearVersion < Volatile.Read(ref _clearVersion))
+        {
+            return false;
+        }
+
+        if (data.Tags is { } tags)
+        {
+            foreach (var (tag, version) in tags)
+            {
+                if (version < await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The tag's version as known here: from the bus, the periodic refresh, or (first use) Redis.</summary>
+    private async ValueTask<long> TagVersionAsync(string tag, CancellationToken cancellationToken)
+    {
+        if (_tagVersions.TryGetValue(tag, out var known))
+        {
+            return known;
+        }
+
+        var value = await CallAsync(_db.StringGetAsync(_keys.Tag(tag)), cancellationToken).ConfigureAwait(false);
+        var version = value.IsNull ? 0 : (long)value;
+        return _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
+    }
+
+    internal void ObserveTagVersion(string tag, long version) => _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
+
+    internal void ObserveClearVersion(long version)
+    {
+        long current;
+        while ((current = Volatile.Read(ref _clearVersion)) < version && Interlocked.CompareExchange(ref _clearVersion, version, current) != current)
+        {
+        }
+    }
+
+    /// <summary>Re-reads every known tag version and the clear version (never cached forever; heals lost bus messages).</summary>
+    internal async Task RefreshVersionsAsync()
+    {
+        var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
+        ObserveClearVersion(clear.IsNull ? 0 : (long)clear);
+        var tags = _tagVersions.Keys.ToArray();
+        if (tags.Length == 0)
+        {
+            return;
+        }
+
+        var reads = tags.Select(t => _db.StringGetAsync(_keys.Tag(t))).ToArray();
+        var values = await Task.WhenAll(reads).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
+        for (var i = 0; i < tags.Length; i++)
+        {
+            ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]);
+        }
+    }
+
+    private void Reject(string key, EnvelopeRejection rejection)
+    {
+        Rejections.AddOrUpdate(rejection, 1, static (_, n) => n + 1);
+        _rejected.Add(1, new KeyValuePair<string, object?>("coherent.reason", rejection.ToString().ToLowerInvariant()));
+        RedisLog.EntryRejected(_logger, key, rejection.ToString());
+    }
+
+    /// <summary>Every Redis call goes through here: bounded by the operation timeout, counted by the breaker.</summary>
+    internal async Task<T> CallAsync<T>(Task<T> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = await call.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
+            _breaker.OnSuccess();
+            return result;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            if (ex is not PayloadTooLargeException)
+            {
+                _breaker.OnFailure(ex);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Issues a bus-publishing script under the send lock, so sequence numbers reach Redis in order.</summary>
+    internal Task<RedisResult> SendSequenced(string script, RedisKey[] keys, Func<long, RedisValue[]> args)
+    {
+        lock (_sendLock)
+        {
+            var seq = ++_seq;
+            return _db.ScriptEvaluateAsync(script, keys, args(seq));
+        }
+    }
+
+    /// <summary>Runs <paramref name="send"/> under the send lock with the last sequence number issued.</summary>
+    internal void WithSendLock(Action<long> send)
+    {
+        lock (_sendLock)
+        {
+            send(_seq);
+        }
+    }
+
+    internal Task<TimeSpan> PingAsync() => _db.PingAsync();
+
+    /// <summary>Publishes a heartbeat carrying the last sequence number issued before it.</summary>
+    internal Task<long> PublishHeartbeat(Func<long, RedisValue> message)
+    {
+        lock (_sendLock)
+        {
+            return _db.PublishAsync(_keys.Channel, message(_seq));
+        }
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
+    {
+        _bus?.OnConnectionLost(e.ConnectionType, e.Exception);
+        if (e.ConnectionType == ConnectionType.Interactive)
+        {
+            _breaker.Trip(e.Exception);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _connection.ConnectionFailed -= OnConnectionFailed;
+        if (_bus is not null)
+        {
+            await _bus.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await StopRetriesAsync().ConfigureAwait(false);
+        foreach (var waiter in _fillWaiters.Values)
+        {
+            waiter.TrySetResult(false);
+        }
+
+        _meter.Dispose();
+        if (_ownsConnection)
+        {
+            await _connection.CloseAsync().ConfigureAwait(false);
+            _connection.Dispose();
+        }
+
+        _stopping.Dispose();
+    }
+}

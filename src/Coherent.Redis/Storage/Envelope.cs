@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Coherent.Redis.Storage;
+
+/// <summary>Why bytes read from Redis were refused (each is a counted miss, never an exception).</summary>
+internal enum EnvelopeRejection
+{
+    None,
+    Corrupt,
+    Foreign,
+    Oversized,
+    Unsigned,
+    Aliased,
+}
+
+/// <summary>A decoded envelope: metadata plus the payload slice (no copy).</summary>
+internal readonly record struct EnvelopeData(
+    long CreatedAtMs, long ExpiresAtMs, long Epoch, double DeltaMs, long ClearVersion,
+    (string Tag, long Version)[]? Tags, ReadOnlyMemory<byte> Payload);
+
+/// <summary>
+/// The L2 value format: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
+/// XxHash64 (to detect two keys aliased to one Redis key), tags with their versions, the payload, and an optional
+/// HMAC-SHA256 over everything before it. Little-endian; written in one exact-size array.
+/// </summary>
+internal static class Envelope
+{
+    public const byte FormatVersion = 1;
+    private const byte Magic0 = (byte)'C';
+    private const byte Magic1 = (byte)'H';
+    private const byte SignedFlag = 1;
+    private const int HeaderSize = 54;
+    private const int MacSize = 32;
+
+    public static ulong KeyHash(string key)
+    {
+        var max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        Span<byte> buffer = max <= 512 ? stackalloc byte[max] : new byte[max];
+        var written = Encoding.UTF8.GetBytes(key, buffer);
+        return XxHash64.HashToUInt64(buffer[..written]);
+    }
+
+    public static byte[] Write(string key, in EnvelopeData data, byte[]? signingKey)
+    {
+        var size = HeaderSize + 4 + data.Payload.Length + (signingKey is null ? 0 : MacSize);
+        if (data.Tags is { } tags)
+        {
+            foreach (var (tag, _) in tags)
+            {
+                size += 2 + Encoding.UTF8.GetByteCount(tag) + 8;
+            }
+        }
+
+        var bytes = new byte[size];
+        var span = bytes.AsSpan();
+        span[0] = Magic0;
+        span[1] = Magic1;
+        span[2] = FormatVersion;
+        span[3] = signingKey is null ? (byte)0 : SignedFlag;
+        BinaryPrimitives.WriteInt64LittleEndian(span[4..], data.CreatedAtMs);
+        BinaryPrimitives.WriteInt64LittleEndian(span[12..], data.ExpiresAtMs);
+        BinaryPrimitives.WriteInt64LittleEndian(span[20..], data.Epoch);
+        BinaryPrimitives.WriteDoubleLittleEndian(span[28..], data.DeltaMs);
+        BinaryPrimitives.WriteInt64LittleEndian(span[36..], data.ClearVersion);
+        BinaryPrimitives.WriteUInt64LittleEndian(span[44..], KeyHash(key));
+        var count = data.Tags?.Length ?? 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(span[52..], checked((ushort)count));
+        var offset = HeaderSize;
+        for (var i = 0; i < count; i++)
+        {
+            var (tag, version) = data.Tags![i];
+            var length = Encoding.UTF8.GetBytes(tag, span[(offset + 2)..]);
+            BinaryPrimitives.WriteUInt16LittleEndian(span[offset..], checked((ushort)length));
+            offset += 2 + length;
+            BinaryPrimitives.WriteInt64LittleEndian(span[offset..], version);
+            offset += 8;
+        }
+
+        BinaryPrimitives.WriteInt32LittleEndian(span[offset..], data.Payload.Length);
+        offset += 4;
+        data.Payload.Span.CopyTo(span[offset..]);
+        offset += data.Payload.Length;
+        if (signingKey is not null)
+        {
+            HMACSHA256.HashData(signingKey, span[..offset], span[offset..]);
+        }
+
+        return bytes;
+    }
+
+    public static EnvelopeRejection TryRead(string key, ReadOnlyMemory<byte> bytes, byte[]? signingKey, long maxPayloadBytes, out EnvelopeData data)
+    {
+        data = default;
+        var span = bytes.Span;
+        if (span.Length < HeaderSize + 4 || span[0] != Magic0 || span[1] != Magic1 || span[2] != FormatVersion)
+        {
+            return EnvelopeRejection.Foreign;
+        }
+
+        var signed = (span[3] & SignedFlag) != 0;
+        if (signingKey is not null && !signed)
+        {
+            return EnvelopeRejection.Unsigned;
+        }
+
+        if (signed && signingKey is not null)
+        {
+            if (span.Length < HeaderSize + 4 + MacSize)
+            {
+                return EnvelopeRejection.Corrupt;
+            }
+
+            var body = span[..^MacSize];
+            Span<byte> mac = stackalloc byte[MacSize];
+            HMACSHA256.HashData(signingKey, body, mac);
+            if (!CryptographicOperations.FixedTimeEquals(mac, span[^MacSize..]))
+            {
+                return EnvelopeRejection.Unsigned;
+            }
+        }
+
+        var end = span.Length - (signed ? MacSize : 0);
+        if (BinaryPrimitives.ReadUInt64LittleEndian(span[44..]) != KeyHash(key))
+        {
+            return EnvelopeRejection.Aliased;
+        }
+
+        var count = BinaryPrimitives.ReadUInt16LittleEndian(span[52..]);
+        var offset = HeaderSize;
+        (string, long)[]? tags = count == 0 ? null : new (string, long)[count];
+        for (var i = 0; i < count; i++)
+        {
+            if (offset + 2 > end)
+            {
+                return EnvelopeRejection.Corrupt;
+            }
+
+            int length = BinaryPrimitives.ReadUInt16LittleEndian(span[offset..]);
+            offset += 2;
+            if (offset + length + 8 > end)
+            {
+                return EnvelopeRejection.Corrupt;
+            }
+
+            tags![i] = (Encoding.UTF8.GetString(span.Slice(offset, length)), BinaryPrimitives.ReadInt64LittleEndian(span[(offset + length)..]));
+            offset += length + 8;
+        }
+
+        if (offset + 4 > end)
+        {
+            return EnvelopeRejection.Corrupt;
+        }
+
+        var payloadLength = BinaryPrimitives.ReadInt32LittleEndian(span[offset..]);
+        offset += 4;
+        if (payloadLength > maxPayloadBytes)
+        {
+            return EnvelopeRejection.Oversized;
+        }
+
+        if (payloadLength < 0 || offset + payloadLength != end)
+        {
+            return EnvelopeRejection.Corrupt;
+        }
+
+        data = new EnvelopeData(
+            BinaryPrimitives.ReadInt64LittleEndian(span[4..]),
+            BinaryPrimitives.ReadInt64LittleEndian(span[12..]),
+            BinaryPrimitives.ReadInt64LittleEndian(span[20..]),
+            BinaryPrimitives.ReadDoubleLittleEndian(span[28..]),
+            BinaryPrimitives.ReadInt64LittleEndian(span[36..]),
+            tags,
+            bytes.Slice(offset, payloadLength));
+        return EnvelopeRejection.None;
+    }
+}
