@@ -4,8 +4,13 @@ namespace Coherent.Lab.Infrastructure;
 internal static class SharedTier
 {
     public static Task<(IAsyncDisposable? Server, string? Endpoint, string Description)> StartEmbeddedAsync() =>
-        Task.FromResult<(IAsyncDisposable?, string?, string)>((null, null, "no shared tier (Coherent.Redis not built yet)"));
+        Task.FromResult<(IAsyncDisposable?, string?, string)>((null, null, "no shared tier (embedded Garnet helper not built yet)"));
 
-    public static void Attach(CoherentCacheBuilder builder, string endpoint, string nodeName) =>
-        throw new NotSupportedException("The shared tier is not available in this build.");
+    /// <summary>Gives the node its own connection to the shared Redis; <paramref name="configure"/> adjusts the tier's options.</summary>
+    public static void Attach(CoherentCacheBuilder builder, string endpoint, string nodeName, Action<CoherentRedisOptions>? configure = null) =>
+        builder.WithRedis(endpoint, o =>
+        {
+            o.KeyPrefix = "lab";
+            configure?.Invoke(o);
+        });
 }
