@@ -19,6 +19,7 @@ public sealed partial class CoherentCache
     private async Task RunFlightAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
     {
         var (tags, stamps) = _tags.Snapshot(options?.Tags);
+        flight.SetTagSnapshot(tags, stamps);
         var useShared = _tier is not null && options?.LocalOnly != true;
         DistributedLease? lease = null;
         var epoch = 0L;
@@ -156,6 +157,11 @@ public sealed partial class CoherentCache
         if (useShared && !await StoreSharedAsync(flight.Key, entry, payload ?? SerializerGuard.Serialize(_serializer, flight.Key, value, _maxPayloadBytes), options, epoch, lease).ConfigureAwait(false))
         {
             return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
+        }
+
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return entry; // disposed while the factory ran: keep the emptied L1 empty
         }
 
         _l1.Set(entry);

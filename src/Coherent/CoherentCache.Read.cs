@@ -11,8 +11,12 @@ namespace Coherent;
 public sealed partial class CoherentCache
 {
     /// <inheritdoc />
-    public ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default) =>
-        GetOrSetAsync(key, factory, static (f, ct) => f(ct), options, cancellationToken);
+    public ValueTask<T> GetOrSetAsync<T>(string key, Func<CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        // Checked here: the overload below sees only the (never null) adapter and would call a null factory.
+        ArgumentNullException.ThrowIfNull(factory);
+        return GetOrSetAsync(key, factory, static (f, ct) => f(ct), options, cancellationToken);
+    }
 
     /// <inheritdoc />
     public ValueTask<T> GetOrSetAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
@@ -106,12 +110,24 @@ public sealed partial class CoherentCache
             if (Volatile.Read(ref entry.ThrottleUntilMs) > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
             {
                 family.Stats.StaleServed.Increment();
+                RecordStaleServed(entry);
                 return ReadValue<T>(entry);
             }
         }
 
-        var (flight, owner) = _flights.JoinOrStart(key, () => new Flight(key, _tags.ClearVersion));
-        flight.AddWaiter();
+        // Never join a flight a caller starting now may not see (invalidated or abandoned since it began): start a new one.
+        Flight flight;
+        bool owner;
+        while (true)
+        {
+            var clear = _tags.ClearVersion;
+            (flight, owner) = _flights.JoinOrStart(key, () => new Flight(key, clear, owned: true), clear);
+            if (owner || flight.TryAddWaiter())
+            {
+                break;
+            }
+        }
+
         if (owner)
         {
             family.Stats.Misses.Increment();
@@ -136,13 +152,19 @@ public sealed partial class CoherentCache
                     var result = await flight.Task.WaitAsync(soft, _clock.TimeProvider, cancellationToken).ConfigureAwait(false);
                     return ReadResult<T>(result);
                 }
-                catch (TimeoutException) when (StaleCandidate(flight.Key, family) is { } stale)
+                catch (TimeoutException) when (!flight.Task.IsCompleted && StaleCandidate(flight.Key, family) is { } stale)
                 {
                     // Let the factory finish and refresh the entry; this caller gets the last value now.
                     flight.MarkBackground();
                     family.Stats.StaleServed.Increment();
+                    RecordStaleServed(stale);
                     Log.SoftTimeoutServedStale(_logger, flight.Key, family.Name);
                     return ReadValue<T>(stale);
+                }
+                catch (TimeoutException)
+                {
+                    // Soft timeout, but the last value is gone (invalidated meanwhile) or the factory itself threw a
+                    // TimeoutException: nothing to serve, so wait for the flight's own outcome below.
                 }
             }
 
@@ -174,18 +196,48 @@ public sealed partial class CoherentCache
             return;
         }
 
-        var (flight, owner) = _flights.JoinOrStart(entry.Key, () => new Flight(entry.Key, _tags.ClearVersion));
+        var clear = _tags.ClearVersion;
+        var (flight, owner) = _flights.JoinOrStart(entry.Key, () =>
+        {
+            var background = new Flight(entry.Key, clear);
+            background.MarkBackground();
+            return background;
+        }, clear);
         if (!owner)
         {
             return;
         }
 
-        flight.MarkBackground();
         entry.Family.Stats.EarlyRefreshes.Increment();
-        _ = RunFlightAsync(flight, entry.Family, state, factory, options);
+
+        // On the thread pool: the factory may do synchronous work before its first await, and the caller of this hit
+        // must get the current value at once, not after the refresh.
+        _ = Task.Run(() => RunFlightAsync(flight, entry.Family, state, factory, options));
     }
 
-    private T ReadResult<T>(FlightResult result) => result.Entry is { } e ? ReadValue<T>(e) : CastValue<T>(result.Value, "");
+    private T ReadResult<T>(FlightResult result)
+    {
+        if (result.Entry is not { } e)
+        {
+            return CastValue<T>(result.Value, "");
+        }
+
+        if (result.Stale)
+        {
+            RecordStaleServed(e);
+        }
+
+        return ReadValue<T>(e);
+    }
+
+    /// <summary>Stale serves (fail-safe, soft timeout, throttle) are where staleness is largest: they go into the served-age histogram too.</summary>
+    private void RecordStaleServed(CacheEntry entry)
+    {
+        if (_telemetry.ServedAge.Enabled)
+        {
+            _telemetry.RecordServedAge(entry.Family, entry.AgeMs(_clock.PreciseNowMs()));
+        }
+    }
 
     /// <summary>The entry's value as a <typeparamref name="T"/>: the shared object, or a private copy for copy-on-read families.</summary>
     private T ReadValue<T>(CacheEntry entry)

@@ -176,5 +176,8 @@ internal sealed class L1Store : IDisposable
         }
     }
 
+    /// <summary>Runs the LFU's pending maintenance now (drain access buffers, evict). For tests: it normally runs asynchronously.</summary>
+    internal void DoMaintenance() => (_lfu as ConcurrentLfu<string, CacheEntry>)?.DoMaintenance();
+
     public void Dispose() => _lfu.Events.Value!.ItemRemoved -= OnLfuRemoved;
 }

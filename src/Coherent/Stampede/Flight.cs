@@ -14,11 +14,18 @@ internal sealed class Flight
     private int _waiters;
     private int _fenced;
     private int _background;
+    private Invalidation.TagState[]? _tags;
+    private long[]? _tagStamps;
 
-    public Flight(string key, long clearStamp)
+    /// <param name="key">The key.</param>
+    /// <param name="clearStamp">The global clear version when the flight was created.</param>
+    /// <param name="owned">True when the creating caller waits on it: it counts as the first waiter from the start, so no
+    /// joiner can abandon the flight before its owner is registered. False for background runs (early refresh).</param>
+    public Flight(string key, long clearStamp, bool owned = false)
     {
         Key = key;
         ClearStamp = clearStamp;
+        _waiters = owned ? 1 : 0;
     }
 
     public string Key { get; }
@@ -40,14 +47,90 @@ internal sealed class Flight
 
     public void MarkBackground() => Volatile.Write(ref _background, 1);
 
-    public void AddWaiter() => Interlocked.Increment(ref _waiters);
+    /// <summary>
+    /// True when every waiter left a foreground run and its factory token was cancelled: the run is winding down and
+    /// must not be joined (a new caller would inherit a cancellation it never asked for).
+    /// </summary>
+    public bool Abandoned => Volatile.Read(ref _waiters) < 0;
 
-    /// <summary>A waiter left (cancelled or served stale). The last one out cancels a foreground run.</summary>
+    /// <summary>
+    /// True when a result of this run may not be given to a caller that starts now: the key was invalidated, overwritten,
+    /// cleared or tag-invalidated since the run began (its data may predate the write), or the run was abandoned.
+    /// </summary>
+    public bool IsStaleFor(long clearVersion)
+    {
+        if (Fenced || Abandoned || ClearStamp != clearVersion)
+        {
+            return true;
+        }
+
+        var tags = _tags;
+        if (tags is null)
+        {
+            return false;
+        }
+
+        var stamps = _tagStamps!;
+        for (var i = 0; i < tags.Length; i++)
+        {
+            if (Volatile.Read(ref tags[i].Version) != stamps[i])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Records the tag versions the run started from, so a tag invalidation during the run stops new joiners.</summary>
+    public void SetTagSnapshot(Invalidation.TagState[]? tags, long[]? stamps)
+    {
+        _tagStamps = stamps;
+        Volatile.Write(ref _tags, tags);
+    }
+
+    /// <summary>Joins as a waiter; false if the run was abandoned (then start a new one).</summary>
+    public bool TryAddWaiter()
+    {
+        while (true)
+        {
+            var w = Volatile.Read(ref _waiters);
+            if (w < 0)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _waiters, w + 1, w) == w)
+            {
+                return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// A waiter left (cancelled or served stale). The last one out of a foreground run marks it abandoned (so nobody joins
+    /// it any more) and cancels the factory, atomically with respect to <see cref="TryAddWaiter"/>.
+    /// </summary>
     public void RemoveWaiter()
     {
-        if (Interlocked.Decrement(ref _waiters) == 0 && !IsBackground && !_completion.Task.IsCompleted)
+        while (true)
         {
-            _cts.Cancel();
+            var w = Volatile.Read(ref _waiters);
+            if (w == 1 && !IsBackground && !_completion.Task.IsCompleted)
+            {
+                if (Interlocked.CompareExchange(ref _waiters, -1, 1) == 1)
+                {
+                    _cts.Cancel();
+                    return;
+                }
+
+                continue;
+            }
+
+            if (w <= 0 || Interlocked.CompareExchange(ref _waiters, w - 1, w) == w)
+            {
+                return;
+            }
         }
     }
 

@@ -9,14 +9,30 @@ internal sealed class FlightTable
 
     public int Count => _flights.Count;
 
-    /// <summary>Joins the key's flight, or registers <paramref name="candidate"/> as the new one. Returns the flight and whether the caller owns it.</summary>
-    public (Flight Flight, bool Owner) JoinOrStart(string key, Func<Flight> candidate)
+    /// <summary>
+    /// Joins the key's flight, or registers <paramref name="candidate"/> as the new one. Returns the flight and whether the
+    /// caller owns it. A flight whose result a new caller may not see (<see cref="Flight.IsStaleFor"/>: invalidated, cleared or
+    /// abandoned since it began) is replaced, not joined; it stays fenced, finishes for its own callers and stores nothing.
+    /// </summary>
+    public (Flight Flight, bool Owner) JoinOrStart(string key, Func<Flight> candidate, long clearVersion)
     {
         while (true)
         {
             if (_flights.TryGetValue(key, out var existing))
             {
-                return (existing, false);
+                if (!existing.IsStaleFor(clearVersion))
+                {
+                    return (existing, false);
+                }
+
+                var replacement = candidate();
+                if (_flights.TryUpdate(key, replacement, existing))
+                {
+                    existing.Fence(); // out of the table, an invalidation can no longer find it: it must not store
+                    return (replacement, true);
+                }
+
+                continue;
             }
 
             var created = candidate();

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+
+namespace Coherent.Tests;
+
+public sealed class TelemetryTests
+{
+    [Fact]
+    public async Task Requests_are_counted_by_family_and_outcome()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromSeconds(10)).Define("stock", p => p.MaxStaleness(TimeSpan.FromSeconds(1))).Build();
+        using var metrics = new Metrics(cache.Name);
+
+        await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // miss
+        await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // hit
+        await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // hit
+        await cache.TryGetAsync<int>("price:1", T.Ct);                                     // hit
+        await cache.GetOrSetAsync("stock:1", _ => T.Value(1), cancellationToken: T.Ct);   // miss
+        await cache.SetAsync("stock:2", 2, cancellationToken: T.Ct);
+        await cache.InvalidateAsync("stock:1", T.Ct);
+
+        Assert.Equal(3, metrics.Counter("coherent.requests", "price", "hit"));
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "stock", "hit"));
+        Assert.Equal(1, metrics.Counter("coherent.requests", "stock", "miss"));
+        Assert.Equal(1, metrics.Counter("coherent.writes", "stock"));
+        Assert.Equal(1, metrics.Counter("coherent.invalidations", "stock"));
+        Assert.Equal(0, metrics.Counter("coherent.writes", "price"));
+    }
+
+    [Fact]
+    public async Task Factory_duration_and_served_age_are_recorded()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time).Build();
+        using var metrics = new Metrics(cache.Name);
+
+        await cache.GetOrSetAsync("price:1", _ => { time.Advance(TimeSpan.FromMilliseconds(250)); return T.Value(1); }, cancellationToken: T.Ct);
+        Assert.Equal([250.0], metrics.Histogram("coherent.factory.duration", "price"));
+
+        time.Advance(TimeSpan.FromSeconds(3));
+        await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(4));
+        await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
+        Assert.Equal([3000.0, 7000.0], metrics.Histogram("coherent.served_age", "price"));
+    }
+
+    [Fact]
+    public async Task Served_age_includes_stale_values_served_by_fail_safe()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromSeconds(10), p => p.FailSafe(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5))).Build();
+        using var metrics = new Metrics(cache.Name);
+        await cache.SetAsync("price:1", 1, cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => throw new InvalidOperationException(), cancellationToken: T.Ct));
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => throw new InvalidOperationException(), cancellationToken: T.Ct)); // throttled
+
+        // The staleness contract is measured: the 20 s and 22 s old values show up in the served-age histogram.
+        Assert.Equal([20_000.0, 22_000.0], metrics.Histogram("coherent.served_age", "price"));
+    }
+
+    [Fact]
+    public async Task Evictions_joins_and_fail_safe_activations_are_counted()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromSeconds(10), p => p.FailSafe(TimeSpan.FromMinutes(1))).WithLocalCapacity(10).Build();
+        using var metrics = new Metrics(cache.Name);
+
+        for (var i = 0; i < 100; i++)
+        {
+            await cache.SetAsync($"price:{i}", i, cancellationToken: T.Ct);
+        }
+
+        await T.Until(() => metrics.Counter("coherent.evictions") >= 90, "evictions counted");
+
+        var started = T.Gate();
+        var release = T.Gate();
+        var a = cache.GetOrSetAsync("price:x", async _ => { started.TrySetResult(); await release.Task; return 1; }, cancellationToken: T.Ct).AsTask();
+        await T.Soon(started.Task);
+        var b = cache.GetOrSetAsync("price:x", _ => T.Value(2), cancellationToken: T.Ct).AsTask();
+        var c = cache.GetOrSetAsync("price:x", _ => T.Value(3), cancellationToken: T.Ct).AsTask();
+        Assert.Equal(2, metrics.Counter("coherent.single_flight.joins", "price"));
+        release.SetResult();
+        var all = await T.Soon(Task.WhenAll(a, b, c));
+        Assert.Equal([1, 1, 1], all);
+
+        await cache.SetAsync("price:fs", 1, cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(11));
+        Assert.Equal(0, metrics.Counter("coherent.fail_safe.activations", "price"));
+        Assert.Equal(1, await cache.GetOrSetAsync<int>("price:fs", _ => throw new TimeoutException(), cancellationToken: T.Ct));
+        Assert.Equal(1, metrics.Counter("coherent.fail_safe.activations", "price"));
+    }
+
+    [Fact]
+    public async Task Factory_runs_are_wrapped_in_coherent_factory_spans()
+    {
+        var key = $"price:{Guid.NewGuid():N}";
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Coherent",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if (Equals(a.GetTagItem("coherent.key"), key))
+                {
+                    spans.Enqueue(a);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var cache = T.Price(T.Clock()).Build();
+        Activity? inside = null;
+        await cache.GetOrSetAsync(key, _ => { inside = Activity.Current; return T.Value(1); }, cancellationToken: T.Ct);
+        await cache.GetOrSetAsync(key, _ => T.Value(1), cancellationToken: T.Ct); // hit: no span
+
+        var span = Assert.Single(spans);
+        Assert.Equal("coherent.factory", span.OperationName);
+        Assert.Equal("price", span.GetTagItem("coherent.family"));
+        Assert.Same(span, inside);
+    }
+}
+
+public sealed class AdvisorTests
+{
+    [Fact]
+    public async Task A_family_invalidated_as_often_as_read_does_not_help_and_a_read_mostly_family_helps()
+    {
+        var time = T.Clock();
+        await using var cache = T.Builder(time)
+            .Define("session", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Jitter(0))
+            .Define("country", p => p.MaxStaleness(TimeSpan.FromHours(1)).Ttl(TimeSpan.FromHours(1)).Jitter(0))
+            .Build();
+
+        for (var i = 0; i < 200; i++)
+        {
+            await cache.GetOrSetAsync("session:1", _ => { time.Advance(TimeSpan.FromMilliseconds(2)); return T.Value(i); }, cancellationToken: T.Ct);
+            await cache.InvalidateAsync("session:1", T.Ct);
+        }
+
+        for (var i = 0; i < 1_000; i++)
+        {
+            await cache.GetOrSetAsync($"country:{i % 10}", _ => { time.Advance(TimeSpan.FromMilliseconds(40)); return T.Value("x"); }, cancellationToken: T.Ct);
+        }
+
+        var report = cache.Advise();
+        var session = report["session"]!;
+        Assert.Equal(AdvisorVerdict.DoesNotHelp, session.Verdict);
+        Assert.Equal(200, session.Reads);
+        Assert.Equal(0, session.HitRatio);
+        Assert.Equal(1000, session.WritesPer1000Reads);
+        Assert.Equal(2, session.MedianFactoryCostMs);
+
+        var country = report["country"]!;
+        Assert.Equal(AdvisorVerdict.Helps, country.Verdict);
+        Assert.Equal(1000, country.Reads);
+        Assert.Equal(0.99, country.HitRatio, 3);
+        Assert.Equal(40, country.MedianFactoryCostMs);
+        Assert.Equal(990 * 40, country.FactoryTimeSavedMs);
+
+        var text = report.ToString();
+        Assert.Contains("session: 200 reads", text, StringComparison.Ordinal);
+        Assert.Contains("DoesNotHelp", text, StringComparison.Ordinal);
+        Assert.Contains("country: 1000 reads", text, StringComparison.Ordinal);
+        Assert.Contains("Helps", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Few_reads_are_not_judged_and_rarely_hit_families_do_not_help()
+    {
+        var time = T.Clock();
+        await using var cache = T.Builder(time).Define("search", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Jitter(0)).Build();
+        await cache.GetOrSetAsync("search:a", _ => T.Value(1), cancellationToken: T.Ct);
+        Assert.Equal(AdvisorVerdict.NotEnoughData, cache.Advise()["search"]!.Verdict);
+        Assert.Null(cache.Advise()["never-used"]);
+
+        for (var i = 0; i < 300; i++)
+        {
+            await cache.GetOrSetAsync($"search:{i}", _ => T.Value(1), cancellationToken: T.Ct); // every key read once
+        }
+
+        var advice = cache.Advise()["search"]!;
+        Assert.Equal(AdvisorVerdict.DoesNotHelp, advice.Verdict);
+        Assert.True(advice.HitRatio < 0.1);
+    }
+}
