@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using Coherent.Redis.Tests.Infrastructure;
+
+namespace Coherent.Redis.Tests;
+
+/// <summary>
+/// Guarantees 1, 2, 5 and 6 of DESIGN.md against real faults: each test changes the source, invalidates, breaks the bus
+/// or the server, and measures the worst staleness another node served against the family's MaxStaleness (1 s here).
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class BusFaultTests(SharedRedis redis)
+{
+    private static readonly double Bound = Node.MaxStaleness.TotalMilliseconds;
+
+    private static string Prefix() => "b" + Guid.NewGuid().ToString("N")[..8];
+
+    private static void Report(string what, StalenessProbe.Result result) =>
+        TestContext.Current.SendDiagnosticMessage($"{what}: worst staleness {result.WorstStaleMs:F0} ms (bound {Bound} ms), {result.Reads} reads, {result.Errors} errors");
+
+    [Fact]
+    public async Task Healthy_bus_propagates_invalidations_within_milliseconds()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var lags = new List<double>();
+        for (var i = 0; i < 200; i++)
+        {
+            var key = "item:p" + i;
+            await b.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult(i), cancellationToken: ct);
+            Assert.True(b.HasLocal(key));
+            var watch = Stopwatch.StartNew();
+            await a.Cache.InvalidateAsync(key, ct);
+            var spin = new SpinWait();
+            while (b.HasLocal(key) && watch.ElapsedMilliseconds < 2000)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+
+            lags.Add(watch.Elapsed.TotalMilliseconds);
+        }
+
+        var p50 = Percentiles.Of(lags, 50);
+        var p99 = Percentiles.Of(lags, 99);
+        TestContext.Current.SendDiagnosticMessage($"propagation (invalidate call to other node's L1 drop), n=200: p50 {p50:F2} ms, p99 {p99:F2} ms, max {lags.Max():F2} ms");
+        Assert.True(lags.Max() < 2000, "an invalidation never arrived");
+        Assert.True(p99 < 50, $"p99 {p99:F2} ms");
+    }
+
+    [Fact]
+    public async Task Dropped_message_is_detected_by_sequence_gap_and_staleness_stays_bounded()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        var drop = 0;
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.DropIncomingMessage = m => m.StartsWith("I|", StringComparison.Ordinal) && Interlocked.Exchange(ref drop, 0) == 1);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:d", source.ReadAsync, cancellationToken: ct));
+
+        Volatile.Write(ref drop, 1);
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        await a.Cache.InvalidateAsync("item:d", ct);
+        var result = await StalenessProbe.RunAsync(b, "item:d", source, v, since, TimeSpan.FromMilliseconds(Bound + 500));
+
+        Report("dropped message", result);
+        Assert.Equal(0, Volatile.Read(ref drop)); // the hook did drop it
+        Assert.True(b.Tier.Bus!.GapsDetected >= 1, "the gap was not detected");
+        Assert.True(result.Converged);
+        Assert.True(result.WorstStaleMs <= Bound, $"served stale {result.WorstStaleMs} ms after the invalidation");
+    }
+
+    [Fact]
+    public async Task Killed_subscription_connection_keeps_staleness_within_bound()
+    {
+        await using var server = await StartOwnAsync();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:k", source.ReadAsync, cancellationToken: ct));
+
+        await server.ExecAsync("CLIENT", "KILL", "TYPE", "pubsub");
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        await a.Cache.InvalidateAsync("item:k", ct); // published while B's subscription is down: lost for B
+        var result = await StalenessProbe.RunAsync(b, "item:k", source, v, since, TimeSpan.FromMilliseconds(Bound + 500));
+
+        Report("CLIENT KILL TYPE pubsub", result);
+        Assert.True(result.Converged);
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.WorstStaleMs <= Bound, $"served stale {result.WorstStaleMs} ms after the invalidation");
+        await Eventually.TrueAsync(() => b.Tier.Bus!.Recoveries >= 1 && !b.Tier.Bus.Suspect, TimeSpan.FromSeconds(5), "bus never recovered");
+    }
+
+    [Fact]
+    public async Task Paused_server_bounds_staleness_and_the_failed_invalidation_lands_after()
+    {
+        await using var server = await StartOwnAsync();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:s", source.ReadAsync, cancellationToken: ct));
+
+        server.Pause();
+        try
+        {
+            var v = source.Bump();
+            var since = Stopwatch.StartNew();
+            await Assert.ThrowsAsync<InvalidationFailedException>(async () => await a.Cache.InvalidateAsync("item:s", ct));
+            Assert.Equal(1, a.Cache.PendingInvalidations);
+            var result = await StalenessProbe.RunAsync(b, "item:s", source, v, since, TimeSpan.FromMilliseconds(Bound + 1000));
+
+            Report("SIGSTOP of redis-server", result);
+            Assert.True(result.Converged);
+            Assert.Equal(0, result.Errors);
+            Assert.True(result.WorstStaleMs <= Bound + 20, $"served stale {result.WorstStaleMs} ms after the invalidation");
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        await Eventually.TrueAsync(() => a.Cache.PendingInvalidations == 0, TimeSpan.FromSeconds(10), "queued invalidation never landed");
+        await Eventually.TrueAsync(() => !b.Tier.Bus!.Suspect && !b.Tier.Breaker.IsOpen, TimeSpan.FromSeconds(10), "B never recovered");
+        Assert.True(b.Logs.Count(2001) <= 2, $"breaker logged {b.Logs.Count(2001)} open lines");
+    }
+
+    [Fact]
+    public async Task Killed_and_restarted_server_keeps_reads_working_and_recovers()
+    {
+        await using var server = await StartOwnAsync();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:r", source.ReadAsync, cancellationToken: ct));
+
+        server.Kill();
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        var thrown = await Assert.ThrowsAsync<InvalidationFailedException>(async () => await a.Cache.InvalidateAsync("item:r", ct));
+        Assert.Contains("retried", thrown.Message, StringComparison.Ordinal);
+        var result = await StalenessProbe.RunAsync(b, "item:r", source, v, since, TimeSpan.FromMilliseconds(Bound + 1000));
+        Report("kill -9 of redis-server", result);
+        Assert.True(result.Converged);
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.WorstStaleMs <= Bound + 20, $"served stale {result.WorstStaleMs} ms after the invalidation");
+
+        // Many reads while down: no exception storm, one log line per breaker state change.
+        for (var i = 0; i < 200; i++)
+        {
+            Assert.Equal(v, await b.Cache.GetOrSetAsync("item:down" + (i % 10), source.ReadAsync, cancellationToken: ct));
+        }
+
+        Assert.True(b.Tier.Breaker.IsOpen);
+        Assert.Equal(1, b.Logs.Count(2001));
+        Assert.Equal(0, b.Logs.Count(1008)); // no per-read "shared read failed" lines
+
+        await server.StartProcessAsync();
+        await Eventually.TrueAsync(() => a.Cache.PendingInvalidations == 0, TimeSpan.FromSeconds(15), "queued invalidation never landed");
+        await Eventually.TrueAsync(() => !b.Tier.Breaker.IsOpen && !b.Tier.Bus!.Suspect, TimeSpan.FromSeconds(15), "B never recovered");
+        Assert.Equal(1, b.Logs.Count(2002));
+
+        // After recovery the epoch was bumped by the queued invalidation and the fleet works again.
+        var db = (await server.ConnectAsync()).GetDatabase();
+        Assert.Equal(1, (long)db.StringGet(a.Tier.Keys.Epoch("item:r")));
+        await a.Cache.SetAsync("item:r", 99L, cancellationToken: ct);
+        await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:r", source.ReadAsync, cancellationToken: ct) == 99, TimeSpan.FromSeconds(5), "write after recovery never propagated");
+    }
+
+    [Fact]
+    public async Task Node_built_while_redis_is_down_serves_from_its_factory()
+    {
+        var port = EmbeddedGarnet.FreePort();
+        await using var node = await Node.StartAsync($"127.0.0.1:{port}", Prefix(), waitForBus: false);
+        var ct = TestContext.Current.CancellationToken;
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(i, await node.Cache.GetOrSetAsync("item:x" + i, _ => ValueTask.FromResult(i), cancellationToken: ct));
+        }
+
+        await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.InvalidateAsync("item:x1", ct));
+        Assert.Equal(1, node.Cache.PendingInvalidations);
+    }
+
+    private static async Task<RedisServer> StartOwnAsync()
+    {
+        if (!RedisServer.Available)
+        {
+            Assert.Skip(RedisServer.SkipReason!);
+        }
+
+        return await RedisServer.StartAsync();
+    }
+}
