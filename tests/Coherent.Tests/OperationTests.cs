@@ -192,3 +192,20 @@ public sealed class OperationTests
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await cache.ClearAsync(T.Ct));
     }
 }
+
+public sealed class SweepTests
+{
+    [Fact]
+    public async Task The_sweep_drops_entries_voided_by_tags_or_clear()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromHours(1)).Build();
+        await cache.SetAsync("price:1", 1, new CacheEntryOptions { Tags = ["t"] }, T.Ct);
+        await cache.SetAsync("price:2", 2, cancellationToken: T.Ct);
+        await cache.InvalidateTagAsync("t", T.Ct);
+        Assert.Equal(2, cache.LocalCount); // voided at once, dropped lazily
+        time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(1, cache.LocalCount);
+        Assert.True((await cache.TryGetAsync<int>("price:2", T.Ct)).Found);
+    }
+}

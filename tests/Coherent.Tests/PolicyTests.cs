@@ -184,3 +184,41 @@ public sealed class PolicyTests
         Assert.DoesNotContain(cache.DescribePolicies().Rows, r => r.Family == "user");
     }
 }
+
+public sealed class PolicyReportTests
+{
+    [Theory]
+    [InlineData(500, "500ms")]
+    [InlineData(1500, "1.5s")]
+    [InlineData(5000, "5s")]
+    [InlineData(90_000, "90s")]
+    [InlineData(600_000, "10m")]
+    [InlineData(7_200_000, "2h")]
+    [InlineData(86_400_000, "1d")]
+    public void Durations_are_formatted_the_way_people_read_policies(long ms, string expected) =>
+        Assert.Equal(expected, PolicyReport.FormatDuration(TimeSpan.FromMilliseconds(ms)));
+
+    [Fact]
+    public void A_missing_duration_is_a_dash() => Assert.Equal("-", PolicyReport.FormatDuration(null));
+
+    [Fact]
+    public async Task Root_settings_bind_from_configuration()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Coherent:Name"] = $"configured-{Guid.NewGuid():N}",
+            ["Coherent:MaxEntries"] = "7",
+            ["Coherent:MaxKeyLength"] = "12",
+            ["Coherent:MaxPayloadBytes"] = "64",
+            ["Coherent:Families:basket:MaxStaleness"] = "00:00:01",
+            ["Coherent:Families:basket:CopyOnRead"] = "true",
+        }).Build();
+        await using var cache = new CoherentCacheBuilder().WithTimeProvider(T.Clock()).FromConfiguration(config.GetSection("Coherent")).Build();
+        Assert.StartsWith("configured-", cache.Name, StringComparison.Ordinal);
+        Assert.Equal(7, cache.Local.Capacity);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("basket:123456", 1, cancellationToken: T.Ct));
+        await cache.SetAsync("basket:1", 1, cancellationToken: T.Ct);
+        await Assert.ThrowsAsync<PayloadTooLargeException>(async () => await cache.SetAsync("basket:1", new string('x', 100), cancellationToken: T.Ct));
+        Assert.True(cache.DescribePolicies().Rows.Single().CopyOnRead);
+    }
+}
