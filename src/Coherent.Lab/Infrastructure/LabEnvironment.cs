@@ -9,6 +9,7 @@ internal sealed class LabEnvironment : IAsyncDisposable
     private readonly string _directory;
     private readonly IAsyncDisposable? _server;
     private int _dbCounter;
+    private int _runCounter;
 
     private LabEnvironment(LabOptions options, string? endpoint, IAsyncDisposable? server, string description, TextWriter output)
     {
@@ -42,17 +43,27 @@ internal sealed class LabEnvironment : IAsyncDisposable
         return new LabEnvironment(options, endpoint, server, $"{description}, {options.Nodes} nodes", output);
     }
 
-    public SourceOfTruth NewDatabase(int products) =>
-        new(Path.Combine(_directory, $"lab-{Interlocked.Increment(ref _dbCounter)}.db"), products);
+    /// <summary>
+    /// Starts a new run: nodes built from now on use a fresh key prefix, so a run never sees what an earlier one left in
+    /// the shared Redis (each run also has a fresh database).
+    /// </summary>
+    public void BeginRun() => Interlocked.Increment(ref _runCounter);
+
+    public SourceOfTruth NewDatabase(int products)
+    {
+        BeginRun();
+        return new(Path.Combine(_directory, $"lab-{Interlocked.Increment(ref _dbCounter)}.db"), products);
+    }
 
     /// <summary>Builds a node; with <paramref name="shared"/> it gets the shared tier (L2, bus, leases) on its own connection.</summary>
-    public CoherentCache NewNode(string name, Action<CoherentCacheBuilder> configure, bool shared)
+    public CoherentCache NewNode(string name, Action<CoherentCacheBuilder> configure, bool shared, Action<CoherentRedisOptions>? redis = null)
     {
         var builder = new CoherentCacheBuilder().WithName(name);
         configure(builder);
         if (shared)
         {
-            SharedTier.Attach(builder, Endpoint ?? throw new InvalidOperationException("No shared Redis available."), name);
+            var prefix = $"lab-{Environment.ProcessId}-{Volatile.Read(ref _runCounter)}";
+            SharedTier.Attach(builder, Endpoint ?? throw new InvalidOperationException("No shared Redis available."), prefix, redis);
         }
 
         return builder.Build();

@@ -49,7 +49,8 @@ internal sealed class Samples
 
     public static string Ms(double value) => double.IsNaN(value) ? "-" : value switch
     {
-        < 1 => value.ToString("0.000", CultureInfo.InvariantCulture) + " ms",
+        < 0.001 => (value * 1_000_000).ToString("0.#", CultureInfo.InvariantCulture) + " ns",
+        < 1 => (value * 1000).ToString("0.#", CultureInfo.InvariantCulture) + " µs",
         < 100 => value.ToString("0.0", CultureInfo.InvariantCulture) + " ms",
         _ => value.ToString("0", CultureInfo.InvariantCulture) + " ms",
     };

@@ -3,14 +3,17 @@ namespace Coherent.Lab.Infrastructure;
 /// <summary>The lab's use of Coherent.Redis: the embedded server and attaching a node to it.</summary>
 internal static class SharedTier
 {
-    public static Task<(IAsyncDisposable? Server, string? Endpoint, string Description)> StartEmbeddedAsync() =>
-        Task.FromResult<(IAsyncDisposable?, string?, string)>((null, null, "no shared tier (embedded Garnet helper not built yet)"));
+    public static Task<(IAsyncDisposable? Server, string? Endpoint, string Description)> StartEmbeddedAsync()
+    {
+        var garnet = EmbeddedGarnet.Start();
+        return Task.FromResult<(IAsyncDisposable?, string?, string)>((garnet, garnet.ConnectionString, $"embedded Garnet at {garnet.ConnectionString}"));
+    }
 
     /// <summary>Gives the node its own connection to the shared Redis; <paramref name="configure"/> adjusts the tier's options.</summary>
-    public static void Attach(CoherentCacheBuilder builder, string endpoint, string nodeName, Action<CoherentRedisOptions>? configure = null) =>
+    public static void Attach(CoherentCacheBuilder builder, string endpoint, string keyPrefix, Action<CoherentRedisOptions>? configure = null) =>
         builder.WithRedis(endpoint, o =>
         {
-            o.KeyPrefix = "lab";
+            o.KeyPrefix = keyPrefix;
             configure?.Invoke(o);
         });
 }

@@ -5,8 +5,8 @@ internal static class LabPolicies
 {
     public static CoherentCacheBuilder DeclareAll(CoherentCacheBuilder b) => b
         .Strict()
-        .Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(2)).Ttl(TimeSpan.FromMinutes(10)).Jitter(0.1)
-            .Reason("a changed price must show within 2 s: pricing team, 2026-11"))
+        .Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(10)).Jitter(0.1)
+            .Reason("a changed price must show within 1 s: pricing team, 2026-11"))
         .Define("stock", p => p.MaxStaleness(TimeSpan.FromSeconds(10)).Ttl(TimeSpan.FromMinutes(1)).FailSafe(TimeSpan.FromMinutes(5))
             .Reason("stock may lag 10 s; show the last count if the inventory service is down: ops, 2026-11"))
         .Define("country", p => p.MaxStaleness(TimeSpan.FromHours(1)).Ttl(TimeSpan.FromDays(1)).NoEarlyRefresh()

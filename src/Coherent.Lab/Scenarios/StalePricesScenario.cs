@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
 
@@ -12,13 +13,26 @@ internal sealed class StalePricesScenario : IScenario
 {
     private const int Products = 2000;
     private const int ReadersPerNode = 4;
-    private static readonly TimeSpan MaxStaleness = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan MaxStaleness = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan WriteEvery = TimeSpan.FromMilliseconds(20);
 
     public string Name => "stale-prices";
 
     /// <summary>A strategy: how the family is declared, whether nodes share a tier, and what the writer does after a write.</summary>
-    internal sealed record Strategy(string Name, Action<FamilyPolicyBuilder> Policy, bool Shared, bool Invalidate, bool BoundApplies, Action<CoherentCache>? Fault = null);
+    /// <param name="Name">Shown in the table.</param>
+    /// <param name="Policy">The price family's policy (MaxStaleness is set by the scenario).</param>
+    /// <param name="Shared">Nodes use the shared tier.</param>
+    /// <param name="Invalidate">The writer tells the cache after each write (InvalidateAsync, or SetAsync with <paramref name="WriteThrough"/>).</param>
+    /// <param name="BoundApplies">The strategy claims to keep MaxStaleness (a broken bound fails the scenario).</param>
+    /// <param name="Redis">Per-node shared-tier options (node index, options): fault hooks, versioned families.</param>
+    /// <param name="WriteThrough">The writer stores the new value with SetAsync instead of invalidating.</param>
+    /// <param name="FaultAfterWrites">After this many writes, <see cref="Fault"/> is raised (the faulted-bus strategy).</param>
+    internal sealed record Strategy(string Name, Action<FamilyPolicyBuilder> Policy, bool Shared, bool Invalidate, bool BoundApplies,
+        Action<int, CoherentRedisOptions>? Redis = null, bool WriteThrough = false, int FaultAfterWrites = 0)
+    {
+        /// <summary>Set once the fault starts; hooks in <see cref="Redis"/> read it.</summary>
+        public StrongBox<bool> Fault { get; } = new(false);
+    }
 
     public async Task<ScenarioResult> RunAsync(LabEnvironment env, CancellationToken cancellationToken)
     {
@@ -28,7 +42,7 @@ internal sealed class StalePricesScenario : IScenario
         var strategies = new List<Strategy>
         {
             new("long TTL only (24 h)", p => p.Ttl(TimeSpan.FromHours(24)), shared, Invalidate: false, BoundApplies: false),
-            new("short TTL 1.5 s ±20%", p => p.Ttl(TimeSpan.FromSeconds(1.5)).Jitter(0.2), shared, Invalidate: false, BoundApplies: true),
+            new("short TTL 0.8 s ±20%", p => p.Ttl(TimeSpan.FromSeconds(0.8)).Jitter(0.2), shared, Invalidate: false, BoundApplies: true),
             new(shared ? "event-driven invalidation" : "event-driven, L1 only (no bus)", p => p.Ttl(TimeSpan.FromHours(24)), shared, Invalidate: true, BoundApplies: shared),
         };
         strategies.AddRange(ExtraStrategies.For(env));
@@ -66,7 +80,8 @@ internal sealed class StalePricesScenario : IScenario
     {
         using var db = env.NewDatabase(Products);
         var nodes = Enumerable.Range(0, env.Options.Nodes)
-            .Select(n => env.NewNode($"prices-{n}", b => b.Define("price", p => strategy.Policy(p.MaxStaleness(MaxStaleness))), strategy.Shared))
+            .Select(n => env.NewNode($"prices-{n}", b => b.Define("price", p => strategy.Policy(p.MaxStaleness(MaxStaleness))), strategy.Shared,
+                strategy.Redis is { } redis ? o => redis(n, o) : null))
             .ToList();
         try
         {
@@ -101,15 +116,20 @@ internal sealed class StalePricesScenario : IScenario
                 {
                     var id = zipf.Next(random);
                     var version = await db.WritePriceAsync(id, random.Next(10, 100), cancellationToken);
-                    if (strategy.Invalidate)
+                    if (strategy.WriteThrough)
+                    {
+                        await nodes[0].SetAsync($"price:{id}", await db.ReadAsync(id, cancellationToken), cancellationToken: cancellationToken);
+                        db.Told(id, version);
+                    }
+                    else if (strategy.Invalidate)
                     {
                         await nodes[0].InvalidateAsync($"price:{id}", cancellationToken);
                         db.Told(id, version);
                     }
 
-                    if (++writes == 25 && strategy.Fault is { } fault)
+                    if (++writes == strategy.FaultAfterWrites)
                     {
-                        fault(nodes[^1]);
+                        strategy.Fault.Value = true;
                     }
 
                     await Task.Delay(WriteEvery, cancellationToken);
