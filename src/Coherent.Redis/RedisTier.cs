@@ -36,6 +36,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     private long _clearVersion;
     private long _seq;
     private BusMonitor? _bus;
+    private Task _versionsLoaded = Task.CompletedTask;
     private IDistributedTierOwner? _owner;
 
     public RedisTier(IConnectionMultiplexer connection, bool ownsConnection, CoherentRedisOptions options, DistributedTierContext context)
@@ -77,6 +78,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         _owner = owner;
         _connection.ConnectionFailed += OnConnectionFailed;
         _bus = new BusMonitor(this, owner, _connection, _options, _logger);
+        _versionsLoaded = RefreshVersionsAsync();
         _bus.Start();
         StartRetries();
     }
@@ -93,6 +95,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         RedisResult result;
         try
         {
+            await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
             var versioned = IsVersioned(family);
             var task = versioned
                 ? _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)])
@@ -146,6 +149,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         }
 
         var family = FamilyOf(key);
+        await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
         var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
         var ttl = TtlMs(entry);
         var versioned = _options.VersionedFamilies.Contains(family);
@@ -184,6 +188,23 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
         var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, Volatile.Read(ref _clearVersion), tags, entry.Payload);
         return Envelope.Write(key, data, _signingKey);
+    }
+
+    /// <summary>The clear version must be known before the first read or store (a new node would otherwise accept cleared entries).</summary>
+    private async ValueTask EnsureVersionsLoadedAsync(CancellationToken cancellationToken)
+    {
+        var loaded = _versionsLoaded;
+        if (loaded.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        if (loaded.IsCompleted)
+        {
+            _versionsLoaded = loaded = RefreshVersionsAsync();
+        }
+
+        await loaded.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>An entry stored before its tag's or the global clear's latest version is a miss.</summary>
