@@ -18,13 +18,14 @@ public sealed partial class CoherentCache
     /// </summary>
     private async Task RunFlightAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
     {
-        var (tags, stamps) = _tags.Snapshot(options?.Tags);
-        flight.SetTagSnapshot(tags, stamps);
         var useShared = _tier is not null && options?.LocalOnly != true;
         DistributedLease? lease = null;
         var epoch = 0L;
         try
         {
+            // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
+            var (tags, stamps) = _tags.Snapshot(options?.Tags);
+            flight.SetTagSnapshot(tags, stamps);
             if (useShared)
             {
                 var shared = await ReadSharedForFlightAsync<T>(flight, family).ConfigureAwait(false);

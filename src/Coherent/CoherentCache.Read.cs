@@ -97,6 +97,7 @@ public sealed partial class CoherentCache
         KeyRules.ValidateFull(key, _maxKeyLength);
         cancellationToken.ThrowIfCancellationRequested();
         var family = _families.Resolve(key);
+        KeyRules.ValidateTags(options?.Tags);
         var now = _clock.PreciseNowMs();
         if (_l1.Peek(key, out var entry))
         {

@@ -11,6 +11,7 @@ public sealed partial class CoherentCache
         KeyRules.ValidateFull(key, _maxKeyLength);
         cancellationToken.ThrowIfCancellationRequested();
         var family = _families.Resolve(key);
+        KeyRules.ValidateTags(options?.Tags);
         var (tags, stamps) = _tags.Snapshot(options?.Tags);
         var now = _clock.PreciseNowMs();
         var (entry, payload) = CreateEntry(key, family, value, now, now, 0, options, tags, stamps, _tags.ClearVersion, 0);

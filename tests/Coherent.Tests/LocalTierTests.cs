@@ -125,3 +125,36 @@ public sealed class LocalTierTests
         Assert.False((await cache.TryGetAsync<string>("price:huge", T.Ct)).Found);
     }
 }
+
+public sealed class LocalTierConcurrencyTests
+{
+    [Fact]
+    public async Task Concurrent_writes_to_the_same_keys_keep_the_count_bound()
+    {
+        await using var cache = T.Price(T.Clock()).WithLocalCapacity(20).Build();
+        var gate = T.Gate();
+        var writers = Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            await gate.Task;
+            for (var i = 0; i < 20_000; i++)
+            {
+                await cache.SetAsync($"price:{i % 2}", i);
+            }
+        }, T.Ct)).ToArray();
+        gate.SetResult();
+        await T.Soon(Task.WhenAll(writers), 20_000);
+
+        // Then a stream of new keys pushes everything old out; the map must follow the LFU down to its capacity.
+        for (var i = 0; i < 2_000; i++)
+        {
+            await cache.SetAsync($"price:new{i}", i, cancellationToken: T.Ct);
+            if (i % 100 == 0)
+            {
+                cache.Local.DoMaintenance();
+            }
+        }
+
+        cache.Local.DoMaintenance();
+        await T.Until(() => cache.LocalCount <= 20, $"local count {cache.LocalCount} back within capacity 20");
+    }
+}

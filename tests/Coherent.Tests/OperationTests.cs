@@ -173,6 +173,25 @@ public sealed class OperationTests
     }
 
     [Fact]
+    public async Task Invalid_entry_tags_are_refused_and_do_not_poison_the_key()
+    {
+        await using var cache = T.Price(T.Clock()).Build();
+        var nullTag = new CacheEntryOptions { Tags = [null!] };
+        var emptyTag = new CacheEntryOptions { Tags = ["ok", ""] };
+
+        // A null tag used to throw inside the flight before its try block: the flight never completed and every later
+        // caller of the key joined it and hung.
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => T.Soon(cache.GetOrSetAsync("price:1", _ => T.Value(1), nullTag, T.Ct).AsTask()));
+        Assert.Equal(2, await T.Soon(cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct).AsTask()));
+
+        // An empty tag could be stored but never invalidated (InvalidateTagAsync refuses it).
+        await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("price:2", 2, emptyTag, T.Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(async () => await cache.SetAsync("price:2", 2, nullTag, T.Ct));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await cache.GetOrSetAsync("price:3", _ => T.Value(3), emptyTag, T.Ct));
+        Assert.Equal(0, cache.Flights.Count);
+    }
+
+    [Fact]
     public async Task After_disposal_every_operation_throws_ObjectDisposed()
     {
         var cache = T.Price(T.Clock()).Build();

@@ -87,6 +87,14 @@ internal sealed class L1Store : IDisposable
         });
         AdjustWeight(entry.Weight - (previous?.Weight ?? 0));
         _lfu.AddOrUpdate(entry.Key, entry);
+
+        // Two writers of one key can reach the LFU in the opposite order to the map; the LFU would then track a value the
+        // map no longer holds, and the map's value would never be evicted (count and weight bounds exceeded). Re-sync.
+        if (_map.TryGetValue(entry.Key, out var current) && !ReferenceEquals(current, entry))
+        {
+            _lfu.AddOrUpdate(entry.Key, current);
+        }
+
         TrimToWeight();
     }
 

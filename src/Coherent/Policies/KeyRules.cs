@@ -38,6 +38,25 @@ internal static class KeyRules
         }
     }
 
+    /// <summary>Validates the tags given with an entry, so an entry is never stored with a tag no invalidation could name.</summary>
+    public static void ValidateTags(IReadOnlyList<string>? tags)
+    {
+        if (tags is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < tags.Count; i++)
+        {
+            if (tags[i] is null)
+            {
+                throw new ArgumentException($"Tag {i} of the entry's tags is null.", nameof(tags));
+            }
+
+            ValidateTag(tags[i]);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Throw(string? key, int maxLength)
     {
