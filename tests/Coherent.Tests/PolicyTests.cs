@@ -126,6 +126,7 @@ public sealed class PolicyTests
             .Define("failsafe", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).FailSafe(TimeSpan.FromSeconds(-5)))
             .Define("timeouts", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).FailSafe(TimeSpan.FromMinutes(1)).Timeouts(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(1)))
             .Define("bad family", p => p.MaxStaleness(TimeSpan.FromSeconds(1)))
+            .Define("forever", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Timeouts(hard: TimeSpan.FromDays(60)))
             .WithLocalCapacity(0)
             .WithMaxKeyLength(0);
 
@@ -142,6 +143,7 @@ public sealed class PolicyTests
             "'failsafe': FailSafeMaxAge must be positive",
             "'timeouts': SoftTimeout",
             "'bad family' is invalid",
+            "'forever': HardTimeout",
             "Local capacity",
             "Max key length",
         ];
@@ -151,6 +153,14 @@ public sealed class PolicyTests
         }
 
         Assert.Equal(expected.Length, ex.Problems.Count);
+    }
+
+    [Fact]
+    public async Task The_longest_supported_timeout_is_accepted()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, more: p => p.Timeouts(hard: TimeSpan.FromDays(49))).Build();
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct));
     }
 
     [Fact]

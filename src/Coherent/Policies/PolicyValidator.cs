@@ -42,6 +42,15 @@ internal static class PolicyValidator
             problems.Add($"Family '{family}': EarlyRefresh beta must be a finite number >= 0; got {beta}.");
         }
 
+        // Timeouts are waited on with Task.WaitAsync, which refuses anything over ~49.7 days at every factory run.
+        foreach (var (name, value) in new[] { ("SoftTimeout", b.SoftTimeoutValue), ("HardTimeout", b.HardTimeoutValue) })
+        {
+            if (value > MaxTimeout)
+            {
+                problems.Add($"Family '{family}': {name} ({value}) is longer than the longest supported timeout ({MaxTimeout}).");
+            }
+        }
+
         if (b.SoftTimeoutValue is { } soft && b.HardTimeoutValue is { } hard && soft >= hard)
         {
             problems.Add($"Family '{family}': SoftTimeout ({soft}) must be shorter than HardTimeout ({hard}).");
@@ -52,6 +61,9 @@ internal static class PolicyValidator
             problems.Add($"Family '{family}': SoftTimeout needs FailSafe (a soft timeout serves the last value, which fail-safe must allow).");
         }
     }
+
+    /// <summary>The longest timeout a timer supports (uint.MaxValue - 1 milliseconds).</summary>
+    internal static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     private static void Positive(string family, string name, TimeSpan? value, List<string> problems)
     {
