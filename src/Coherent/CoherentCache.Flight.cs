@@ -58,7 +58,8 @@ public sealed partial class CoherentCache
                     Log.BackgroundRefreshFailed(_logger, flight.Key, family.Name, ex);
                 }
 
-                if (TryFailSafe(flight.Key, family) is { } stale)
+                // A background refresh nobody waits on serves no one: it still starts the throttle, but counts no activation.
+                if (TryFailSafe(flight.Key, family, serving: !flight.IsBackground || flight.HasWaiters) is { } stale)
                 {
                     flight.Complete(new FlightResult(stale.Value, stale, Stale: true));
                     return;
@@ -219,7 +220,7 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>Fail-safe: the last value, if the policy allows one this old; starts the throttle so the factory is not retried at once.</summary>
-    private CacheEntry? TryFailSafe(string key, FamilyState family)
+    private CacheEntry? TryFailSafe(string key, FamilyState family, bool serving)
     {
         if (StaleCandidate(key, family) is not { } entry)
         {
@@ -228,6 +229,11 @@ public sealed partial class CoherentCache
 
         var now = _clock.PreciseNowMs();
         Volatile.Write(ref entry.ThrottleUntilMs, now + family.FailSafeThrottleMs);
+        if (!serving)
+        {
+            return entry;
+        }
+
         family.Stats.FailSafeActivations.Increment();
         family.Stats.StaleServed.Increment();
         Log.FailSafeActivated(_logger, key, family.Name, entry.AgeMs(now), family.Policy.FailSafeThrottle);

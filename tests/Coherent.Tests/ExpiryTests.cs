@@ -214,6 +214,33 @@ public sealed class XFetchTests
     }
 
     [Fact]
+    public async Task A_failed_background_refresh_counts_no_fail_safe_serve_but_backs_off()
+    {
+        var time = T.Clock();
+        var random = new FixedRandom(0.9);
+        var builder = T.Builder(time).Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromSeconds(60)).Jitter(0).EarlyRefresh(1)
+            .FailSafe(TimeSpan.FromMinutes(10), TimeSpan.FromSeconds(30)));
+        builder.RandomValue = random;
+        await using var cache = builder.Build();
+        using var metrics = new Metrics(cache.Name);
+        await cache.GetOrSetAsync("price:1", _ => { time.Advance(TimeSpan.FromSeconds(1)); return T.Value(1); }, cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(59.5));
+
+        var runs = 0;
+        Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => { Interlocked.Increment(ref runs); throw new InvalidOperationException("down"); }, cancellationToken: T.Ct));
+        await T.Until(() => cache.Flights.Count == 0 && runs == 1, "background refresh failed");
+        Assert.Equal(1, metrics.Counter("coherent.factory.failures", "price"));
+        Assert.Equal(0, metrics.Counter("coherent.fail_safe.activations", "price"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "stale"));
+
+        // Past expiry, within the throttle: the last value without another attempt (and now it is a fail-safe serve).
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => { Interlocked.Increment(ref runs); throw new InvalidOperationException("down"); }, cancellationToken: T.Ct));
+        Assert.Equal(1, runs);
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "stale"));
+    }
+
+    [Fact]
     public async Task Early_refresh_is_off_when_disabled_or_delta_is_zero()
     {
         var time = T.Clock();

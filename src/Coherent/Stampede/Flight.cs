@@ -53,6 +53,9 @@ internal sealed class Flight
     /// </summary>
     public bool Abandoned => Volatile.Read(ref _waiters) < 0;
 
+    /// <summary>Whether any caller is waiting on the run now.</summary>
+    public bool HasWaiters => Volatile.Read(ref _waiters) > 0;
+
     /// <summary>
     /// True when a result of this run may not be given to a caller that starts now: the key was invalidated, overwritten,
     /// cleared or tag-invalidated since the run began (its data may predate the write), or the run was abandoned.
