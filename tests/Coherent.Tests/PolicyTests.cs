@@ -176,7 +176,9 @@ public sealed class PolicyTests
         await Assert.ThrowsAsync<UndeclaredFamilyException>(async () => await cache.SetAsync("user:7", 1, cancellationToken: T.Ct));
         await Assert.ThrowsAsync<UndeclaredFamilyException>(async () => await cache.TryGetAsync<int>("user:7", T.Ct));
         await Assert.ThrowsAsync<UndeclaredFamilyException>(async () => await cache.InvalidateAsync("user:7", T.Ct));
-        await Assert.ThrowsAsync<UndeclaredFamilyException>(async () => await cache.GetOrSetAsync("nofamily", _ => T.Value(1), cancellationToken: T.Ct));
+        var none = await Assert.ThrowsAsync<UndeclaredFamilyException>(async () => await cache.GetOrSetAsync("nofamily", _ => T.Value(1), cancellationToken: T.Ct));
+        Assert.Equal("", none.Family);
+        Assert.Contains("no '<family>:' prefix", none.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -42,7 +42,9 @@ public sealed class UndeclaredFamilyException : CoherentException
 {
     /// <summary>Creates the exception for a family and the key that named it.</summary>
     public UndeclaredFamilyException(string family, string key)
-        : base($"Key '{Truncate(key)}' belongs to family '{family}', which has no declared policy, and the cache is in strict mode. Declare it with Define(\"{family}\", ...) or in configuration under Coherent:Families:{family}.")
+        : base(family.Length == 0
+            ? $"Key '{Truncate(key)}' names no family (it has no '<family>:' prefix), and the cache is in strict mode, which only accepts keys of declared families."
+            : $"Key '{Truncate(key)}' belongs to family '{family}', which has no declared policy, and the cache is in strict mode. Declare it with Define(\"{family}\", ...) or in configuration under Coherent:Families:{family}.")
     {
         Family = family;
         Key = key;
