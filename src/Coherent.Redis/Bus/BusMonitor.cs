@@ -49,7 +49,7 @@ internal sealed class BusMonitor : IAsyncDisposable
         _logger = logger;
         _intervalMs = Math.Max(1, (long)options.HeartbeatInterval.TotalMilliseconds);
         IsCluster = connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
-        _sequences = new SequenceTracker(IsCluster ? Math.Max(1000, 4 * _intervalMs) : 0);
+        _sequences = new SequenceTracker(IsCluster ? Math.Max(50, 2 * _intervalMs) : 0);
         _lastArrivalMs = _lastConfirmedMs = owner.Clock.PreciseNowMs();
     }
 

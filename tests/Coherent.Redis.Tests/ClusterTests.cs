@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using Coherent.Redis.Tests.Infrastructure;
+
+namespace Coherent.Redis.Tests;
+
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public RedisCluster? Cluster { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        if (RedisServer.Available)
+        {
+            Cluster = await RedisCluster.StartAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Cluster is not null)
+        {
+            await Cluster.DisposeAsync();
+        }
+    }
+
+    public RedisCluster Require()
+    {
+        if (Cluster is null)
+        {
+            Assert.Skip(RedisServer.SkipReason!);
+        }
+
+        return Cluster;
+    }
+}
+
+/// <summary>The same guarantees on a 3-master Redis Cluster: scripts stay in one slot, the bus reaches every node.</summary>
+public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
+{
+    private static string Prefix() => "c" + Guid.NewGuid().ToString("N")[..8];
+
+    [Fact]
+    public async Task Read_through_fencing_and_propagation_work_across_slots()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix);
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix);
+        Assert.True(a.Tier.Bus!.IsCluster);
+        var ct = TestContext.Current.CancellationToken;
+        var lags = new List<double>();
+        for (var i = 0; i < 60; i++)
+        {
+            var key = "item:" + i; // spread over the three masters
+            var runs = 0;
+            Assert.Equal(i, await a.Cache.GetOrSetAsync(key, _ => { runs++; return ValueTask.FromResult(i); }, cancellationToken: ct));
+            Assert.Equal(i, await b.Cache.GetOrSetAsync(key, _ => { runs++; return ValueTask.FromResult(-1); }, cancellationToken: ct));
+            Assert.Equal(1, runs);
+            var watch = Stopwatch.StartNew();
+            await a.Cache.InvalidateAsync(key, ct);
+            var spin = new SpinWait();
+            while (b.HasLocal(key) && watch.ElapsedMilliseconds < 2000)
+            {
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+
+            lags.Add(watch.Elapsed.TotalMilliseconds);
+        }
+
+        TestContext.Current.SendDiagnosticMessage($"cluster propagation n=60: p50 {Percentiles.Of(lags, 50):F2} ms, p99 {Percentiles.Of(lags, 99):F2} ms");
+        Assert.True(lags.Max() < 2000, "an invalidation never arrived");
+        Assert.Equal(0, b.Tier.Bus!.GapsDetected);
+    }
+
+    [Fact]
+    public async Task One_factory_run_and_tags_on_the_cluster()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix);
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var runs = 0;
+        var tagged = new CacheEntryOptions { Tags = ["catalog"] };
+        var calls = new[] { a, b }.SelectMany(n => Enumerable.Range(0, 10).Select(_ => n.Cache.GetOrSetAsync("item:herd", async c =>
+        {
+            Interlocked.Increment(ref runs);
+            await Task.Delay(50, c);
+            return 1;
+        }, tagged, ct).AsTask())).ToArray();
+        Assert.All(await Task.WhenAll(calls), v => Assert.Equal(1, v));
+        Assert.Equal(1, runs);
+
+        await a.Cache.InvalidateTagAsync("catalog", ct);
+        await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:herd", _ => ValueTask.FromResult(2), tagged, ct) == 2, TimeSpan.FromSeconds(2), "tag did not reach B");
+    }
+
+    [Fact]
+    public async Task Dropped_message_on_the_cluster_is_still_detected()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        var drop = 0;
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix);
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix, o => o.DropIncomingMessage = m => m.StartsWith("I|", StringComparison.Ordinal) && Interlocked.Exchange(ref drop, 0) == 1);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:d", source.ReadAsync, cancellationToken: ct));
+        Volatile.Write(ref drop, 1);
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        await a.Cache.InvalidateAsync("item:d", ct);
+        var result = await StalenessProbe.RunAsync(b, "item:d", source, v, since, TimeSpan.FromMilliseconds(Node.MaxStaleness.TotalMilliseconds + 1000));
+        TestContext.Current.SendDiagnosticMessage($"cluster dropped message: worst staleness {result.WorstStaleMs:F0} ms");
+        Assert.True(result.Converged);
+        Assert.True(result.WorstStaleMs <= Node.MaxStaleness.TotalMilliseconds + 20, $"served stale {result.WorstStaleMs} ms");
+    }
+}
