@@ -103,7 +103,13 @@ public sealed partial class CoherentCache
         {
             if (IsServable(entry, now))
             {
+                // Hits that miss the fast path (copy-on-read families) get early refresh too.
                 RecordHit(entry, now);
+                if (now >= entry.EarlyRefreshFromMs)
+                {
+                    MaybeRefreshEarly(entry, now, state, factory, options);
+                }
+
                 return ReadValue<T>(entry);
             }
 

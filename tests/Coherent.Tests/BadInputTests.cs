@@ -40,6 +40,33 @@ public sealed class BadInputTests
     }
 
     [Fact]
+    public async Task Joined_callers_of_a_copy_on_read_family_each_get_their_own_copy()
+    {
+        await using var cache = Build();
+        var release = T.Gate();
+        var callers = Enumerable.Range(0, 3).Select(_ => cache.GetOrSetAsync("basket:1", async _ => { await release.Task; return new Basket { Items = ["a"] }; }, cancellationToken: T.Ct).AsTask()).ToList();
+        release.SetResult();
+        var results = await T.Soon(Task.WhenAll(callers));
+        Assert.Equal(3, results.Distinct().Count());
+        Assert.All(results, r => Assert.Equal(["a"], r.Items));
+    }
+
+    [Fact]
+    public async Task Copy_on_read_families_get_early_refresh_too()
+    {
+        var time = T.Clock();
+        var builder = T.Builder(time).Define("basket", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromSeconds(60)).Jitter(0).EarlyRefresh(1).CopyOnRead());
+        builder.RandomValue = new FixedRandom(0.9);
+        await using var cache = builder.Build();
+        await cache.GetOrSetAsync("basket:1", _ => { time.Advance(TimeSpan.FromSeconds(1)); return T.Value(new Basket { Items = ["v1"] }); }, cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(59.5));
+
+        var hit = await cache.GetOrSetAsync("basket:1", _ => T.Value(new Basket { Items = ["v2"] }), cancellationToken: T.Ct);
+        Assert.Equal(["v1"], hit.Items);
+        await T.Until(async () => (await cache.TryGetAsync<Basket>("basket:1")).Value?.Items.SequenceEqual(["v2"]) == true, "copy-on-read entry refreshed early");
+    }
+
+    [Fact]
     public async Task An_oversized_payload_throws_typed_and_leaves_the_entry_intact()
     {
         await using var cache = Build(maxPayload: 200);
