@@ -166,11 +166,10 @@ public sealed partial class CoherentCache
             return entry; // disposed while the factory ran: keep the emptied L1 empty
         }
 
-        _l1.Set(entry);
-        if (flight.Fenced)
+        // Check-and-store atomically with Fence: storing first and undoing on a late fence left a window in which a read
+        // that began after the invalidation returned saw the fenced (pre-invalidation) value.
+        if (!flight.TryStoreLocally(static s => s.L1.Set(s.Entry), (L1: _l1, Entry: entry)))
         {
-            // An invalidation fenced the flight between the check above and the store: undo (see docs/concurrency.md).
-            _l1.Remove(entry);
             Log.FencedResultDropped(_logger, flight.Key);
         }
 

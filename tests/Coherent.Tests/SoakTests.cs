@@ -6,8 +6,9 @@ public sealed class SoakTests
 {
     /// <summary>
     /// Many threads, random get/set/invalidate/tag-invalidate on a few keys for a bounded time, then integrity checks:
-    /// every value read was one written or computed for that key, and after the last write (no invalidation since) every
-    /// read returns it.
+    /// every value read was one written or computed for that key; no read that began after an invalidation completed
+    /// returned a value whose computation began before that invalidation; and after the last write (no invalidation
+    /// since) every read returns it.
     /// </summary>
     [Fact]
     public async Task Random_concurrent_operations_keep_values_consistent()
@@ -19,10 +20,13 @@ public sealed class SoakTests
             .Build();
 
         const int keys = 8;
-        var produced = new ConcurrentDictionary<string, byte>[keys];
+        // Value → number of invalidations of its key that had started when its computation began (long.MaxValue for writes).
+        var produced = new ConcurrentDictionary<string, long>[keys];
+        var invalidationsStarted = new long[keys];
+        var invalidationsCompleted = new long[keys];
         for (var i = 0; i < keys; i++)
         {
-            produced[i] = new ConcurrentDictionary<string, byte>();
+            produced[i] = new ConcurrentDictionary<string, long>();
         }
 
         var serial = 0L;
@@ -44,10 +48,12 @@ public sealed class SoakTests
                 switch (random.Next(100))
                 {
                     case < 70:
+                        var completedBefore = Volatile.Read(ref invalidationsCompleted[k]);
                         var value = await cache.GetOrSetAsync(key, async ct =>
                         {
+                            var startedAt = Volatile.Read(ref invalidationsStarted[k]);
                             var v = $"{key}#c{Interlocked.Increment(ref serial)}";
-                            produced[k][v] = 0;
+                            produced[k][v] = startedAt;
                             if (Random.Shared.Next(4) == 0)
                             {
                                 await Task.Yield();
@@ -56,22 +62,38 @@ public sealed class SoakTests
                             return v;
                         }, options);
                         Interlocked.Increment(ref reads);
-                        if (!produced[k].ContainsKey(value))
+                        if (!produced[k].TryGetValue(value, out var computedAfter))
                         {
                             violations.Enqueue($"{key} read {value}, never produced for it");
+                        }
+                        else if (computedAfter < completedBefore)
+                        {
+                            violations.Enqueue($"{key} read {value}, computed before invalidation #{completedBefore} that completed before the read began");
                         }
 
                         break;
                     case < 85:
                         var written = $"{key}#s{Interlocked.Increment(ref serial)}";
-                        produced[k][written] = 0;
+                        produced[k][written] = long.MaxValue;
                         await cache.SetAsync(key, written, options);
                         break;
                     case < 97:
+                        Interlocked.Increment(ref invalidationsStarted[k]);
                         await cache.InvalidateAsync(key);
+                        Interlocked.Increment(ref invalidationsCompleted[k]);
                         break;
                     default:
+                        for (var e = 0; e < keys; e += 2)
+                        {
+                            Interlocked.Increment(ref invalidationsStarted[e]);
+                        }
+
                         await cache.InvalidateTagAsync("even");
+                        for (var e = 0; e < keys; e += 2)
+                        {
+                            Interlocked.Increment(ref invalidationsCompleted[e]);
+                        }
+
                         break;
                 }
             }
@@ -81,7 +103,7 @@ public sealed class SoakTests
         startGate.SetResult();
         await T.Soon(Task.WhenAll(workers), 15_000);
 
-        Assert.Empty(violations);
+        Assert.True(violations.IsEmpty, string.Join(Environment.NewLine, violations.Take(10)));
         Assert.True(reads > 1_000, $"only {reads} reads");
 
         // Quiesce: let background refreshes finish, then a final write per key must be what every read sees.

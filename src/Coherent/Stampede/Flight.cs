@@ -13,6 +13,7 @@ internal sealed class Flight
     private readonly TaskCompletionSource<FlightResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _waiters;
     private int _fenced;
+    private readonly Lock _storeLock = new();
     private int _background;
     private Invalidation.TagState[]? _tags;
     private long[]? _tagStamps;
@@ -43,7 +44,30 @@ internal sealed class Flight
     /// <summary>A background run (early refresh, or abandoned by a soft timeout) finishes even with no one waiting.</summary>
     public bool IsBackground => Volatile.Read(ref _background) == 1;
 
-    public void Fence() => Volatile.Write(ref _fenced, 1);
+    /// <summary>Fences the run. Waits for a local store in progress (<see cref="TryStoreLocally"/>) to finish first, so that
+    /// after Fence returns the run's entry is either already in L1 (for the invalidation to remove) or never will be.</summary>
+    public void Fence()
+    {
+        lock (_storeLock)
+        {
+            Volatile.Write(ref _fenced, 1);
+        }
+    }
+
+    /// <summary>Runs <paramref name="store"/> unless the run is fenced, atomically with respect to <see cref="Fence"/>.</summary>
+    public bool TryStoreLocally<TState>(Action<TState> store, TState state)
+    {
+        lock (_storeLock)
+        {
+            if (Fenced)
+            {
+                return false;
+            }
+
+            store(state);
+            return true;
+        }
+    }
 
     public void MarkBackground() => Volatile.Write(ref _background, 1);
 
