@@ -21,7 +21,7 @@ if (options.Help)
     return 0;
 }
 
-IScenario[] all = [new PoliciesScenario(), new StalePricesScenario(), new HerdScenario(), new LocalVsDistributedScenario(), new AdvisorScenario()];
+IScenario[] all = [new PoliciesScenario(), new StalePricesScenario(), new HerdScenario(), new LocalVsDistributedScenario(), new AdvisorScenario(), new FaultsScenario(), new LoadScenario()];
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {

@@ -5,7 +5,7 @@ namespace Coherent.Lab.Infrastructure;
 /// <summary>Command-line options of the lab.</summary>
 internal sealed class LabOptions
 {
-    public static readonly string[] AllScenarios = ["policies", "stale-prices", "herd", "local-vs-distributed", "advisor"];
+    public static readonly string[] AllScenarios = ["policies", "stale-prices", "herd", "local-vs-distributed", "advisor", "faults", "load"];
 
     public List<string> Scenarios { get; } = [];
     public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(8);
@@ -20,7 +20,9 @@ internal sealed class LabOptions
 
         Usage: dotnet run -c Release --project src/Coherent.Lab -- [options]
           --scenario NAME     run one scenario (repeatable); default: all of
-                              policies, stale-prices, herd, local-vs-distributed, advisor
+                              policies, stale-prices, herd, local-vs-distributed, advisor,
+                              faults (history checker under injected faults; own
+                              redis-server processes), load (3 nodes, 90 % reads)
           --duration SECONDS  measured time per strategy (default 8; 2 with --quick)
           --nodes N           cache nodes, each with its own connection (default 3)
           --redis HOST:PORT   use this Redis instead of the embedded Garnet server

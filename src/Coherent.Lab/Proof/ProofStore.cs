@@ -1,0 +1,100 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace Coherent.Lab.Proof;
+
+/// <summary>
+/// The source of truth of a proof run: a real SQLite file, one row per cache key with a version number. Factories read
+/// it, writers bump it; the version a read returns is what the checker judges.
+/// </summary>
+public sealed class ProofStore : IDisposable
+{
+    private readonly string _connectionString;
+    private long _reads;
+
+    public ProofStore(string path, IEnumerable<string> keys)
+    {
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+
+        Path = path;
+        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, Mode = SqliteOpenMode.ReadWriteCreate, DefaultTimeout = 30 }.ToString();
+        using var connection = Open();
+        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE rows (key TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+        using var tx = connection.BeginTransaction();
+        using var insert = connection.CreateCommand();
+        insert.Transaction = tx;
+        insert.CommandText = "INSERT INTO rows (key, version) VALUES ($key, 1)";
+        var key = insert.Parameters.Add("$key", SqliteType.Text);
+        foreach (var k in keys)
+        {
+            key.Value = k;
+            insert.ExecuteNonQuery();
+        }
+
+        tx.Commit();
+    }
+
+    public string Path { get; }
+
+    public long Reads => Interlocked.Read(ref _reads);
+
+    public async ValueTask<long> ReadAsync(string key, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _reads);
+        await using var connection = Open();
+        await using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT version FROM rows WHERE key = $key";
+        cmd.Parameters.AddWithValue("$key", key);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Bumps the version of every key in one transaction; returns the new versions, in order.</summary>
+    public async ValueTask<long[]> BumpAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        await using var tx = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        var versions = new long[keys.Count];
+        await using var cmd = connection.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "UPDATE rows SET version = version + 1 WHERE key = $key RETURNING version";
+        var p = cmd.Parameters.Add("$key", SqliteType.Text);
+        for (var i = 0; i < keys.Count; i++)
+        {
+            p.Value = keys[i];
+            versions[i] = Convert.ToInt64(await cmd.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        return versions;
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        return connection;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            File.Delete(Path);
+        }
+        catch (IOException)
+        {
+            // still open somewhere: the temp folder is cleaned by the OS
+        }
+    }
+}

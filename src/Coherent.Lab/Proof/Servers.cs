@@ -1,0 +1,384 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace Coherent.Lab.Proof;
+
+/// <summary>A real redis-server process the fault schedule can pause, kill and restart (the tests adapt their fixture to it).</summary>
+public interface IFaultableServer
+{
+    string Endpoint { get; }
+
+    /// <summary>SIGSTOP: frozen, connections stay open.</summary>
+    void Pause();
+
+    /// <summary>SIGCONT.</summary>
+    void Resume();
+
+    /// <summary>SIGKILL: gone, connections reset, nothing persisted.</summary>
+    void Kill();
+
+    /// <summary>Starts the process again on the same port.</summary>
+    Task StartAsync();
+}
+
+/// <summary>Admin commands against one server, over a short-lived connection.</summary>
+public static class RedisAdmin
+{
+    public static async Task<RedisResult> ExecAsync(string endpoint, string command, params object[] args)
+    {
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(Options(endpoint, allowAdmin: true));
+        return await admin.GetServer(endpoint).ExecuteAsync(command, args);
+    }
+
+    /// <summary>The connection options the proof uses: RESP2 (a separate subscription connection), short timeouts, loopback.</summary>
+    public static ConfigurationOptions Options(string endpoints, bool allowAdmin = false)
+    {
+        var options = ConfigurationOptions.Parse(endpoints);
+        options.AbortOnConnectFail = false;
+        options.AllowAdmin = allowAdmin;
+        options.ConnectTimeout = 2000;
+        options.AsyncTimeout = 1000;
+        options.SyncTimeout = 1000;
+        options.ConnectRetry = 1;
+        options.ReconnectRetryPolicy = new LinearRetry(100);
+        options.Protocol = RedisProtocol.Resp2;
+        return options;
+    }
+
+    public static bool RedisServerInstalled => File.Exists("/usr/bin/redis-server");
+}
+
+/// <summary>The lab's own throwaway redis-server on a free loopback port (the tests use their fixture instead).</summary>
+public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
+{
+    private readonly string[] _extraArgs;
+    private readonly string _dir = Directory.CreateTempSubdirectory("coherent-proof-").FullName;
+    private Process? _process;
+
+    private RedisProcess(int port, string[] extraArgs)
+    {
+        Port = port;
+        _extraArgs = extraArgs;
+    }
+
+    public int Port { get; }
+
+    public string Endpoint => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisProcess> StartNewAsync(params string[] extraArgs)
+    {
+        var server = new RedisProcess(EmbeddedGarnet.FreePort(), extraArgs);
+        await server.StartAsync();
+        return server;
+    }
+
+    public async Task StartAsync()
+    {
+        var info = new ProcessStartInfo("/usr/bin/redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir };
+        foreach (var arg in new[] { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _dir, "--protected-mode", "no" }.Concat(_extraArgs))
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        _process = Process.Start(info)!;
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        await TcpProxy.WaitForPortAsync(Port, TimeSpan.FromSeconds(10));
+    }
+
+    public void Pause() => Signal("STOP");
+
+    public void Resume() => Signal("CONT");
+
+    public void Kill()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+    }
+
+    private void Signal(string signal)
+    {
+        if (_process is not { HasExited: false })
+        {
+            return;
+        }
+
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Resume();
+        Kill();
+        _process?.Dispose();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// A loopback TCP proxy in front of a server, one per node, so one node can be cut off from L2 alone: while partitioned,
+/// bytes are held in both directions (a black hole, like a dropped network path); healing resets the connections that
+/// were cut (as TCP eventually does) and lets new ones through.
+/// </summary>
+public sealed class TcpProxy : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly Func<string> _upstream;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<(TcpClient Client, TcpClient Server, CancellationTokenSource Cts)> _connections = [];
+    private readonly Lock _lock = new();
+    private volatile bool _partitioned;
+    private readonly Task _accepting;
+
+    public TcpProxy(Func<string> upstream)
+    {
+        _upstream = upstream;
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _accepting = AcceptLoopAsync();
+    }
+
+    public int Port { get; }
+
+    public string Endpoint => $"127.0.0.1:{Port}";
+
+    public bool Partitioned => _partitioned;
+
+    public void Partition() => _partitioned = true;
+
+    public void Heal()
+    {
+        List<(TcpClient Client, TcpClient Server, CancellationTokenSource Cts)> cut;
+        lock (_lock)
+        {
+            cut = [.. _connections];
+            _connections.Clear();
+        }
+
+        foreach (var (client, server, cts) in cut)
+        {
+            cts.Cancel();
+            client.Dispose();
+            server.Dispose();
+        }
+
+        _partitioned = false;
+    }
+
+    public static async Task WaitForPortAsync(int port, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException) when (watch.Elapsed < timeout)
+            {
+                await Task.Delay(20);
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            TcpClient client;
+            try
+            {
+                client = await _listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => ConnectAsync(client));
+        }
+    }
+
+    private async Task ConnectAsync(TcpClient client)
+    {
+        var server = new TcpClient { NoDelay = true };
+        client.NoDelay = true;
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        try
+        {
+            var upstream = IPEndPoint.Parse(_upstream());
+            await server.ConnectAsync(upstream.Address, upstream.Port, cts.Token);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            client.Dispose();
+            server.Dispose();
+            cts.Dispose();
+            return;
+        }
+
+        lock (_lock)
+        {
+            _connections.Add((client, server, cts));
+        }
+
+        _ = PumpAsync(client, server, cts);
+        _ = PumpAsync(server, client, cts);
+    }
+
+    private async Task PumpAsync(TcpClient from, TcpClient to, CancellationTokenSource cts)
+    {
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            var source = from.GetStream();
+            var target = to.GetStream();
+            int n;
+            while ((n = await source.ReadAsync(buffer, cts.Token)) > 0)
+            {
+                while (_partitioned)
+                {
+                    await Task.Delay(5, cts.Token);
+                }
+
+                await target.WriteAsync(buffer.AsMemory(0, n), cts.Token);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+        }
+
+        // One side closed: close both (the other pump ends too).
+        from.Dispose();
+        to.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        Heal();
+        await _accepting;
+        _stop.Dispose();
+    }
+}
+
+/// <summary>Redis Cluster with replicas, for the failover fault: creation and a coordinated failover of one master.</summary>
+public static class ClusterControl
+{
+    /// <summary>Creates a cluster of the given (already running, cluster-enabled) servers with one replica per master.</summary>
+    public static async Task CreateAsync(IReadOnlyList<string> endpoints, int replicasPerMaster, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo("redis-cli") { RedirectStandardOutput = true, RedirectStandardError = true };
+        string[] args = ["--cluster", "create", .. endpoints, "--cluster-replicas", replicasPerMaster.ToString(CultureInfo.InvariantCulture), "--cluster-yes"];
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using (var create = Process.Start(info)!)
+        {
+            var output = await create.StandardOutput.ReadToEndAsync();
+            await create.WaitForExitAsync();
+            if (create.ExitCode != 0)
+            {
+                throw new InvalidOperationException("redis-cli --cluster create failed: " + output);
+            }
+        }
+
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            var ok = 0;
+            foreach (var endpoint in endpoints)
+            {
+                var state = (string?)await RedisAdmin.ExecAsync(endpoint, "CLUSTER", "INFO");
+                ok += state?.Contains("cluster_state:ok", StringComparison.Ordinal) == true ? 1 : 0;
+            }
+
+            if (ok == endpoints.Count && await ReplicasInSyncAsync(endpoints))
+            {
+                return;
+            }
+
+            if (watch.Elapsed > timeout)
+            {
+                throw new InvalidOperationException($"cluster did not become ok within {timeout}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<bool> ReplicasInSyncAsync(IReadOnlyList<string> endpoints)
+    {
+        foreach (var endpoint in endpoints)
+        {
+            var info = (string?)await RedisAdmin.ExecAsync(endpoint, "INFO", "replication");
+            if (info?.Contains("role:slave", StringComparison.Ordinal) == true && !info.Contains("master_link_status:up", StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Runs <c>CLUSTER FAILOVER</c> on one replica (its master hands over without losing acknowledged writes) and waits
+    /// until it is a master. Returns the endpoint promoted.
+    /// </summary>
+    public static async Task<string> FailoverOneAsync(IReadOnlyList<string> endpoints, TimeSpan timeout)
+    {
+        string? replica = null;
+        foreach (var endpoint in endpoints)
+        {
+            var role = (string?)await RedisAdmin.ExecAsync(endpoint, "INFO", "replication");
+            if (role?.Contains("role:slave", StringComparison.Ordinal) == true)
+            {
+                replica = endpoint;
+                break;
+            }
+        }
+
+        if (replica is null)
+        {
+            throw new InvalidOperationException("no replica to promote");
+        }
+
+        await RedisAdmin.ExecAsync(replica, "CLUSTER", "FAILOVER");
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            var role = (string?)await RedisAdmin.ExecAsync(replica, "INFO", "replication");
+            if (role?.Contains("role:master", StringComparison.Ordinal) == true)
+            {
+                return replica;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new InvalidOperationException($"failover of {replica} did not complete within {timeout}");
+    }
+}
