@@ -50,7 +50,7 @@ internal sealed partial class RedisTier
         try
         {
             ThrowIfOpen();
-            var version = await CallAsync(SendBump(_keys.Tag(tag), seq => BusMessage.TagPrefix(_sender, seq, tag)), cancellationToken).ConfigureAwait(false);
+            var version = await CallAsync(SendBump(_keys.Tag(tag), KnownTagVersion(tag), seq => BusMessage.TagPrefix(_sender, seq, tag)), cancellationToken).ConfigureAwait(false);
             ObserveTagVersion(tag, (long)version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -64,7 +64,7 @@ internal sealed partial class RedisTier
         try
         {
             ThrowIfOpen();
-            var version = await CallAsync(SendBump(_keys.ClearKey, seq => BusMessage.ClearPrefix(_sender, seq)), cancellationToken).ConfigureAwait(false);
+            var version = await CallAsync(SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)), cancellationToken).ConfigureAwait(false);
             ObserveClearVersion((long)version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -91,8 +91,11 @@ internal sealed partial class RedisTier
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
-    private Task<RedisResult> SendBump(RedisKey versionKey, Func<long, string> message) =>
-        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), message(seq)]);
+    /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
+    private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
+        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), message(seq), floor]);
+
+    private long KnownTagVersion(string tag) => _tagVersions.TryGetValue(tag, out var known) ? known : 0;
 
     private void ThrowIfOpen()
     {
@@ -145,8 +148,8 @@ internal sealed partial class RedisTier
                     var call = write.Kind switch
                     {
                         PendingKind.Key => SendInvalidate(write.Name),
-                        PendingKind.Tag => SendBump(_keys.Tag(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
-                        _ => SendBump(_keys.ClearKey, seq => BusMessage.ClearPrefix(_sender, seq)),
+                        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
+                        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
                     };
                     await CallAsync(call, _stopping.Token).ConfigureAwait(false);
                     _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
