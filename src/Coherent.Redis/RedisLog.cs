@@ -29,6 +29,9 @@ internal static partial class RedisLog
     [LoggerMessage(2008, LogLevel.Information, "Queued invalidation of {Target} landed after {Attempts} attempt(s)")]
     public static partial void InvalidationLanded(ILogger logger, string target, int attempts);
 
+    [LoggerMessage(2010, LogLevel.Debug, "Redis read of key {Key} failed; served as unavailable")]
+    public static partial void ReadFailed(ILogger logger, string key, Exception exception);
+
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
 }

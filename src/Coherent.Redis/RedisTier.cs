@@ -79,6 +79,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         _connection.ConnectionFailed += OnConnectionFailed;
         _bus = new BusMonitor(this, owner, _connection, _options, _logger);
         _versionsLoaded = RefreshVersionsAsync();
+        _ = PreloadScriptsAsync();
         _bus.Start();
         StartRetries();
     }
@@ -106,6 +107,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             _breaker.OnFailure(ex);
+            RedisLog.ReadFailed(_logger, key, ex);
             return DistributedReadResult.Down;
         }
 
@@ -188,6 +190,28 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
         var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, Volatile.Read(ref _clearVersion), tags, entry.Payload);
         return Envelope.Write(key, data, _signingKey);
+    }
+
+    /// <summary>
+    /// Loads the scripts on every server up front, so the first read does not pay for compiling them (Garnet compiles on first
+    /// use, which can exceed the operation timeout). Failures are harmless: the scripts are sent in full when missing.
+    /// </summary>
+    private async Task PreloadScriptsAsync()
+    {
+        try
+        {
+            foreach (var server in _connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                foreach (var script in Scripts.All)
+                {
+                    await server.ScriptLoadAsync(script).WaitAsync(TimeSpan.FromSeconds(10), _time).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or NotSupportedException)
+        {
+            RedisLog.ReadFailed(_logger, "(script preload)", ex);
+        }
     }
 
     /// <summary>The clear version must be known before the first read or store (a new node would otherwise accept cleared entries).</summary>

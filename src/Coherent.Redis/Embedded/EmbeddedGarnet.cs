@@ -52,7 +52,7 @@ public sealed class EmbeddedGarnet : IDisposable, IAsyncDisposable
             PageSize = "1m",
             IndexMemorySize = "1m",
             EnableLua = true,
-            LuaOptions = new LuaOptions(LuaMemoryManagementMode.Native, "", TimeSpan.Zero, LuaLoggingMode.Enable, [], null),
+            LuaOptions = new LuaOptions(LuaMemoryManagementMode.Native, "", TimeSpan.FromSeconds(5), LuaLoggingMode.Enable, [], null),
             QuietMode = true,
             EnableStorageTier = false,
         };

@@ -3,4 +3,4 @@
 local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 local taken = 0
 if ok then taken = 1 end
-return {taken, redis.call('GET', KEYS[2])}
+return {taken, redis.call('GET', KEYS[2]) or false}

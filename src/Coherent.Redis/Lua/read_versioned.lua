@@ -3,4 +3,4 @@
 local p = redis.call('GET', KEYS[1])
 local d = false
 if p then d = redis.call('GET', ARGV[1] .. p) end
-return {d, redis.call('GET', KEYS[2])}
+return {d or false, redis.call('GET', KEYS[2]) or false}

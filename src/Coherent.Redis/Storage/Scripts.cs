@@ -12,6 +12,8 @@ internal static class Scripts
     public static readonly string Lease = Load("lease");
     public static readonly string Release = Load("release");
 
+    public static IReadOnlyList<string> All { get; } = [Read, ReadVersioned, Store, Set, Invalidate, Bump, Lease, Release];
+
     private static string Load(string name)
     {
         using var stream = typeof(Scripts).Assembly.GetManifestResourceStream($"Coherent.Redis.Lua.{name}.lua")
