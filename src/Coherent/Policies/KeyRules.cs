@@ -20,11 +20,24 @@ internal static class KeyRules
     public static void ValidateFull(string key, int maxLength)
     {
         ValidateFast(key, maxLength);
-        foreach (var c in key)
+        for (var i = 0; i < key.Length; i++)
         {
+            var c = key[i];
             if (char.IsControl(c))
             {
                 throw new ArgumentException($"Cache key contains the control character U+{(int)c:X4}; keys must be printable text.", nameof(key));
+            }
+
+            // An unpaired surrogate is not text: UTF-8 turns every one into U+FFFD, so two such keys would share one
+            // Redis key (and key hash) and one could be served the other's value.
+            if (char.IsSurrogate(c))
+            {
+                if (!char.IsHighSurrogate(c) || i + 1 >= key.Length || !char.IsLowSurrogate(key[i + 1]))
+                {
+                    throw new ArgumentException($"Cache key contains an unpaired surrogate U+{(int)c:X4} at {i}; keys must be valid UTF-16 text.", nameof(key));
+                }
+
+                i++;
             }
         }
     }
