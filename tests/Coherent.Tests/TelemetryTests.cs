@@ -94,6 +94,33 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task Metrics_can_be_collected_while_a_cache_is_being_built()
+    {
+        // A collector (an OpenTelemetry exporter, say) may observe instruments the moment they are published, which is
+        // inside the cache's constructor. The L1 entry count callback used to dereference a not-yet-assigned field.
+        Exception? failure = null;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Coherent" && instrument.Name == "coherent.l1.entries")
+            {
+                l.EnableMeasurementEvents(instrument);
+                try
+                {
+                    l.RecordObservableInstruments();
+                }
+                catch (Exception ex)
+                {
+                    failure ??= ex;
+                }
+            }
+        };
+        listener.Start();
+        await using var cache = T.Price(T.Clock()).Build();
+        Assert.Null(failure);
+    }
+
+    [Fact]
     public async Task Factory_runs_are_wrapped_in_coherent_factory_spans()
     {
         var key = $"price:{Guid.NewGuid():N}";
