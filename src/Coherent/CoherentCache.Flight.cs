@@ -96,25 +96,34 @@ public sealed partial class CoherentCache
         var start = _clock.GetTimestamp();
         family.Stats.FactoryRuns.Increment();
         T value;
-        if (family.Policy.HardTimeout is { } hard)
+        try
         {
-            var task = InvokeFactory(state, factory, flight.FactoryToken).AsTask();
-            try
+            if (family.Policy.HardTimeout is { } hard)
             {
-                value = await task.WaitAsync(hard, _clock.TimeProvider).ConfigureAwait(false);
+                var task = InvokeFactory(state, factory, flight.FactoryToken).AsTask();
+                try
+                {
+                    value = await task.WaitAsync(hard, _clock.TimeProvider).ConfigureAwait(false);
+                }
+                catch (TimeoutException) when (!task.IsCompleted)
+                {
+                    // Our timeout (a TimeoutException the factory threw itself completes the task and passes through as is).
+                    flight.CancelFactory();
+                    _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    Log.FactoryTimedOut(_logger, flight.Key, family.Name, hard);
+                    activity?.SetStatus(ActivityStatusCode.Error, "hard timeout");
+                    throw new FactoryTimeoutException(flight.Key, hard);
+                }
             }
-            catch (TimeoutException)
+            else
             {
-                flight.CancelFactory();
-                _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                Log.FactoryTimedOut(_logger, flight.Key, family.Name, hard);
-                activity?.SetStatus(ActivityStatusCode.Error, "hard timeout");
-                throw new FactoryTimeoutException(flight.Key, hard);
+                value = await InvokeFactory(state, factory, flight.FactoryToken).ConfigureAwait(false);
             }
         }
-        else
+        catch (Exception ex) when (activity is not null && ex is not FactoryTimeoutException)
         {
-            value = await InvokeFactory(state, factory, flight.FactoryToken).ConfigureAwait(false);
+            activity.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
         }
 
         var deltaMs = _clock.GetElapsedTime(start).TotalMilliseconds;

@@ -135,6 +135,15 @@ public sealed class FailSafeTests
     }
 
     [Fact]
+    public async Task A_TimeoutException_thrown_by_the_factory_is_not_reported_as_the_hard_timeout()
+    {
+        var time = T.Clock();
+        await using var cache = Build(time, hard: TimeSpan.FromSeconds(30), failSafe: false);
+        var ex = await Assert.ThrowsAsync<TimeoutException>(async () => await cache.GetOrSetAsync<int>("price:1", _ => throw new TimeoutException("database timeout"), cancellationToken: T.Ct));
+        Assert.Equal("database timeout", ex.Message);
+    }
+
+    [Fact]
     public async Task Soft_timeout_returns_the_stale_value_and_the_factory_refreshes_in_the_background()
     {
         var time = T.Clock();

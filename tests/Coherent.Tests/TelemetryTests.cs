@@ -148,6 +148,15 @@ public sealed class TelemetryTests
         Assert.Equal("coherent.factory", span.OperationName);
         Assert.Equal("price", span.GetTagItem("coherent.family"));
         Assert.Same(span, inside);
+        Assert.NotEqual(ActivityStatusCode.Error, span.Status);
+
+        // A failing factory's span is marked as an error.
+        await cache.InvalidateAsync(key, T.Ct);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await cache.GetOrSetAsync<int>(key, _ => throw new InvalidOperationException("source down"), cancellationToken: T.Ct));
+        Assert.Equal(2, spans.Count);
+        var failed = spans.Last();
+        Assert.Equal(ActivityStatusCode.Error, failed.Status);
+        Assert.Equal("source down", failed.StatusDescription);
     }
 }
 
