@@ -85,6 +85,26 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public async Task Configuration_overrides_code_set_before_it_and_code_after_it_wins()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Coherent:Families:price:MaxStaleness"] = "00:00:05",
+            ["Coherent:Families:price:Ttl"] = "00:02:00",
+        }).Build();
+
+        await using var cache = T.Builder(T.Clock())
+            .Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(1)).Reason("from code"))
+            .FromConfiguration(config.GetSection("Coherent"))
+            .Define("price", p => p.Ttl(TimeSpan.FromMinutes(3)))
+            .Build();
+        var price = cache.DescribePolicies().Rows.Single();
+        Assert.Equal(TimeSpan.FromSeconds(5), price.MaxStaleness); // configuration over earlier code
+        Assert.Equal(TimeSpan.FromMinutes(3), price.Ttl);          // later code over configuration
+        Assert.Equal("from code", price.Reason);                   // untouched by configuration
+    }
+
+    [Fact]
     public void Configuration_problems_are_all_listed_including_unknown_keys()
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
