@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Coherent.Redis.Storage;
+using Microsoft.Extensions.Caching.Hybrid;
+using StackExchange.Redis;
+using ZiggyCreatures.Caching.Fusion;
+
+namespace Coherent.Benchmarks.SharedTier;
+
+/// <summary>
+/// Companion of case 1 (console mode <c>redis-l2-breakdown</c>): where Coherent's L2 hit spends its time beyond the bare
+/// GET + deserialize, and the same side-by-side comparison as <see cref="L2HitBenchmarks"/> but interleaved in one process
+/// (so a loaded machine slows every step alike, where BenchmarkDotNet runs each case in its own process one after another). Steps are timed interleaved in the same process against one throwaway redis-server (blocks of
+/// <c>ops</c> sequential operations, each step's block mean, median over the rounds), so machine load hits every step alike.
+/// </summary>
+internal static class L2BreakdownRun
+{
+    private const string Key = "product:42";
+    private static readonly HybridCacheEntryOptions HybridSkipLocal = new() { Flags = HybridCacheEntryFlags.DisableLocalCacheRead };
+    private static readonly FusionCacheEntryOptions FusionSkipMemory = new FusionCacheEntryOptions { Duration = SharedNodes.Expiry }.SetSkipMemoryCacheRead(true);
+
+    public static async Task RunAsync(string[] args)
+    {
+        var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 15;
+        var ops = args.Length > 1 && int.TryParse(args[1], out var o) ? o : 1000;
+        await using var server = await RedisProcess.StartAsync();
+        using var connection = SharedNodes.Connect(server.Endpoint);
+        var db = connection.GetDatabase();
+        await using var cache = SharedNodes.Coherent(server.Endpoint, "bench-bd");
+        await cache.SetAsync(Key, Product.Sample(42));
+        var keys = new KeySpace("bench-bd");
+        var json = Product.Utf8(Product.Sample(42));
+        await db.StringSetAsync("bare:" + Key, json);
+        var tier = cache.Tier!;
+        var family = cache.Families.Resolve(Key);
+        var script = LoadReadScript();
+        var sample = Product.Sample(42);
+        await using var hybrid = SharedNodes.Hybrid(server.Endpoint, "bench-bd");
+        await hybrid.Cache.SetAsync(Key, Product.Sample(42));
+        await using var fusion = SharedNodes.Fusion(server.Endpoint, "bench-bd");
+        await fusion.Cache.SetAsync(Key, Product.Sample(42));
+        await using var local = new CoherentCacheBuilder().Define("product", p => p.MaxStaleness(SharedNodes.Expiry).Ttl(SharedNodes.Expiry).NoEarlyRefresh()).Build();
+
+        var steps = new (string Name, Func<Task> Op)[]
+        {
+            ("1 GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
+            ("2 GET + WaitAsync(500 ms, TimeProvider) + Deserialize", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key).WaitAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System))!, Product.Json)),
+            ("3 EVALSHA read.lua (data + epoch) + Deserialize", async () =>
+            {
+                var parts = (RedisResult[])(await db.ScriptEvaluateAsync(script, [keys.Data(Key), keys.Epoch(Key)]))!;
+                var bytes = (byte[])parts[0]!;
+                Envelope.TryRead(Key, bytes, null, 1 << 20, out var data);
+                JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
+            }),
+            ("4 MGET data + epoch + Deserialize", async () =>
+            {
+                var values = await db.StringGetAsync([keys.Data(Key), keys.Epoch(Key)]);
+                Envelope.TryRead(Key, (byte[])values[0]!, null, 1 << 20, out var data);
+                JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
+            }),
+            ("5 RedisTier.ReadAsync + Deserialize (no flight, no L1)", async () =>
+            {
+                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
+            }),
+            ("6 step 5 + handing the result over a RunContinuationsAsynchronously TCS (as a flight does)", async () =>
+            {
+                var handover = new TaskCompletionSource<Product>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _ = Fill(handover); // started inline, like RunFlightAsync
+                await handover.Task;
+
+                async Task Fill(TaskCompletionSource<Product> target)
+                {
+                    var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                    target.SetResult(JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
+                }
+            }),
+            ("7 Coherent.GetOrSetAsync after Local.Remove", async () =>
+            {
+                cache.Local.Remove(Key);
+                await cache.GetOrSetAsync(Key, static _ => ValueTask.FromResult(Product.Sample(0)));
+            }),
+            ("8 HybridCache.GetOrCreateAsync (DisableLocalCacheRead)", async () =>
+                await hybrid.Cache.GetOrCreateAsync(Key, static _ => ValueTask.FromResult(Product.Sample(0)), HybridSkipLocal)),
+            ("9 FusionCache.GetOrSetAsync (SkipMemoryCacheRead; L2 + backplane + locker)", async () =>
+                await fusion.Cache.GetOrSetAsync<Product>(Key, static (_, _) => Task.FromResult(Product.Sample(0)), FusionSkipMemory)),
+            ("10 no Redis: Local.Remove + GetOrSetAsync, factory returns the product at once (engine miss path, no I/O)", async () =>
+            {
+                local.Local.Remove(Key);
+                await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
+            }),
+        };
+
+        var means = steps.Select(_ => new List<double>()).ToArray();
+        var bytes = new double[steps.Length];
+        for (var round = -2; round < rounds; round++)
+        {
+            for (var s = 0; s < steps.Length; s++)
+            {
+                var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                var watch = Stopwatch.StartNew();
+                for (var i = 0; i < ops; i++)
+                {
+                    await steps[s].Op();
+                }
+
+                if (round >= 0)
+                {
+                    means[s].Add(watch.Elapsed.TotalMicroseconds / ops);
+                    bytes[s] += (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)ops / rounds;
+                }
+            }
+        }
+
+        Console.WriteLine($"L2 hit breakdown: {rounds} rounds × {ops} sequential ops per step, interleaved; redis-server 127.0.0.1:{server.Port}");
+        Console.WriteLine(Stats.Machine());
+        Console.WriteLine();
+        Console.WriteLine("| Step | Median of block means (µs/op) | Min (µs/op) | vs step 1 (median) | vs step 1 (min) | Allocated (B/op, whole process) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        var baseline = Stats.Percentile(means[0], 50);
+        for (var s = 0; s < steps.Length; s++)
+        {
+            var median = Stats.Percentile(means[s], 50);
+            Console.WriteLine($"| {steps[s].Name} | {median:F1} | {means[s].Min():F1} | {median / baseline:F2}× | {means[s].Min() / means[0].Min():F2}× | {bytes[s]:F0} |");
+        }
+    }
+
+    private static string LoadReadScript()
+    {
+        using var stream = typeof(KeySpace).Assembly.GetManifestResourceStream("Coherent.Redis.Lua.read.lua")!;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

@@ -1,0 +1,23 @@
+namespace Coherent.Benchmarks.SharedTier;
+
+/// <summary>Console modes of the shared-tier benchmarks (Program.cs routes <c>redis-propagation</c> and <c>redis-herd</c> here).</summary>
+internal static class SharedTierModes
+{
+    public static async Task<bool> TryRunAsync(string[] args)
+    {
+        switch (args.Length > 0 ? args[0] : "")
+        {
+            case "redis-propagation":
+                await PropagationRun.RunAsync(args[1..]);
+                return true;
+            case "redis-herd":
+                await FleetHerdRun.RunAsync(args[1..]);
+                return true;
+            case "redis-l2-breakdown":
+                await L2BreakdownRun.RunAsync(args[1..]);
+                return true;
+            default:
+                return false;
+        }
+    }
+}
