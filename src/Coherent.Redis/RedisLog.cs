@@ -32,6 +32,9 @@ internal static partial class RedisLog
     [LoggerMessage(2010, LogLevel.Debug, "Redis read of key {Key} failed; served as unavailable")]
     public static partial void ReadFailed(ILogger logger, string key, Exception exception);
 
+    [LoggerMessage(2011, LogLevel.Warning, "Value for key {Key} is {Size} bytes, over the Redis payload limit of {Limit}: kept in this node's L1 only")]
+    public static partial void OversizedFill(ILogger logger, string key, int size, long limit);
+
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
 }

@@ -151,6 +151,18 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         }
 
         var family = FamilyOf(key);
+        if (entry.Payload.Length > _maxPayloadBytes)
+        {
+            // Over Redis's payload limit (not the cache's): keep it in this node's L1 only and let the waiters compute.
+            RedisLog.OversizedFill(_logger, key, entry.Payload.Length, _maxPayloadBytes);
+            if (lease is not null)
+            {
+                await ReleaseLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
         var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
         var ttl = TtlMs(entry);
