@@ -19,6 +19,22 @@ public sealed class LocalTierTests
         Assert.Equal(1_000 - cache.LocalCount, metrics.Counter("coherent.evictions"));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task Capacities_below_the_LFUs_minimum_are_still_enforced(int capacity)
+    {
+        await using var cache = T.Price(T.Clock()).WithLocalCapacity(capacity).Build();
+        for (var i = 0; i < 10; i++)
+        {
+            await cache.SetAsync($"price:{i}", i, cancellationToken: T.Ct);
+            Assert.True(cache.LocalCount <= capacity, $"{cache.LocalCount} entries with capacity {capacity}");
+        }
+
+        cache.Local.DoMaintenance();
+        Assert.InRange(cache.LocalCount, 1, capacity);
+    }
+
     [Fact]
     public async Task W_TinyLFU_keeps_frequently_read_keys_through_a_scan()
     {

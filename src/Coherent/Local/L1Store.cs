@@ -28,7 +28,7 @@ internal sealed class L1Store : IDisposable
     {
         _map = new ConcurrentDictionary<string, CacheEntry>(Environment.ProcessorCount, Math.Min(maxEntries, 1024), StringComparer.Ordinal);
         _lfu = new ConcurrentLfuBuilder<string, CacheEntry>()
-            .WithCapacity(Math.Max(maxEntries, 3))
+            .WithCapacity(Math.Max(maxEntries, MinLfuCapacity))
             .WithKeyComparer(StringComparer.Ordinal)
             .WithEvents()
             .Build();
@@ -96,6 +96,10 @@ internal sealed class L1Store : IDisposable
         }
 
         TrimToWeight();
+        if (Capacity < MinLfuCapacity)
+        {
+            TrimToTinyCapacity();
+        }
     }
 
     public bool Remove(string key)
@@ -151,6 +155,23 @@ internal sealed class L1Store : IDisposable
         if (_weigher is not null && delta != 0)
         {
             Interlocked.Add(ref _weight, delta);
+        }
+    }
+
+    /// <summary>ConcurrentLfu needs a capacity of at least 3; below that, the bound is enforced here.</summary>
+    private const int MinLfuCapacity = 3;
+
+    private void TrimToTinyCapacity()
+    {
+        var guard = MinLfuCapacity + 1;
+        while (_map.Count > Capacity && guard-- > 0)
+        {
+            var before = _map.Count;
+            _lfu.Policy.Eviction.Value!.Trim(1);
+            if (_map.Count == before)
+            {
+                break;
+            }
         }
     }
 
