@@ -35,6 +35,9 @@ internal static partial class RedisLog
     [LoggerMessage(2011, LogLevel.Warning, "Value for key {Key} is {Size} bytes, over the Redis payload limit of {Limit}: kept in this node's L1 only")]
     public static partial void OversizedFill(ILogger logger, string key, int size, long limit);
 
+    [LoggerMessage(2012, LogLevel.Warning, "Family {Family} has MaxStaleness {MaxStaleness}, under 4 heartbeat intervals ({Heartbeat}): its L1 entries will often be unconfirmed and read from Redis")]
+    public static partial void HeartbeatTooSlow(ILogger logger, string family, TimeSpan maxStaleness, TimeSpan heartbeat);
+
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
 }

@@ -30,6 +30,11 @@ internal sealed partial class RedisTier
             // The new value did not land: other nodes must at least drop the old one, so an invalidation is retried.
             throw Queue(PendingWrite.ForKey(key), ex);
         }
+        catch (OperationCanceledException)
+        {
+            Requeue(PendingWrite.ForKey(key));
+            throw;
+        }
     }
 
     public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken)
@@ -42,6 +47,11 @@ internal sealed partial class RedisTier
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             throw Queue(PendingWrite.ForKey(key), ex);
+        }
+        catch (OperationCanceledException)
+        {
+            Requeue(PendingWrite.ForKey(key));
+            throw;
         }
     }
 
@@ -57,6 +67,11 @@ internal sealed partial class RedisTier
         {
             throw Queue(PendingWrite.ForTag(tag), ex);
         }
+        catch (OperationCanceledException)
+        {
+            Requeue(PendingWrite.ForTag(tag));
+            throw;
+        }
     }
 
     public async ValueTask ClearAsync(CancellationToken cancellationToken)
@@ -70,6 +85,11 @@ internal sealed partial class RedisTier
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             throw Queue(PendingWrite.Clear, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            Requeue(PendingWrite.Clear);
+            throw;
         }
     }
 
@@ -113,6 +133,13 @@ internal sealed partial class RedisTier
             $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
             "until then other nodes may serve the old value up to the family's Ttl.", cause);
     }
+
+    /// <summary>
+    /// The caller cancelled while the write was on its way: it may or may not land (with Redis unreachable the bytes in flight
+    /// can be lost), so it is retried like a failed one and never silently dropped. A retry of one that did land is one extra
+    /// invalidation: harmless.
+    /// </summary>
+    private void Requeue(PendingWrite write) => _pending[write.Target] = write;
 
     private void StartRetries() =>
         _retryTimer = _time.CreateTimer(static s => _ = ((RedisTier)s!).RetryPendingAsync(), this, _options.RetryInterval, _options.RetryInterval);

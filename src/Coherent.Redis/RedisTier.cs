@@ -76,6 +76,15 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     public void Start(IDistributedTierOwner owner)
     {
         _owner = owner;
+        if (owner is CoherentCache cache)
+        {
+            var heartbeatMs = (long)_options.HeartbeatInterval.TotalMilliseconds;
+            foreach (var family in cache.Families.All.Where(f => f.MaxStalenessMs < 4 * heartbeatMs))
+            {
+                RedisLog.HeartbeatTooSlow(_logger, family.Name, family.Policy.MaxStaleness, _options.HeartbeatInterval);
+            }
+        }
+
         _connection.ConnectionFailed += OnConnectionFailed;
         _bus = new BusMonitor(this, owner, _connection, _options, _logger);
         _versionsLoaded = RefreshVersionsAsync();

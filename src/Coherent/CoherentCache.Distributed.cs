@@ -19,8 +19,12 @@ public sealed partial class CoherentCache
     private async ValueTask<SharedOutcome> ReadSharedForFlightAsync<T>(Flight flight, FamilyState family)
     {
         var token = flight.FactoryToken;
+
+        // An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer L2 value counts,
+        // otherwise it takes the fleet lease so one node refreshes, and if another node holds it the current value stays.
+        var refreshing = flight.IsBackground && _l1.Peek(flight.Key, out var current) ? current : null;
         var read = await ReadSharedAsync<T>(flight, family, token).ConfigureAwait(false);
-        if (read.Entry is { } hit)
+        if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
         {
             return new SharedOutcome(new FlightResult(hit.Value, hit, Stale: false), hit.Epoch, null);
         }
@@ -45,6 +49,11 @@ public sealed partial class CoherentCache
         if (lease is not null)
         {
             return new SharedOutcome(null, lease.Epoch, lease);
+        }
+
+        if (refreshing is not null)
+        {
+            return new SharedOutcome(new FlightResult(refreshing.Value, refreshing, Stale: false), refreshing.Epoch, null); // another node refreshes
         }
 
         // Another node computes. A value within fail-safe policy is served at once; otherwise wait for its "filled" notice.

@@ -164,6 +164,29 @@ public sealed class SharedTierTests(SharedRedis redis)
         Assert.Equal(7, await waiting.WaitAsync(TimeSpan.FromSeconds(2), ct)); // woken by the release notice, not the lease expiry
     }
 
+    [Fact]
+    public async Task Early_refresh_recomputes_instead_of_rereading_the_value_it_refreshes()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        void Hot(CoherentCacheBuilder b) => b.Define("hot", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromSeconds(30)).EarlyRefresh(1e6));
+        await using var a = await Node.StartAsync(server.Endpoint, prefix, build: Hot);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, build: Hot);
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        async ValueTask<long> Slow(CancellationToken c)
+        {
+            await Task.Delay(20, c);
+            return await source.ReadAsync(c);
+        }
+
+        Assert.Equal(1, await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: ct));
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: ct));
+        source.Bump(); // no invalidation: only early refresh can pick this up before the TTL
+        await Eventually.TrueAsync(async () => await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: ct) == 2 & await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: ct) == 2,
+            TimeSpan.FromSeconds(5), "early refresh never produced the new value");
+    }
+
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     private static int HashSlot(string key)
