@@ -99,7 +99,7 @@ public sealed record LoadResult(long Reads, long Writes, long Errors, double Sec
 public sealed record MemoryPoint(long DistinctKeys, long HeapBytes);
 
 /// <summary>
-/// Load: N nodes on one Redis, a mixed workload (90 % GetOrSetAsync over a Zipf-ish key set, 10 % writes split between
+/// Load: N nodes on one Redis, a mixed workload (90 % GetOrSetAsync over a skewed key set, 10 % writes spread evenly, split between
 /// InvalidateAsync and SetAsync), for a bounded time; latency percentiles per operation and allocation per operation.
 /// And the memory probe: millions of distinct keys through one cache, the heap measured after full collections.
 /// </summary>
@@ -117,7 +117,7 @@ public static class LoadRun
                 muxes.Add(mux);
                 caches.Add(new CoherentCacheBuilder().WithName($"load-{n}")
                     .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)))
-                    .WithLocalCapacity(o.Keys / 2)
+                    .WithLocalCapacity(o.Keys)
                     .WithRedis(mux, r => r.KeyPrefix = o.KeyPrefix)
                     .Build());
             }
@@ -165,9 +165,9 @@ public static class LoadRun
             while (!cancellationToken.IsCancellationRequested && (++i % 64 != 0 || Stopwatch.GetTimestamp() < deadline))
             {
                 // Skewed: a quarter of the keys get most reads (squared uniform draw).
-                var u = random.NextDouble();
-                var key = keys[(int)(u * u * keys.Length)];
                 var isRead = random.NextDouble() < o.ReadFraction;
+                var u = random.NextDouble();
+                var key = keys[(int)((isRead ? u * u : u) * keys.Length)]; // writes spread evenly
                 var t0 = Stopwatch.GetTimestamp();
                 try
                 {
