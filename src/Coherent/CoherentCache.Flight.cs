@@ -100,7 +100,9 @@ public sealed partial class CoherentCache
         {
             if (family.Policy.HardTimeout is { } hard)
             {
-                var task = InvokeFactory(state, factory, flight.FactoryToken).AsTask();
+                // On the pool, so that a factory blocking before its first await cannot delay the timeout's timer.
+                var token = flight.FactoryToken;
+                var task = Task.Run(() => InvokeFactory(state, factory, token).AsTask(), CancellationToken.None);
                 try
                 {
                     value = await task.WaitAsync(hard, _clock.TimeProvider).ConfigureAwait(false);

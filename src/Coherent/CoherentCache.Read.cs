@@ -138,7 +138,16 @@ public sealed partial class CoherentCache
         if (owner)
         {
             family.Stats.Misses.Increment();
-            _ = RunFlightAsync(flight, family, state, factory, options);
+            if (family.Policy.SoftTimeout is null)
+            {
+                _ = RunFlightAsync(flight, family, state, factory, options);
+            }
+            else
+            {
+                // The soft timeout can only fire if the factory cannot hold this caller's thread (a factory that blocks
+                // before its first await would run to the end before the caller starts waiting): start the flight on the pool.
+                _ = Task.Run(() => RunFlightAsync(flight, family, state, factory, options), CancellationToken.None);
+            }
         }
         else
         {

@@ -134,6 +134,69 @@ public sealed class FailSafeTests
         Assert.Equal(3, await cache.GetOrSetAsync("price:1", _ => T.Value(3), cancellationToken: T.Ct));
     }
 
+    /// <summary>A fake clock that counts the timers created on it (a timeout's timer must exist before the test advances time).</summary>
+    private sealed class CountingClock(FakeTimeProvider inner) : TimeProvider
+    {
+        private int _timers;
+
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _timers);
+            return inner.CreateTimer(callback, state, dueTime, period);
+        }
+    }
+
+    [Theory]
+    [InlineData("soft")]
+    [InlineData("hard")]
+    public async Task Timeouts_apply_to_a_factory_that_blocks_synchronously(string which)
+    {
+        var fake = T.Clock();
+        var clock = new CountingClock(fake);
+        await using var cache = T.Builder(fake).WithTimeProvider(clock).Define("price", p =>
+        {
+            p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromSeconds(10)).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromMinutes(1));
+            if (which == "soft")
+            {
+                p.Timeouts(soft: TimeSpan.FromSeconds(1));
+            }
+            else
+            {
+                p.Timeouts(hard: TimeSpan.FromSeconds(1));
+            }
+        }).Build();
+        await cache.SetAsync("price:1", 1, cancellationToken: T.Ct);
+        fake.Advance(TimeSpan.FromSeconds(10));
+        var timersBefore = clock.Timers; // the sweep timer
+
+        using var release = new ManualResetEventSlim();
+        ValueTask<int> Blocking(CancellationToken _)
+        {
+            release.Wait(TimeSpan.FromSeconds(10), CancellationToken.None); // a synchronous driver call, say
+            return T.Value(2);
+        }
+
+        var call = Task.Run(() => cache.GetOrSetAsync("price:1", Blocking).AsTask(), T.Ct);
+        try
+        {
+            await T.Until(() => clock.Timers > timersBefore, $"the {which} timeout's timer was created", 3000);
+            fake.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(1, await T.Soon(call, 3000));
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
     [Fact]
     public async Task A_TimeoutException_thrown_by_the_factory_is_not_reported_as_the_hard_timeout()
     {
