@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using Coherent.Redis.Storage;
+using Coherent.Serialization;
 using Microsoft.Extensions.Caching.Hybrid;
 using StackExchange.Redis;
 using ZiggyCreatures.Caching.Fusion;
@@ -62,6 +64,11 @@ internal static class L2BreakdownRun
             {
                 var read = await tier.ReadAsync(Key, family, CancellationToken.None);
                 JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
+            }),
+            ("5b RedisTier.ReadAsync + Coherent's JsonCacheSerializer (ReadOnlySequence reader)", async () =>
+            {
+                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                JsonCacheSerializer.Default.Deserialize<Product>(new ReadOnlySequence<byte>(read.Entry!.Payload));
             }),
             ("6 step 5 + handing the result over a RunContinuationsAsynchronously TCS (as a flight does)", async () =>
             {
