@@ -12,6 +12,12 @@ public sealed class BusFaultTests(SharedRedis redis)
 {
     private static readonly double Bound = Node.MaxStaleness.TotalMilliseconds;
 
+    /// <summary>
+    /// The L1 hit path reads a coarse clock refreshed by a 1 ms timer; on a loaded 2-core machine that timer can lag a few
+    /// tens of ms, by which an entry may outlive its bound. The faults below are judged against MaxStaleness plus this.
+    /// </summary>
+    private const double ClockSlack = 50;
+
     private static string Prefix() => "b" + Guid.NewGuid().ToString("N")[..8];
 
     private static void Report(string what, StalenessProbe.Result result) =>
@@ -85,10 +91,15 @@ public sealed class BusFaultTests(SharedRedis redis)
         var source = new Source();
         Assert.Equal(1, await b.Cache.GetOrSetAsync("item:k", source.ReadAsync, cancellationToken: ct));
 
-        await server.ExecAsync("CLIENT", "KILL", "TYPE", "pubsub");
+        // The kill and the invalidation are sent back to back, so the invalidation is published before B can resubscribe.
+        await using var admin = await server.ConnectAsync(allowAdmin: true);
+        var adminServer = admin.GetServer(server.Endpoint);
+        await adminServer.PingAsync();
         var v = source.Bump();
         var since = Stopwatch.StartNew();
+        var kill = adminServer.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
         await a.Cache.InvalidateAsync("item:k", ct); // published while B's subscription is down: lost for B
+        await kill;
         var result = await StalenessProbe.RunAsync(b, "item:k", source, v, since, TimeSpan.FromMilliseconds(Bound + 500));
 
         Report("CLIENT KILL TYPE pubsub", result);
@@ -108,6 +119,7 @@ public sealed class BusFaultTests(SharedRedis redis)
         var ct = TestContext.Current.CancellationToken;
         var source = new Source();
         Assert.Equal(1, await b.Cache.GetOrSetAsync("item:s", source.ReadAsync, cancellationToken: ct));
+        await a.Cache.SetAsync("item:kept", 7L, cancellationToken: ct);
 
         server.Pause();
         try
@@ -121,7 +133,7 @@ public sealed class BusFaultTests(SharedRedis redis)
             Report("SIGSTOP of redis-server", result);
             Assert.True(result.Converged);
             Assert.Equal(0, result.Errors);
-            Assert.True(result.WorstStaleMs <= Bound + 20, $"served stale {result.WorstStaleMs} ms after the invalidation");
+            Assert.True(result.WorstStaleMs <= Bound + ClockSlack, $"served stale {result.WorstStaleMs} ms after the invalidation");
         }
         finally
         {
@@ -131,6 +143,10 @@ public sealed class BusFaultTests(SharedRedis redis)
         await Eventually.TrueAsync(() => a.Cache.PendingInvalidations == 0, TimeSpan.FromSeconds(10), "queued invalidation never landed");
         await Eventually.TrueAsync(() => !b.Tier.Bus!.Suspect && !b.Tier.Breaker.IsOpen, TimeSpan.FromSeconds(10), "B never recovered");
         Assert.True(b.Logs.Count(2001) <= 2, $"breaker logged {b.Logs.Count(2001)} open lines");
+
+        // Nothing L2 had is lost: a fresh node reads the value written before the pause without running its factory.
+        await using var c = await Node.StartAsync(server.Endpoint, prefix);
+        Assert.Equal(7, await c.Cache.GetOrSetAsync("item:kept", _ => ValueTask.FromResult(-1L), cancellationToken: ct));
     }
 
     [Fact]
@@ -153,7 +169,7 @@ public sealed class BusFaultTests(SharedRedis redis)
         Report("kill -9 of redis-server", result);
         Assert.True(result.Converged);
         Assert.Equal(0, result.Errors);
-        Assert.True(result.WorstStaleMs <= Bound + 20, $"served stale {result.WorstStaleMs} ms after the invalidation");
+        Assert.True(result.WorstStaleMs <= Bound + ClockSlack, $"served stale {result.WorstStaleMs} ms after the invalidation");
 
         // Many reads while down: no exception storm, one log line per breaker state change.
         for (var i = 0; i < 200; i++)
@@ -189,7 +205,11 @@ public sealed class BusFaultTests(SharedRedis redis)
         }
 
         await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.InvalidateAsync("item:x1", ct));
-        Assert.Equal(1, node.Cache.PendingInvalidations);
+        await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.SetAsync("item:x2", 5, cancellationToken: ct));
+        await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.InvalidateTagAsync("t", ct));
+        await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.ClearAsync(ct));
+        Assert.Equal(4, node.Cache.PendingInvalidations);
+        Assert.Equal(Distributed.DistributedTierHealth.Unavailable, node.Tier.Health);
     }
 
     private static async Task<RedisServer> StartOwnAsync()
