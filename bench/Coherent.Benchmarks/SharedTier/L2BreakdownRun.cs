@@ -119,7 +119,7 @@ internal static class L2BreakdownRun
             }
         }
 
-        Console.WriteLine($"L2 hit breakdown: {rounds} rounds × {ops} sequential ops per step, interleaved; redis-server 127.0.0.1:{server.Port}");
+        Console.WriteLine($"L2 hit breakdown: {rounds} rounds × {ops} sequential ops per step, interleaved; payload {json.Length} bytes of JSON; redis-server 127.0.0.1:{server.Port}");
         Console.WriteLine(Stats.Machine());
         Console.WriteLine();
         Console.WriteLine("| Step | Median of block means (µs/op) | Min (µs/op) | vs step 1 (median) | vs step 1 (min) | Allocated (B/op, whole process) |");

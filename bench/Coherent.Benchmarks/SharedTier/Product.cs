@@ -30,7 +30,7 @@ public sealed class Product
     {
         Id = id,
         Name = $"Espresso machine, model {id}",
-        Description = string.Concat(Enumerable.Repeat("Dual boiler, PID temperature control, 58 mm portafilter. ", 11)),
+        Description = string.Concat(Enumerable.Repeat("Dual boiler, PID temperature control, 58 mm portafilter. ", 13)),
         Price = 899.95m + id,
         Currency = "EUR",
         Stock = 17,
