@@ -22,6 +22,7 @@ public enum FaultKind
     FactoryThrows,
     SlowFactory,
     ClusterFailover,
+    ClusterMasterKilled,
 }
 
 /// <summary>How a writer told the cache about a new version.</summary>

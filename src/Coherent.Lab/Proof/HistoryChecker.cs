@@ -40,7 +40,7 @@ public sealed class CheckReport
         s.Append(CultureInfo.InvariantCulture, $"reads checked {ReadsChecked}, writes {Writes} ({FailedWrites} failed and retried), faults injected {FaultsInjected}, stale reads {StaleReads} ({UnboundedCaseReads} in the documented unbounded case), violations {ViolationCount}");
         foreach (var f in ByFault)
         {
-            s.AppendLine().Append(CultureInfo.InvariantCulture, $"  {f.Kind,-16} injected {f.Injected,3}  stale reads {f.StaleReads,6}  worst {f.WorstStaleMs,7:F1} ms  worst (failed invalidation, Ttl-bounded) {f.WorstUnboundedMs,7:F1} ms");
+            s.AppendLine().Append(CultureInfo.InvariantCulture, $"  {f.Kind,-19} injected {f.Injected,3}  stale reads {f.StaleReads,6}  worst {f.WorstStaleMs,7:F1} ms  worst (failed invalidation, Ttl-bounded) {f.WorstUnboundedMs,7:F1} ms");
         }
 
         foreach (var (type, count) in ErrorsByType)

@@ -73,7 +73,9 @@ public static class HistoryRun
 
     /// <param name="server">The single server (standalone runs) the schedule pauses, kills and restarts; null on a cluster.</param>
     /// <param name="clusterEndpoints">All cluster nodes (cluster runs), or null.</param>
-    public static async Task<HistoryResult> RunAsync(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, CancellationToken cancellationToken)
+    /// <param name="clusterServers">The cluster's processes, for <see cref="FaultKind.ClusterMasterKilled"/>, or null.</param>
+    public static async Task<HistoryResult> RunAsync(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, CancellationToken cancellationToken,
+        IReadOnlyList<IFaultableServer>? clusterServers = null)
     {
         var families = new[] { "acct", "prod", "cat" };
         var keys = families.SelectMany(f => Enumerable.Range(0, o.KeysPerFamily).Select(i => $"{f}:{i}")).ToList();
@@ -197,7 +199,7 @@ public static class HistoryRun
                 }
             }, cancellationToken)).ToList();
 
-            var schedule = Task.Run(() => RunScheduleAsync(o, history, server, clusterEndpoints, proxies, states, watch, cancellationToken), cancellationToken);
+            var schedule = Task.Run(() => RunScheduleAsync(o, history, server, clusterEndpoints, clusterServers, proxies, states, watch, cancellationToken), cancellationToken);
             var progress = Task.Run(async () =>
             {
                 while (ProofClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
@@ -286,7 +288,7 @@ public static class HistoryRun
     }
 
     private static async Task RunScheduleAsync(HistoryRunOptions o, History history, IFaultableServer? server, IReadOnlyList<string>? cluster,
-        List<TcpProxy> proxies, NodeState[] states, Stopwatch watch, CancellationToken cancellationToken)
+        IReadOnlyList<IFaultableServer>? clusterServers, List<TcpProxy> proxies, NodeState[] states, Stopwatch watch, CancellationToken cancellationToken)
     {
         foreach (var fault in o.Faults.OrderBy(f => f.At))
         {
@@ -338,6 +340,9 @@ public static class HistoryRun
                     break;
                 case FaultKind.ClusterFailover when cluster is not null:
                     target = await ClusterControl.FailoverOneAsync(cluster, TimeSpan.FromSeconds(15));
+                    break;
+                case FaultKind.ClusterMasterKilled when clusterServers is not null:
+                    target = await ClusterControl.KillMasterAsync(clusterServers, TimeSpan.FromSeconds(20));
                     break;
                 default:
                     continue; // does not apply to this topology

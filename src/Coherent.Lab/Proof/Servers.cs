@@ -345,6 +345,65 @@ public static class ClusterControl
     }
 
     /// <summary>
+    /// Kills one master (SIGKILL, no handover), waits until its replica has been elected in its place and the cluster is
+    /// ok again, then restarts the killed process (it rejoins as a replica, empty). Returns the endpoint killed.
+    /// </summary>
+    public static async Task<string> KillMasterAsync(IReadOnlyList<IFaultableServer> servers, TimeSpan timeout)
+    {
+        IFaultableServer? victim = null;
+        foreach (var server in servers)
+        {
+            var role = (string?)await RedisAdmin.ExecAsync(server.Endpoint, "INFO", "replication");
+            if (role?.Contains("role:master", StringComparison.Ordinal) == true && role.Contains("connected_slaves:1", StringComparison.Ordinal))
+            {
+                victim = server;
+                break;
+            }
+        }
+
+        if (victim is null)
+        {
+            throw new InvalidOperationException("no master with a replica to kill");
+        }
+
+        victim.Kill();
+        var survivors = servers.Where(s => s != victim).ToList();
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            var masters = 0;
+            var ok = false;
+            foreach (var server in survivors)
+            {
+                try
+                {
+                    var role = (string?)await RedisAdmin.ExecAsync(server.Endpoint, "INFO", "replication");
+                    masters += role?.Contains("role:master", StringComparison.Ordinal) == true ? 1 : 0;
+                    ok |= ((string?)await RedisAdmin.ExecAsync(server.Endpoint, "CLUSTER", "INFO"))?.Contains("cluster_state:ok", StringComparison.Ordinal) == true;
+                }
+                catch (RedisException)
+                {
+                }
+            }
+
+            if (masters == 3 && ok)
+            {
+                break;
+            }
+
+            if (watch.Elapsed > timeout)
+            {
+                throw new InvalidOperationException($"no replica took over from {victim.Endpoint} within {timeout}");
+            }
+
+            await Task.Delay(100);
+        }
+
+        await victim.StartAsync();
+        return victim.Endpoint;
+    }
+
+    /// <summary>
     /// Runs <c>CLUSTER FAILOVER</c> on one replica (its master hands over without losing acknowledged writes) and waits
     /// until it is a master. Returns the endpoint promoted.
     /// </summary>

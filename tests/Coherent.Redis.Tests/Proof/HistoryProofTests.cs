@@ -57,7 +57,7 @@ public sealed class HistoryProofTests
     }
 
     [Fact]
-    public async Task History_across_cluster_failovers_stays_within_MaxStaleness_and_loses_nothing()
+    public async Task History_across_cluster_failover_and_a_killed_master_stays_within_MaxStaleness_and_loses_nothing()
     {
         if (!RedisServer.Available)
         {
@@ -74,19 +74,19 @@ public sealed class HistoryProofTests
 
             var endpoints = servers.Select(s => s.Endpoint).ToList();
             await ClusterControl.CreateAsync(endpoints, replicasPerMaster: 1, TimeSpan.FromSeconds(30));
-            var duration = TimeSpan.FromSeconds(10);
+            var duration = TimeSpan.FromSeconds(12);
             var options = new HistoryRunOptions
             {
                 Duration = duration,
                 Faults =
                 [
-                    new(FaultKind.ClusterFailover, duration / 4, TimeSpan.Zero),
-                    new(FaultKind.PubSubKilled, duration / 2, TimeSpan.Zero),
-                    new(FaultKind.ClusterFailover, duration * 3 / 4, TimeSpan.Zero),
+                    new(FaultKind.ClusterFailover, TimeSpan.FromSeconds(2), TimeSpan.Zero),
+                    new(FaultKind.PubSubKilled, TimeSpan.FromSeconds(4), TimeSpan.Zero),
+                    new(FaultKind.ClusterMasterKilled, TimeSpan.FromSeconds(5.5), TimeSpan.Zero),
                 ],
             };
 
-            var result = await HistoryRun.RunAsync(options, null, endpoints, TestContext.Current.CancellationToken);
+            var result = await HistoryRun.RunAsync(options, null, endpoints, TestContext.Current.CancellationToken, servers.Select(s => new FixtureServer(s)).ToList());
 
             Report("cluster 3 masters + 3 replicas, failovers", result);
             Assert.Equal(3, result.Check.FaultsInjected);
