@@ -82,6 +82,16 @@ internal static class L2BreakdownRun
                     target.SetResult(JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
                 }
             }),
+            ("6b step 5 through four more nested async ValueTask frames (the depth of the flight path)", async () =>
+            {
+                await Frame(Frame(Frame(Frame(Read()))));
+
+                async ValueTask<Product> Read()
+                {
+                    var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                    return JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!;
+                }
+            }),
             ("7 Coherent.GetOrSetAsync after Local.Remove", async () =>
             {
                 cache.Local.Remove(Key);
@@ -131,6 +141,9 @@ internal static class L2BreakdownRun
             Console.WriteLine($"| {steps[s].Name} | {median:F1} | {means[s].Min():F1} | {median / baseline:F2}× | {means[s].Min() / means[0].Min():F2}× | {bytes[s]:F0} |");
         }
     }
+
+    /// <summary>One async frame that awaits another and passes its result on (what each layer of the flight path does).</summary>
+    private static async ValueTask<Product> Frame(ValueTask<Product> inner) => await inner;
 
     private static string LoadReadScript()
     {
