@@ -355,7 +355,7 @@ internal sealed class BusMonitor : IAsyncDisposable
         {
             try
             {
-                await _queue.UnsubscribeAsync().ConfigureAwait(false);
+                await _queue.UnsubscribeAsync().WaitAsync(_options.OperationTimeout).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
             {

@@ -51,6 +51,20 @@ public sealed class RedisServer : IAsyncDisposable
         }
 
         _process = Process.Start(info)!;
+        var started = _process;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                if (!started.HasExited)
+                {
+                    started.Kill();
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+        };
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
