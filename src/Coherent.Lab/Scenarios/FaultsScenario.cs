@@ -18,7 +18,7 @@ internal sealed class FaultsScenario : IScenario
     {
         var result = new ScenarioResult(Name, "Faults: does the staleness bound hold when Redis misbehaves?",
             "A bound that holds only on a good day is not a contract. Every read is checked against the database's history while the bus and the server are broken on purpose.");
-        var duration = env.Options.Quick ? TimeSpan.FromSeconds(8) : TimeSpan.FromSeconds(Math.Max(9, env.Options.Duration.TotalSeconds));
+        var duration = env.Options.Quick ? TimeSpan.FromSeconds(6) : TimeSpan.FromSeconds(Math.Max(9, env.Options.Duration.TotalSeconds));
         var table = new ResultTable("Worst staleness per fault (bound: MaxStaleness 1 s once the writer's call returned; Ttl 8 s while a failed invalidation is retried)",
             "run", "fault", "injected", "stale reads", "worst staleness", "worst, failed invalidation", "within bound");
         var totals = new ResultTable("Runs", "run", "operations", "reads checked", "stale reads", "read errors", "violations", "nothing lost");
@@ -49,7 +49,7 @@ internal sealed class FaultsScenario : IScenario
                     var endpoints = servers.Select(s => s.Endpoint).ToList();
                     await ClusterControl.CreateAsync(endpoints, 1, TimeSpan.FromSeconds(30));
                     // Quick: failover and pub/sub kill only (a killed master takes the 2 s node timeout plus an election).
-                    var clusterDuration = env.Options.Quick ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(Math.Max(12, duration.TotalSeconds / 2));
+                    var clusterDuration = env.Options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(Math.Max(12, duration.TotalSeconds / 2));
                     List<ScheduledFault> schedule =
                     [
                         new(FaultKind.ClusterFailover, clusterDuration * 0.2, TimeSpan.Zero),
@@ -78,7 +78,7 @@ internal sealed class FaultsScenario : IScenario
 
         foreach (var (name, run) in runs)
         {
-            env.Progress($"faults: {name}, {duration.TotalSeconds:0} s");
+            env.Progress($"faults: {name}");
             HistoryResult r;
             try
             {

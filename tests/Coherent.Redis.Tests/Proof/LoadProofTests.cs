@@ -46,6 +46,28 @@ public sealed class LoadProofTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task Distinct_tags_cost_a_small_fixed_amount_each_and_are_never_dropped()
+    {
+        // Documented, not a per-key leak: every distinct tag ever used keeps its version record (so an entry tagged with it
+        // can be checked), on every node. Tags are for groups, not per-entity identifiers.
+        await using var cache = new CoherentCacheBuilder().WithName("tags-" + Guid.NewGuid().ToString("N"))
+            .Define("m", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)))
+            .WithLocalCapacity(1_000)
+            .Build();
+        var ct = TestContext.Current.CancellationToken;
+        var before = LoadRun.FullCollect();
+        for (var i = 0; i < 200_000; i++)
+        {
+            await cache.SetAsync("m:" + (i % 1000), i, new CacheEntryOptions { Tags = ["tag-" + i] }, ct);
+        }
+
+        var after = LoadRun.FullCollect();
+        var perTag = (after - before) / 200_000.0;
+        TestContext.Current.SendDiagnosticMessage($"200,000 distinct tags: heap {before / (double)MiB:F1} → {after / (double)MiB:F1} MiB, {perTag:F0} B per tag");
+        Assert.InRange(perTag, 1, 300);
+    }
+
+    [Fact]
     public async Task Memory_stays_flat_with_the_redis_tier_after_distinct_keys()
     {
         var server = redis.Require();
