@@ -40,6 +40,11 @@ public static class RedisBuilderExtensions
             config.AbortOnConnectFail = false;
             config.ConnectTimeout = (int)options.ConnectTimeout.TotalMilliseconds;
             config.AsyncTimeout = Math.Max(config.AsyncTimeout, (int)options.OperationTimeout.TotalMilliseconds);
+            config.SyncTimeout = Math.Min(config.SyncTimeout, Math.Max(1000, (int)options.OperationTimeout.TotalMilliseconds));
+            if (!configuration.Contains("connectRetry", StringComparison.OrdinalIgnoreCase))
+            {
+                config.ConnectRetry = 1; // Build() must not block long on a server that is down: reconnects continue in the background
+            }
             config.ClientName ??= "coherent-" + context.CacheName;
             var connection = ConnectionMultiplexer.Connect(config);
             return new RedisTier(connection, ownsConnection: true, options, context);

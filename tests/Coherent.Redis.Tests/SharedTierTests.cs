@@ -26,6 +26,29 @@ public sealed class SharedTierTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task WithRedis_from_a_configuration_string_owns_its_connection()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        var ct = TestContext.Current.CancellationToken;
+        CoherentCache Build() => new CoherentCacheBuilder()
+            .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(1)))
+            .WithRedis(server.Endpoint, o => o.KeyPrefix = prefix)
+            .Build();
+        await using var a = Build();
+        await using var b = Build();
+        Assert.True(a.HasSharedTier);
+        Assert.Equal("a", await a.GetOrSetAsync("item:s", _ => ValueTask.FromResult("a"), cancellationToken: ct));
+        Assert.Equal("a", await b.GetOrSetAsync("item:s", _ => ValueTask.FromResult("b"), cancellationToken: ct));
+
+        // Down at build time: Build returns (after the connect timeout at most) and reads run on the factory.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await using var down = new CoherentCacheBuilder().WithRedis($"127.0.0.1:{EmbeddedGarnet.FreePort()}", o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500)).Build();
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"Build blocked {watch.Elapsed}");
+        Assert.Equal(3, await down.GetOrSetAsync("item:d", _ => ValueTask.FromResult(3), cancellationToken: ct));
+    }
+
+    [Fact]
     public async Task All_keys_of_one_cache_key_share_a_hash_slot()
     {
         var keys = new KeySpace("app");

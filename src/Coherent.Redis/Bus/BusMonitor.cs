@@ -77,11 +77,11 @@ internal sealed class BusMonitor : IAsyncDisposable
 
     public void Start()
     {
-        TrySubscribe();
         _timer = _owner.Clock.TimeProvider.CreateTimer(static s => _ = ((BusMonitor)s!).TickAsync(), this, TimeSpan.Zero, _options.HeartbeatInterval);
     }
 
-    private void TrySubscribe()
+    /// <summary>Subscribes once (StackExchange.Redis resubscribes by itself after reconnects); retried by every tick until it works.</summary>
+    private async Task TrySubscribeAsync()
     {
         if (_queue is not null)
         {
@@ -90,7 +90,7 @@ internal sealed class BusMonitor : IAsyncDisposable
 
         try
         {
-            var queue = _connection.GetSubscriber().Subscribe(_tier.Keys.Channel);
+            var queue = await _connection.GetSubscriber().SubscribeAsync(_tier.Keys.Channel).WaitAsync(_options.OperationTimeout).ConfigureAwait(false);
             queue.OnMessage(Handle);
             _queue = queue;
         }
@@ -109,7 +109,7 @@ internal sealed class BusMonitor : IAsyncDisposable
 
         try
         {
-            TrySubscribe();
+            await TrySubscribeAsync().ConfigureAwait(false);
             var now = _owner.Clock.PreciseNowMs();
             if (now - Volatile.Read(ref _lastArrivalMs) > 3 * _intervalMs + 50)
             {
