@@ -319,7 +319,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     private void Reject(string key, EnvelopeRejection rejection)
     {
         Rejections.AddOrUpdate(rejection, 1, static (_, n) => n + 1);
-        _rejected.Add(1, new KeyValuePair<string, object?>("coherent.reason", rejection.ToString().ToLowerInvariant()));
+        _rejected.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName), new KeyValuePair<string, object?>("coherent.reason", rejection.ToString().ToLowerInvariant()));
         RedisLog.EntryRejected(_logger, key, rejection.ToString());
     }
 
