@@ -98,7 +98,7 @@ internal sealed partial class RedisTier
         var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
-            [envelope, ttl, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, key), (long)_options.EpochRetention.TotalMilliseconds,
+            [envelope, ttl, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key), (long)_options.EpochRetention.TotalMilliseconds,
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
@@ -107,7 +107,7 @@ internal sealed partial class RedisTier
         var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
-            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, key),
+            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key),
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 

@@ -73,6 +73,9 @@ public sealed partial class CoherentCache
     /// <summary>Reads the key from the shared tier and, on a hit, fills L1 (fenced like a computed value).</summary>
     private async ValueTask<(CacheEntry? Entry, long Epoch, bool Failed)> ReadSharedAsync<T>(Flight flight, FamilyState family, CancellationToken token)
     {
+        // A tag bump (local, or from the bus) landing while this read is out may postdate the tier's check of the entry's tag
+        // versions: stamping the entry with the versions of now would make an old value current. Such a read is served, not cached.
+        var tagBumps = _tags.BumpCount;
         DistributedReadResult result;
         try
         {
@@ -109,7 +112,7 @@ public sealed partial class CoherentCache
         var now = _clock.PreciseNowMs();
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
-        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion)
+        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == tagBumps))
         {
             _l1.Set(entry);
             if (flight.Fenced)
@@ -212,6 +215,15 @@ public sealed partial class CoherentCache
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),
     };
+
+    void IDistributedTierOwner.RecordInvalidationLag(string key, double lagMs)
+    {
+        if (_telemetry.InvalidationLag.Enabled)
+        {
+            var family = _families.Resolve(key);
+            _telemetry.InvalidationLag.Record(Math.Max(0, lagMs), new("coherent.cache", Name), new("coherent.family", family.Name));
+        }
+    }
 
     /// <summary>About three times the usual compute time (bounded to 1–30 s), or the hard timeout when one is set.</summary>
     private static TimeSpan LeaseTimeFor(FamilyState family)

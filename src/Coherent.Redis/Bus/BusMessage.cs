@@ -3,14 +3,23 @@ using System.Globalization;
 namespace Coherent.Redis.Bus;
 
 /// <summary>
-/// Bus messages: small text frames, never the value. <c>I|sender|seq|key</c> (invalidated or overwritten),
+/// Bus messages: small text frames, never the value. <c>I|sender|seq|sentAtMs|key</c> (invalidated or overwritten),
 /// <c>T|sender|seq|tag|version</c>, <c>C|sender|seq|version</c>, <c>H|sender|lastSeq|sentAtMs|copies|id</c> (heartbeat),
 /// <c>F|key</c> (filled or lease released: wake waiters). The key or tag is last (or before a numeric last field) so it may
 /// contain any character.
 /// </summary>
 internal static class BusMessage
 {
-    public static string Invalidate(string sender, long seq, string key) => string.Create(CultureInfo.InvariantCulture, $"I|{sender}|{seq}|{key}");
+    public static string Invalidate(string sender, long seq, long sentAtMs, string key) => string.Create(CultureInfo.InvariantCulture, $"I|{sender}|{seq}|{sentAtMs}|{key}");
+
+    /// <summary>Splits <c>number|text</c> at the first bar.</summary>
+    public static bool TrySplitFirst(string rest, out long number, out string text)
+    {
+        var bar = rest.IndexOf('|', StringComparison.Ordinal);
+        text = bar < 0 ? rest : rest[(bar + 1)..];
+        number = 0;
+        return bar >= 0 && long.TryParse(rest.AsSpan(0, bar), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
+    }
 
     /// <summary>The tag message without its version; the script appends the version it bumped to.</summary>
     public static string TagPrefix(string sender, long seq, string tag) => string.Create(CultureInfo.InvariantCulture, $"T|{sender}|{seq}|{tag}|");

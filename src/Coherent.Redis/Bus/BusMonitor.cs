@@ -196,10 +196,11 @@ internal sealed class BusMonitor : IAsyncDisposable
             var now = _owner.Clock.PreciseNowMs();
             switch (kind)
             {
-                case 'I':
+                case 'I' when BusMessage.TrySplitFirst(rest, out var sentAt, out var key):
                     if (!self)
                     {
-                        _owner.OnRemoteInvalidated(rest);
+                        _owner.OnRemoteInvalidated(key);
+                        _owner.RecordInvalidationLag(key, _owner.Clock.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
                     }
 
                     break;

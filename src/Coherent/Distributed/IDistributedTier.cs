@@ -57,6 +57,9 @@ internal interface IDistributedTierOwner
     /// <summary>Another node invalidated or overwrote the key: drop it from L1 and fence running factories.</summary>
     void OnRemoteInvalidated(string key);
 
+    /// <summary>An invalidation of <paramref name="key"/> published <paramref name="lagMs"/> ago (sender's clock) arrived: the lag histogram.</summary>
+    void RecordInvalidationLag(string key, double lagMs);
+
     /// <summary>Another node invalidated a tag.</summary>
     void OnRemoteTagInvalidated(string tag);
 
