@@ -10,6 +10,7 @@ internal sealed class TagTable
 {
     private readonly ConcurrentDictionary<string, TagState> _tags = new(StringComparer.Ordinal);
     private long _clearVersion;
+    private long _bumps;
 
     public long ClearVersion => Volatile.Read(ref _clearVersion);
 
@@ -17,7 +18,15 @@ internal sealed class TagTable
 
     public TagState Get(string tag) => _tags.GetOrAdd(tag, static t => new TagState(t));
 
-    public void Bump(string tag) => Interlocked.Increment(ref Get(tag).Version);
+    /// <summary>Tag bumps so far (any tag). Counted before the tag's version moves, so a reader that sees a new version sees a new count.</summary>
+    public long BumpCount => Volatile.Read(ref _bumps);
+
+    public void Bump(string tag)
+    {
+        var state = Get(tag);
+        Interlocked.Increment(ref _bumps);
+        Interlocked.Increment(ref state.Version);
+    }
 
     public void BumpClear() => Interlocked.Increment(ref _clearVersion);
 
