@@ -18,7 +18,40 @@ internal sealed class StripedCounter
     /// pre-empted mid-increment; these counters feed statistics, where that error is negligible.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void IncrementRelaxed() => _slots[(Thread.GetCurrentProcessorId() & StripeMask) * Stride]++;
+    public void IncrementRelaxed() => _slots[CachedStripeOffset()]++;
+
+    /// <summary>
+    /// The current processor's slot offset, asked of the OS once every 256 calls per thread: on Linux
+    /// <see cref="Thread.GetCurrentProcessorId"/> is a sched_getcpu call (~7 ns on the benchmark VM, a quarter of an L1
+    /// hit). A thread that moved to another core keeps its old stripe for at most 255 more increments.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CachedStripeOffset()
+    {
+        ref var cache = ref t_stripe;
+        if (--cache.Remaining < 0)
+        {
+            return RefreshStripe(ref cache);
+        }
+
+        return cache.Offset;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int RefreshStripe(ref StripeCache cache)
+    {
+        cache.Remaining = 255;
+        return cache.Offset = (Thread.GetCurrentProcessorId() & StripeMask) * Stride;
+    }
+
+    [ThreadStatic]
+    private static StripeCache t_stripe;
+
+    private struct StripeCache
+    {
+        public int Offset;
+        public int Remaining;
+    }
 
     /// <summary>Exact increment for slow paths.</summary>
     public void Increment() => Interlocked.Increment(ref _slots[(Thread.GetCurrentProcessorId() & StripeMask) * Stride]);
