@@ -215,6 +215,34 @@ public sealed class BusFaultTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task Half_open_connections_keep_staleness_within_bound_and_recover()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        await using var proxy = new BlackholeProxy(server.Port);
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(proxy.Endpoint, prefix); // every byte of B's goes through the proxy
+        var ct = TestContext.Current.CancellationToken;
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:h", source.ReadAsync, cancellationToken: ct));
+
+        proxy.Blackhole();
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        await a.Cache.InvalidateAsync("item:h", ct); // lands in Redis; B never hears of it
+        var result = await StalenessProbe.RunAsync(b, "item:h", source, v, since, TimeSpan.FromMilliseconds(Bound + 1000));
+        Report("half-open connections (black hole)", result);
+        Assert.True(result.Converged);
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.WorstStaleMs <= Bound + ClockSlack, $"served stale {result.WorstStaleMs} ms after the invalidation");
+
+        proxy.Heal();
+        await Eventually.TrueAsync(() => !b.Tier.Bus!.Suspect && !b.Tier.Breaker.IsOpen, TimeSpan.FromSeconds(15), "B never recovered after the partition healed");
+        await a.Cache.SetAsync("item:h", 50L, cancellationToken: ct);
+        await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:h", source.ReadAsync, cancellationToken: ct) == 50, TimeSpan.FromSeconds(5), "B did not see writes after healing");
+    }
+
+    [Fact]
     public async Task Node_built_while_redis_is_down_serves_from_its_factory()
     {
         var port = EmbeddedGarnet.FreePort();
