@@ -172,6 +172,15 @@ public sealed partial class CoherentCache
             return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
         }
 
+        if (useShared && (flight.ClearStamp != _tags.ClearVersion || !entry.TagsCurrent()))
+        {
+            // A tag invalidation or clear landed while the value was being stored: the shared copy may carry the new tag
+            // version with the old value (tag bumps do not move the key's epoch). Void it; retried if Redis is unreachable.
+            Log.FencedResultDropped(_logger, flight.Key);
+            await VoidSharedQuietlyAsync(flight.Key).ConfigureAwait(false);
+            return entry;
+        }
+
         if (Volatile.Read(ref _disposed) == 1)
         {
             return entry; // disposed while the factory ran: keep the emptied L1 empty
@@ -185,6 +194,18 @@ public sealed partial class CoherentCache
         }
 
         return entry;
+    }
+
+    private async ValueTask VoidSharedQuietlyAsync(string key)
+    {
+        try
+        {
+            await _tier!.InvalidateAsync(key, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedStoreFailed(_logger, key, ex); // InvalidationFailedException: queued and retried by the tier
+        }
     }
 
     /// <summary>Builds an entry with jittered expiry, XFetch window and fail-safe retention. Returns the payload if it had to serialize.</summary>
