@@ -30,22 +30,57 @@ public sealed class HistoryRunOptions
     public string DatabasePath { get; set; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"coherent-proof-{Guid.NewGuid():N}.db");
     public Action<string>? Progress { get; set; }
 
-    /// <summary>The standard fault schedule for a standalone server, spaced so each fault's effects are attributed to it.</summary>
+    /// <summary>
+    /// The standard fault schedule for a standalone server, spaced so each fault's effects are attributed to it. Runs up
+    /// to 27 s get one cycle of the seven faults spread over the run; longer runs repeat an 18 s cycle (a soak).
+    /// </summary>
     public static IReadOnlyList<ScheduledFault> StandaloneSchedule(TimeSpan duration)
     {
-        // Nine slots over the run; each fault sits in its own slot with a quiet recovery after it.
-        var slot = duration / 9;
-        var length = TimeSpan.FromMilliseconds(Math.Min(1500, slot.TotalMilliseconds * 0.6));
-        return
-        [
-            new(FaultKind.PubSubKilled, slot * 1, TimeSpan.Zero),
-            new(FaultKind.ServerPaused, slot * 2, length),
-            new(FaultKind.L2Partitioned, slot * 3, length, Node: 1),
-            new(FaultKind.ServerRestarted, slot * 4, TimeSpan.FromMilliseconds(Math.Min(500, length.TotalMilliseconds))),
-            new(FaultKind.FactoryThrows, slot * 5.5, length, Node: 2),
-            new(FaultKind.SlowFactory, slot * 6.5, length, Node: 2),
-            new(FaultKind.PubSubKilled, slot * 7.5, TimeSpan.Zero),
-        ];
+        var cycles = duration <= TimeSpan.FromSeconds(27) ? 1 : (int)(duration.TotalSeconds / 18);
+        var cycle = duration / cycles;
+        var faults = new List<ScheduledFault>();
+        for (var c = 0; c < cycles; c++)
+        {
+            // Nine slots per cycle; each fault sits in its own slot with a quiet recovery after it.
+            var at = cycle * c;
+            var slot = cycle / 9;
+            var length = TimeSpan.FromMilliseconds(Math.Min(1500, slot.TotalMilliseconds * 0.6));
+            faults.AddRange(
+            [
+                new(FaultKind.PubSubKilled, at + (slot * 1), TimeSpan.Zero),
+                new(FaultKind.ServerPaused, at + (slot * 2), length),
+                new(FaultKind.L2Partitioned, at + (slot * 3), length, Node: 1),
+                new(FaultKind.ServerRestarted, at + (slot * 4), TimeSpan.FromMilliseconds(Math.Min(500, length.TotalMilliseconds))),
+                new(FaultKind.FactoryThrows, at + (slot * 5.5), length, Node: 2),
+                new(FaultKind.SlowFactory, at + (slot * 6.5), length, Node: 2),
+                new(FaultKind.PubSubKilled, at + (slot * 7.5), TimeSpan.Zero),
+            ]);
+        }
+
+        return faults;
+    }
+
+    /// <summary>
+    /// The cluster schedule: a coordinated failover, a pub/sub kill and (optionally) a killed master per 12 s cycle; runs up
+    /// to 18 s get one cycle spread over the run.
+    /// </summary>
+    public static IReadOnlyList<ScheduledFault> ClusterSchedule(TimeSpan duration, bool killMaster)
+    {
+        var cycles = duration <= TimeSpan.FromSeconds(18) ? 1 : (int)(duration.TotalSeconds / 12);
+        var cycle = duration / cycles;
+        var faults = new List<ScheduledFault>();
+        for (var c = 0; c < cycles; c++)
+        {
+            var at = cycle * c;
+            faults.Add(new(FaultKind.ClusterFailover, at + (cycle * 0.17), TimeSpan.Zero));
+            faults.Add(new(FaultKind.PubSubKilled, at + (cycle * 0.33), TimeSpan.Zero));
+            if (killMaster)
+            {
+                faults.Add(new(FaultKind.ClusterMasterKilled, at + (cycle * 0.46), TimeSpan.Zero));
+            }
+        }
+
+        return faults;
     }
 }
 

@@ -91,6 +91,8 @@ public sealed class ProofStore : IDisposable
         try
         {
             File.Delete(Path);
+            File.Delete(Path + "-wal");
+            File.Delete(Path + "-shm");
         }
         catch (IOException)
         {

@@ -268,9 +268,13 @@ public sealed class TcpProxy : IAsyncDisposable
         {
         }
 
-        // One side closed: close both (the other pump ends too).
+        // One side closed: close both (the other pump ends too) and forget the pair.
         from.Dispose();
         to.Dispose();
+        lock (_lock)
+        {
+            _connections.RemoveAll(c => c.Client == from || c.Server == from);
+        }
     }
 
     public async ValueTask DisposeAsync()

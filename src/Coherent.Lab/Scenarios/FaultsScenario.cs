@@ -48,18 +48,10 @@ internal sealed class FaultsScenario : IScenario
 
                     var endpoints = servers.Select(s => s.Endpoint).ToList();
                     await ClusterControl.CreateAsync(endpoints, 1, TimeSpan.FromSeconds(30));
+
                     // Quick: failover and pub/sub kill only (a killed master takes the 2 s node timeout plus an election).
                     var clusterDuration = env.Options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(Math.Max(12, duration.TotalSeconds / 2));
-                    List<ScheduledFault> schedule =
-                    [
-                        new(FaultKind.ClusterFailover, clusterDuration * 0.2, TimeSpan.Zero),
-                        new(FaultKind.PubSubKilled, clusterDuration * 0.4, TimeSpan.Zero),
-                    ];
-                    if (!env.Options.Quick)
-                    {
-                        schedule.Add(new(FaultKind.ClusterMasterKilled, clusterDuration * 0.5, TimeSpan.Zero));
-                    }
-
+                    var schedule = HistoryRunOptions.ClusterSchedule(clusterDuration, killMaster: !env.Options.Quick);
                     return await HistoryRun.RunAsync(Options(env, clusterDuration, schedule), null, endpoints, cancellationToken, servers);
                 }
                 finally
