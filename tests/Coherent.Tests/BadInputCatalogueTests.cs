@@ -70,6 +70,9 @@ public sealed class BadInputCatalogueTests
             await Assert.ThrowsAsync<ArgumentException>(async () => await cache.TryGetAsync<int>(bad, T.Ct));
         }
 
+        // Invalidating such a key (or one with a control character) is accepted and is a no-op: no such entry can exist.
+        await cache.InvalidateAsync("price:\uD800", T.Ct);
+        await cache.InvalidateAsync("price:1\n", T.Ct);
         Assert.Equal(fine.Length, cache.LocalCount);
     }
 
