@@ -26,7 +26,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     [Fact]
     public async Task Healthy_bus_propagates_invalidations_within_milliseconds()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -79,7 +79,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     [Fact]
     public async Task Dropped_message_is_detected_by_sequence_gap_and_staleness_stays_bounded()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         var drop = 0;
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
@@ -217,7 +217,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     [Fact]
     public async Task Half_open_connections_keep_staleness_within_bound_and_recover()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var proxy = new BlackholeProxy(server.Port);
         await using var a = await Node.StartAsync(server.Endpoint, prefix);

@@ -13,7 +13,7 @@ public sealed class FleetInvalidationTests(SharedRedis redis)
     [Fact]
     public async Task Tag_invalidation_reaches_other_nodes_and_older_L2_entries_become_misses()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -35,7 +35,7 @@ public sealed class FleetInvalidationTests(SharedRedis redis)
     [Fact]
     public async Task Clear_reaches_other_nodes_and_voids_L2()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -56,7 +56,7 @@ public sealed class FleetInvalidationTests(SharedRedis redis)
     [Fact]
     public async Task Versioned_write_moves_the_pointer_so_the_next_read_is_a_hit_and_the_old_version_expires()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, o => { o.VersionedFamilies.Add("product"); o.OldVersionGrace = TimeSpan.FromSeconds(3); });
         await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.VersionedFamilies.Add("product"));

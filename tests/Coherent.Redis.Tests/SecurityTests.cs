@@ -12,7 +12,7 @@ public sealed class SecurityTests(SharedRedis redis)
     [Fact]
     public async Task Two_applications_with_different_prefixes_never_see_each_other()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         await using var shop = await Node.StartAsync(server.Endpoint, Prefix());
         await using var billing = await Node.StartAsync(server.Endpoint, Prefix());
         var ct = TestContext.Current.CancellationToken;
@@ -28,7 +28,7 @@ public sealed class SecurityTests(SharedRedis redis)
     [Fact]
     public async Task Entries_not_signed_with_the_shared_secret_are_refused_not_deserialized()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         var secret = "0123456789abcdef0123456789abcdef"u8.ToArray();
         await using var unsigned = await Node.StartAsync(server.Endpoint, prefix);
@@ -50,7 +50,7 @@ public sealed class SecurityTests(SharedRedis redis)
     [Fact]
     public async Task Corrupt_foreign_aliased_and_oversized_bytes_are_counted_misses()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var node = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxPayloadBytes = 1000);
         var ct = TestContext.Current.CancellationToken;

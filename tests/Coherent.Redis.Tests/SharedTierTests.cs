@@ -13,7 +13,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Value_computed_on_one_node_is_an_L2_hit_on_another()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -28,7 +28,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task WithRedis_from_a_configuration_string_owns_its_connection()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         CoherentCache Build() => new CoherentCacheBuilder()
@@ -62,7 +62,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task SetAsync_writes_through_and_other_nodes_drop_their_copy()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -80,7 +80,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Fill_computed_before_an_invalidation_is_never_stored()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -113,7 +113,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Store_with_an_old_epoch_is_fenced_out_by_the_script()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         await using var a = await Node.StartAsync(server.Endpoint, Prefix());
         var ct = TestContext.Current.CancellationToken;
         var family = a.Cache.Families.Resolve("item:4");
@@ -129,7 +129,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task One_factory_run_for_many_callers_on_many_nodes()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         var nodes = new List<Node>();
         for (var i = 0; i < 4; i++)
@@ -167,7 +167,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Waiters_on_other_nodes_are_released_within_milliseconds_of_the_fill()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -198,7 +198,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Waiter_computes_itself_when_the_lease_holder_fails()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -223,7 +223,7 @@ public sealed class SharedTierTests(SharedRedis redis)
     [Fact]
     public async Task Early_refresh_recomputes_instead_of_rereading_the_value_it_refreshes()
     {
-        var server = redis.Require();
+        var server = redis.RequireAny();
         var prefix = Prefix();
         void Hot(CoherentCacheBuilder b) => b.Define("hot", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromSeconds(30)).EarlyRefresh(1e6));
         await using var a = await Node.StartAsync(server.Endpoint, prefix, build: Hot);
