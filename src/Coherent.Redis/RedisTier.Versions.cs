@@ -1,0 +1,111 @@
+using Coherent.Redis.Storage;
+using StackExchange.Redis;
+
+namespace Coherent.Redis;
+
+/// <summary>Tag and clear versions as this node knows them (from the bus, a periodic refresh, or Redis on first use), and script preloading.</summary>
+internal sealed partial class RedisTier
+{
+    /// <summary>
+    /// Loads the scripts on every server up front, so the first read does not pay for compiling them (Garnet compiles on first
+    /// use, which can exceed the operation timeout). Failures are harmless: the scripts are sent in full when missing.
+    /// </summary>
+    private async Task PreloadScriptsAsync()
+    {
+        try
+        {
+            foreach (var server in _connection.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+            {
+                foreach (var script in Scripts.All)
+                {
+                    await server.ScriptLoadAsync(script).WaitAsync(TimeSpan.FromSeconds(10), _time).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or NotSupportedException)
+        {
+            RedisLog.ReadFailed(_logger, "(script preload)", ex);
+        }
+    }
+
+    /// <summary>The clear version must be known before the first read or store (a new node would otherwise accept cleared entries).</summary>
+    private async ValueTask EnsureVersionsLoadedAsync(CancellationToken cancellationToken)
+    {
+        var loaded = _versionsLoaded;
+        if (loaded.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        if (loaded.IsCompleted)
+        {
+            _versionsLoaded = loaded = RefreshVersionsAsync();
+        }
+
+        await loaded.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>An entry stored before its tag's or the global clear's latest version is a miss.</summary>
+    private async ValueTask<bool> IsCurrentAsync(EnvelopeData data, CancellationToken cancellationToken)
+    {
+        if (data.ClearVersion < Volatile.Read(ref _clearVersion))
+        {
+            return false;
+        }
+
+        if (data.Tags is { } tags)
+        {
+            foreach (var (tag, version) in tags)
+            {
+                if (version < await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The tag's version as known here: from the bus, the periodic refresh, or (first use) Redis.</summary>
+    private async ValueTask<long> TagVersionAsync(string tag, CancellationToken cancellationToken)
+    {
+        if (_tagVersions.TryGetValue(tag, out var known))
+        {
+            return known;
+        }
+
+        var value = await CallAsync(_db.StringGetAsync(_keys.Tag(tag)), cancellationToken).ConfigureAwait(false);
+        var version = value.IsNull ? 0 : (long)value;
+        return _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
+    }
+
+    internal void ObserveTagVersion(string tag, long version) => _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
+
+    internal void ObserveClearVersion(long version)
+    {
+        long current;
+        while ((current = Volatile.Read(ref _clearVersion)) < version && Interlocked.CompareExchange(ref _clearVersion, version, current) != current)
+        {
+        }
+    }
+
+    /// <summary>Re-reads every known tag version and the clear version (never cached forever; heals lost bus messages).</summary>
+    internal async Task RefreshVersionsAsync()
+    {
+        var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
+        ObserveClearVersion(clear.IsNull ? 0 : (long)clear);
+        var tags = _tagVersions.Keys.ToArray();
+        if (tags.Length == 0)
+        {
+            return;
+        }
+
+        var reads = tags.Select(t => _db.StringGetAsync(_keys.Tag(t))).ToArray();
+        var values = await Task.WhenAll(reads).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
+        for (var i = 0; i < tags.Length; i++)
+        {
+            ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]);
+        }
+    }
+}
