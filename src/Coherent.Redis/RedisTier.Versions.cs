@@ -6,6 +6,8 @@ namespace Coherent.Redis;
 /// <summary>Tag and clear versions as this node knows them (from the bus, a periodic refresh, or Redis on first use), and script preloading.</summary>
 internal sealed partial class RedisTier
 {
+    private const int MaxKnownTags = 10_000;
+
     /// <summary>
     /// Loads the scripts on every server up front, so the first read does not pay for compiling them (Garnet compiles on first
     /// use, which can exceed the operation timeout). Failures are harmless: the scripts are sent in full when missing.
@@ -95,6 +97,11 @@ internal sealed partial class RedisTier
     {
         var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
         ObserveClearVersion(clear.IsNull ? 0 : (long)clear);
+        if (_tagVersions.Count > MaxKnownTags)
+        {
+            _tagVersions.Clear(); // forgetting is safe: an unknown tag's version is read from Redis on next use
+        }
+
         var tags = _tagVersions.Keys.ToArray();
         if (tags.Length == 0)
         {
