@@ -180,6 +180,22 @@ internal sealed partial class RedisTier
                     };
                     await CallAsync(call, _stopping.Token).ConfigureAwait(false);
                     _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
+
+                    // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
+                    // from the old L2 copy: drop it now, as every other node does on the message.
+                    switch (write.Kind)
+                    {
+                        case PendingKind.Key:
+                            Owner.OnRemoteInvalidated(write.Name);
+                            break;
+                        case PendingKind.Tag:
+                            Owner.OnRemoteTagInvalidated(write.Name);
+                            break;
+                        default:
+                            Owner.OnRemoteCleared();
+                            break;
+                    }
+
                     RedisLog.InvalidationLanded(_logger, target, write.Attempts);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)

@@ -370,6 +370,16 @@ public static class ClusterControl
             throw new InvalidOperationException("no master with a replica to kill");
         }
 
+        // Let the replica catch up first (WAIT): the fault is the master's death and the election, not the loss of writes it
+        // acknowledged but had not replicated yet — that loss is real with asynchronous replication, and documented.
+        try
+        {
+            await RedisAdmin.ExecAsync(victim.Endpoint, "WAIT", 1, 500);
+        }
+        catch (RedisException)
+        {
+        }
+
         victim.Kill();
         var survivors = servers.Where(s => s != victim).ToList();
         var watch = Stopwatch.StartNew();

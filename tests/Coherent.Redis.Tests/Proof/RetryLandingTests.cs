@@ -1,0 +1,38 @@
+using Coherent.Lab.Proof;
+using Coherent.Redis.Tests.Infrastructure;
+
+namespace Coherent.Redis.Tests.Proof;
+
+/// <summary>
+/// Found by the history proof (cluster run with a killed master: "node 0 acct:57: v10, database v14" after the run, node 0
+/// being the key's writer): while its invalidation was pending, the writer refilled its L1 from the old L2 copy, and when
+/// the retry landed it kept that copy — a node ignores its own bus messages — until the local TTL.
+/// </summary>
+public sealed class RetryLandingTests
+{
+    [Fact]
+    public async Task When_a_queued_invalidation_lands_the_writer_drops_what_it_refilled_meanwhile()
+    {
+        await using var server = await FixtureServer.StartOwnAsync();
+        await using var proxy = new TcpProxy(() => server.Endpoint);
+        await using var a = await Node.StartAsync(proxy.Endpoint, "q" + Guid.NewGuid().ToString("N")[..8], o =>
+        {
+            o.OperationTimeout = TimeSpan.FromMilliseconds(300);
+            o.RetryInterval = TimeSpan.FromSeconds(5);
+        });
+        var ct = TestContext.Current.CancellationToken;
+        await a.Cache.SetAsync("item:r", "old", cancellationToken: ct);
+
+        proxy.Partition();
+        await Assert.ThrowsAsync<InvalidationFailedException>(async () => await a.Cache.InvalidateAsync("item:r", ct));
+        proxy.Heal();
+        await Eventually.TrueAsync(() => a.Cache.SharedTierState == SharedTierState.Healthy, TimeSpan.FromSeconds(10), "A never reconnected");
+
+        // Before the retry lands, L2 still has the old value (the documented unbounded window) and A may refill from it.
+        var meanwhile = await a.Cache.GetOrSetAsync("item:r", _ => ValueTask.FromResult("new"), cancellationToken: ct);
+        TestContext.Current.SendDiagnosticMessage($"read while the invalidation was pending: {meanwhile}");
+        await Eventually.TrueAsync(() => a.Cache.PendingInvalidations == 0, TimeSpan.FromSeconds(15), "the retry never landed");
+
+        Assert.Equal("new", await a.Cache.GetOrSetAsync("item:r", _ => ValueTask.FromResult("new"), cancellationToken: ct));
+    }
+}
