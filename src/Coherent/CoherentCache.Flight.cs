@@ -100,22 +100,25 @@ public sealed partial class CoherentCache
         {
             if (family.Policy.HardTimeout is { } hard)
             {
-                // On the pool, so that a factory blocking before its first await cannot delay the timeout's timer.
+                // The deadline's timer is registered before the factory starts, and the factory runs on the pool, so that a
+                // factory blocking before its first await can delay neither the timer nor its own timeout.
                 var token = flight.FactoryToken;
+                using var deadlineCts = new CancellationTokenSource();
+                var deadline = Task.Delay(hard, _clock.TimeProvider, deadlineCts.Token);
                 var task = Task.Run(() => InvokeFactory(state, factory, token).AsTask(), CancellationToken.None);
-                try
+                var first = await Task.WhenAny(task, deadline).ConfigureAwait(false);
+                await deadlineCts.CancelAsync().ConfigureAwait(false); // release the deadline's timer
+                if (first != task)
                 {
-                    value = await task.WaitAsync(hard, _clock.TimeProvider).ConfigureAwait(false);
-                }
-                catch (TimeoutException) when (!task.IsCompleted)
-                {
-                    // Our timeout (a TimeoutException the factory threw itself completes the task and passes through as is).
+                    // Our timeout (a TimeoutException the factory throws itself completes the task and passes through as is).
                     flight.CancelFactory();
                     _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
                     Log.FactoryTimedOut(_logger, flight.Key, family.Name, hard);
                     activity?.SetStatus(ActivityStatusCode.Error, "hard timeout");
                     throw new FactoryTimeoutException(flight.Key, hard);
                 }
+
+                value = await task.ConfigureAwait(false);
             }
             else
             {

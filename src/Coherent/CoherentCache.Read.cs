@@ -25,7 +25,7 @@ public sealed partial class CoherentCache
         if (_l1.TryGet(key, out var entry))
         {
             var now = _clock.NowMs;
-            if (IsServable(entry, now) && entry.Value is not SerializedValue && TryCast(entry, out T value))
+            if (IsServable(entry, now) && !entry.IsSerialized && TryCast(entry, out T value))
             {
                 RecordHit(entry, now);
                 if (now >= entry.EarlyRefreshFromMs)
@@ -74,10 +74,20 @@ public sealed partial class CoherentCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsServable(CacheEntry entry, long now)
     {
+        if (now >= entry.ExpiresAtMs || !entry.IsValid(_tags.ClearVersion))
+        {
+            return false;
+        }
+
+        // Without a shared tier nothing can be unconfirmed (long.MaxValue): skip the family's bound altogether.
+        var confirmed = Volatile.Read(ref _confirmedUpToMs);
+        if (confirmed == long.MaxValue)
+        {
+            return true;
+        }
+
         var floor = now - entry.Family.MaxStalenessMs;
-        return now < entry.ExpiresAtMs
-            && entry.IsValid(_tags.ClearVersion)
-            && (entry.FetchedAtMs >= floor || Volatile.Read(ref _confirmedUpToMs) >= floor);
+        return entry.FetchedAtMs >= floor || confirmed >= floor;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -135,6 +145,10 @@ public sealed partial class CoherentCache
             }
         }
 
+        // The soft timeout counts from here, and its timer exists before the factory can start (a test clock advanced
+        // as soon as the factory runs must find it registered).
+        using var softCts = family.Policy.SoftTimeout is null ? null : CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var softDeadline = family.Policy.SoftTimeout is { } soft ? Task.Delay(soft, _clock.TimeProvider, softCts!.Token) : null;
         if (owner)
         {
             family.Stats.Misses.Increment();
@@ -154,21 +168,25 @@ public sealed partial class CoherentCache
             family.Stats.SingleFlightJoins.Increment();
         }
 
-        return await AwaitFlightAsync<T>(flight, family, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await AwaitFlightAsync<T>(flight, family, softDeadline, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            softCts?.Cancel(); // release the soft-timeout timer
+        }
     }
 
-    private async ValueTask<T> AwaitFlightAsync<T>(Flight flight, FamilyState family, CancellationToken cancellationToken)
+    private async ValueTask<T> AwaitFlightAsync<T>(Flight flight, FamilyState family, Task? softDeadline, CancellationToken cancellationToken)
     {
         try
         {
-            if (family.Policy.SoftTimeout is { } soft && StaleCandidate(flight.Key, family) is not null)
+            if (softDeadline is not null && StaleCandidate(flight.Key, family) is not null)
             {
-                try
-                {
-                    var result = await flight.Task.WaitAsync(soft, _clock.TimeProvider, cancellationToken).ConfigureAwait(false);
-                    return ReadResult<T>(result);
-                }
-                catch (TimeoutException) when (!flight.Task.IsCompleted && StaleCandidate(flight.Key, family) is { } stale)
+                var first = await Task.WhenAny(flight.Task, softDeadline).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (first != flight.Task && !flight.Task.IsCompleted && StaleCandidate(flight.Key, family) is { } stale)
                 {
                     // Let the factory finish and refresh the entry; this caller gets the last value now.
                     flight.MarkBackground();
@@ -177,11 +195,8 @@ public sealed partial class CoherentCache
                     Log.SoftTimeoutServedStale(_logger, flight.Key, family.Name);
                     return ReadValue<T>(stale);
                 }
-                catch (TimeoutException)
-                {
-                    // Soft timeout, but the last value is gone (invalidated meanwhile) or the factory itself threw a
-                    // TimeoutException: nothing to serve, so wait for the flight's own outcome below.
-                }
+
+                // Otherwise the factory finished first, or the last value is gone (invalidated meanwhile): wait for its outcome.
             }
 
             return ReadResult<T>(await flight.Task.WaitAsync(cancellationToken).ConfigureAwait(false));

@@ -15,7 +15,11 @@ internal sealed class CacheEntry
         Key = key;
         Value = value;
         Family = family;
+        IsSerialized = value is SerializedValue;
     }
+
+    /// <summary>True for copy-on-read entries (the value is a <see cref="SerializedValue"/>): these take the slow path.</summary>
+    public bool IsSerialized { get; }
 
     public string Key { get; }
     public object? Value { get; }
