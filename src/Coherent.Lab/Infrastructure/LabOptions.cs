@@ -23,7 +23,7 @@ internal sealed class LabOptions
                               policies, stale-prices, herd, local-vs-distributed, advisor,
                               faults (history checker under injected faults; own
                               redis-server processes), load (3 nodes, 90 % reads)
-          --duration SECONDS  measured time per strategy (default 8; 2 with --quick)
+          --duration SECONDS  measured time per strategy (default 8; 1.5 with --quick)
           --nodes N           cache nodes, each with its own connection (default 3)
           --redis HOST:PORT   use this Redis instead of the embedded Garnet server
           --quick             short runs: the whole lab in under a minute
@@ -96,7 +96,7 @@ internal sealed class LabOptions
 
         if (o.Quick && !args.Contains("--duration"))
         {
-            o.Duration = TimeSpan.FromSeconds(2);
+            o.Duration = TimeSpan.FromSeconds(1.5);
         }
 
         return o;

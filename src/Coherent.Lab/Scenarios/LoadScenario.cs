@@ -17,7 +17,7 @@ internal sealed class LoadScenario : IScenario
     {
         var result = new ScenarioResult(Name, "Load: latency, allocation and memory under a sustained mixed workload",
             "A cache that leaks per-key state or allocates on every hit turns into the outage it was meant to prevent.");
-        var duration = env.Options.Quick ? TimeSpan.FromSeconds(5) : env.Options.Duration;
+        var duration = env.Options.Quick ? TimeSpan.FromSeconds(3) : env.Options.Duration;
         if (env.Endpoint is { } endpoint)
         {
             env.Progress($"load: {env.Options.Nodes} nodes, {duration.TotalSeconds:0} s, 90 % reads");
