@@ -30,49 +30,81 @@ public class L2HitBenchmarks
     public async Task SetupBaseline()
     {
         _server = await RedisProcess.StartAsync();
-        _connection = SharedNodes.Connect(_server.Endpoint);
-        _db = _connection.GetDatabase();
-        await _db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
-        await EnsureEveryOpReadsRedis(Baseline);
+        try
+        {
+            _connection = SharedNodes.Connect(_server.Endpoint);
+            _db = _connection.GetDatabase();
+            await _db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
+            await EnsureEveryOpReadsRedis(Baseline);
+        }
+        catch
+        {
+            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
+            throw;
+        }
     }
 
     [GlobalSetup(Target = nameof(Coherent))]
     public async Task SetupCoherent()
     {
         _server = await RedisProcess.StartAsync();
-        await using (var writer = SharedNodes.Coherent(_server.Endpoint, "bench-l2"))
+        try
         {
-            await writer.SetAsync(Key, Product.Sample(42));
-        }
+            await using (var writer = SharedNodes.Coherent(_server.Endpoint, "bench-l2"))
+            {
+                await writer.SetAsync(Key, Product.Sample(42));
+            }
 
-        _coherent = SharedNodes.Coherent(_server.Endpoint, "bench-l2");
-        await EnsureEveryOpReadsRedis(Coherent);
+            _coherent = SharedNodes.Coherent(_server.Endpoint, "bench-l2");
+            await EnsureEveryOpReadsRedis(Coherent);
+        }
+        catch
+        {
+            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
+            throw;
+        }
     }
 
     [GlobalSetup(Target = nameof(Hybrid))]
     public async Task SetupHybrid()
     {
         _server = await RedisProcess.StartAsync();
-        await using (var writer = SharedNodes.Hybrid(_server.Endpoint, "bench-l2"))
+        try
         {
-            await writer.Cache.SetAsync(Key, Product.Sample(42));
-        }
+            await using (var writer = SharedNodes.Hybrid(_server.Endpoint, "bench-l2"))
+            {
+                await writer.Cache.SetAsync(Key, Product.Sample(42));
+            }
 
-        _hybrid = SharedNodes.Hybrid(_server.Endpoint, "bench-l2");
-        await EnsureEveryOpReadsRedis(Hybrid);
+            _hybrid = SharedNodes.Hybrid(_server.Endpoint, "bench-l2");
+            await EnsureEveryOpReadsRedis(Hybrid);
+        }
+        catch
+        {
+            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
+            throw;
+        }
     }
 
     [GlobalSetup(Target = nameof(Fusion))]
     public async Task SetupFusion()
     {
         _server = await RedisProcess.StartAsync();
-        await using (var writer = SharedNodes.Fusion(_server.Endpoint, "bench-l2"))
+        try
         {
-            await writer.Cache.SetAsync(Key, Product.Sample(42));
-        }
+            await using (var writer = SharedNodes.Fusion(_server.Endpoint, "bench-l2"))
+            {
+                await writer.Cache.SetAsync(Key, Product.Sample(42));
+            }
 
-        _fusion = SharedNodes.Fusion(_server.Endpoint, "bench-l2");
-        await EnsureEveryOpReadsRedis(Fusion);
+            _fusion = SharedNodes.Fusion(_server.Endpoint, "bench-l2");
+            await EnsureEveryOpReadsRedis(Fusion);
+        }
+        catch
+        {
+            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
+            throw;
+        }
     }
 
     /// <summary>Guards the case: 20 operations must each make a Redis read (counted by the server) and return the stored product.</summary>
