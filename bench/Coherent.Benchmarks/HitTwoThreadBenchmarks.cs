@@ -53,24 +53,7 @@ public class HitTwoThreadBenchmarks
         _fusion = Peers.Fusion();
         (_hybrid, _hybridServices) = Peers.Hybrid();
         _coherent = Peers.Coherent();
-        for (var round = 0; round < 2; round++)
-        {
-            for (var i = 0; i < KeyCount; i++)
-            {
-                var key = _keys[i];
-                var value = _values[i];
-                _dictionary.TryAdd(key, value);
-                _memory.Set(key, value, Peers.Expiry);
-                _lru.GetOrAdd(key, static (_, v) => v, value);
-                _tlru.GetOrAdd(key, static (_, v) => v, value);
-                _lfu.GetOrAdd(key, static (_, v) => v, value);
-                Peers.Sync(_fusion.GetOrSetAsync<string>(key, (_, _) => Task.FromResult(value)));
-                Peers.Sync(_hybrid.GetOrCreateAsync(key, value, static (v, _) => new ValueTask<string>(v)));
-                Peers.Sync(_coherent.GetOrSetAsync(key, value, static (v, _) => new ValueTask<string>(v)));
-            }
-        }
-
-        _lfu.DoMaintenance();
+        Peers.FillResident(_keys, _values, _dictionary, _memory, _lru, _tlru, _lfu, _fusion, _hybrid, _coherent);
         _dictionaryBody = DictionaryLoop;
         _memoryBody = MemoryLoop;
         _lruBody = LruLoop;

@@ -48,5 +48,30 @@ internal static class Peers
     }
 
     /// <summary>Result of a ValueTask that normally completed synchronously (hits, synchronous factories).</summary>
+    /// <summary>Makes every key resident in every peer (twice, so frequency-based peers admit them) the same way.</summary>
+    public static void FillResident(string[] keys, string[] values, ConcurrentDictionary<string, object> dictionary, MemoryCache memory,
+        ConcurrentLru<string, string> lru, ConcurrentTLru<string, string> tlru, ConcurrentLfu<string, string> lfu, FusionCache fusion,
+        HybridCache hybrid, CoherentCache coherent)
+    {
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var key = keys[i];
+                var value = values[i];
+                dictionary.TryAdd(key, value);
+                memory.Set(key, value, Expiry);
+                lru.GetOrAdd(key, static (_, v) => v, value);
+                tlru.GetOrAdd(key, static (_, v) => v, value);
+                lfu.GetOrAdd(key, static (_, v) => v, value);
+                Sync(fusion.GetOrSetAsync<string>(key, (_, _) => Task.FromResult(value)));
+                Sync(hybrid.GetOrCreateAsync(key, value, static (v, _) => new ValueTask<string>(v)));
+                Sync(coherent.GetOrSetAsync(key, value, static (v, _) => new ValueTask<string>(v)));
+            }
+        }
+
+        lfu.DoMaintenance();
+    }
+
     public static T Sync<T>(ValueTask<T> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
 }
