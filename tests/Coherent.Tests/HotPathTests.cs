@@ -39,9 +39,11 @@ public sealed class HotPathTests
         AllocatedByHits(cache, "price:1", 10_000); // warm up (tiering, sampling counters)
 
         // 20,000 hits (two per iteration). The only allocations allowed are BitFaster's occasional maintenance scheduling
-        // for sampled accesses (a few hundred bytes in all: 0 B/op as BenchmarkDotNet reports it); any per-hit object
+        // for sampled accesses (0 B/op as BenchmarkDotNet reports it); any per-hit object
         // (a closure, a boxed state, a Task) would be at least 24 B × 20,000.
         var allocated = AllocatedByHits(cache, "price:1", 10_000);
-        Assert.InRange(allocated, 0, 2_000);
+        // The bound is 1 B per hit on average: BitFaster's scheduling measured 800–2,040 B here in all, while one object per
+        // hit would be 480,000 B, so the test still fails for any per-hit allocation.
+        Assert.InRange(allocated, 0, 20_000);
     }
 }
