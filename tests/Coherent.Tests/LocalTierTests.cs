@@ -35,73 +35,152 @@ public sealed class LocalTierTests
         Assert.InRange(cache.LocalCount, 1, capacity);
     }
 
+    /// <summary>
+    /// A scan-polluted workload: 20 hot keys, read 20 times each, then a one-off scan of 2,000 cold keys (20× the
+    /// capacity of 100) during which the hot keys are still read, once every 100 scan keys. Between two reads of a hot
+    /// key, 119 other keys are touched, so a recency-only policy (LRU) has always just evicted it: it serves none of the
+    /// hot reads during the scan and keeps none of the hot keys. W-TinyLFU must serve nearly all of them.
+    /// Deterministic apart from the process's string-hash seed (sketch collisions) and BitFaster's background maintenance;
+    /// five trials with different keys, summed, and explicit maintenance every 50 operations keep both from deciding it.
+    /// </summary>
     [Fact]
     public async Task W_TinyLFU_keeps_frequently_read_keys_through_a_scan()
     {
-        await using var cache = T.Price(T.Clock()).WithLocalCapacity(100).Build();
-        var hot = Enumerable.Range(0, 20).Select(i => $"price:hot{i}").ToList();
-        for (var round = 0; round < 10; round++)
+        var coherent = new ScanScore();
+        var lfu = new ScanScore();
+        var lru = new ScanScore();
+        for (var trial = 0; trial < ScanTrials; trial++)
         {
-            foreach (var k in hot)
+            await using var cache = T.Price(T.Clock()).WithLocalCapacity(ScanCapacity).Build();
+            coherent.Add(RunScan(trial, key =>
             {
-                await cache.GetOrSetAsync(k, _ => T.Value(1), cancellationToken: T.Ct);
+                var hit = true;
+                var read = cache.GetOrSetAsync(key, _ => { hit = false; return T.Value(1); }, cancellationToken: T.Ct);
+                Assert.True(read.IsCompletedSuccessfully);
+                return hit;
+            }, cache.Local.DoMaintenance, key => cache.Local.Peek(key, out _)));
+
+            var rawLfu = new BitFaster.Caching.Lfu.ConcurrentLfu<string, int>(ScanCapacity);
+            lfu.Add(RunScan(trial, key => !Missed(rawLfu.GetOrAdd, key), rawLfu.DoMaintenance, key => rawLfu.TryGet(key, out _)));
+
+            var plainLru = new PlainLru(ScanCapacity);
+            lru.Add(RunScan(trial, plainLru.Read, () => { }, plainLru.Contains));
+        }
+
+        // The control: the scenario defeats recency (a plain LRU fails every assertion below; BitFaster's ConcurrentLru is
+        // not one: its warm queue resists this scan too).
+        Assert.True(lru.ScanHitRatio < 0.05 && lru.Resident == 0, $"LRU control: {lru}");
+
+        // W-TinyLFU: hot keys keep being served through the scan and stay resident.
+        // (Measured: every hot read served and every hot key kept, by Coherent and by ConcurrentLfu, in every run. With
+        // Coherent's hit recording switched off, 83–85 % of the hot reads were served: the assertions below fail.)
+        Assert.True(coherent.ScanHitRatio >= 0.95, $"Coherent: {coherent} (BitFaster ConcurrentLfu: {lfu})");
+        Assert.True(coherent.Resident >= 0.9 * ScanTrials * ScanHotKeys, $"Coherent: {coherent} (BitFaster ConcurrentLfu: {lfu})");
+
+        // Coherent's selective access recording must not do materially worse than BitFaster's own ConcurrentLfu.
+        Assert.True(coherent.ScanHitRatio >= lfu.ScanHitRatio - 0.03, $"Coherent: {coherent}; BitFaster ConcurrentLfu: {lfu}");
+    }
+
+    private const int ScanTrials = 5;
+    private const int ScanCapacity = 100;
+    private const int ScanHotKeys = 20;
+
+    private static bool Missed(Func<string, Func<string, int>, int> getOrAdd, string key)
+    {
+        var missed = false;
+        getOrAdd(key, _ => { missed = true; return 1; });
+        return missed;
+    }
+
+    /// <summary>Runs the scan scenario once; returns hot reads served during the scan, hot reads made, hot keys resident at the end.</summary>
+    private static (int HotHits, int HotReads, int Resident) RunScan(int trial, Func<string, bool> read, Action maintain, Func<string, bool> resident)
+    {
+        var hot = Enumerable.Range(0, ScanHotKeys).Select(i => $"price:t{trial}-hot{i}").ToList();
+        var operations = 0;
+        void Read(string key, ref int hits)
+        {
+            if (read(key))
+            {
+                hits++;
+            }
+
+            if (++operations % 50 == 0)
+            {
+                maintain();
             }
         }
 
-        // BitFaster applies recorded accesses in its (asynchronous) maintenance; run it where a real workload's pace would.
-        cache.Local.DoMaintenance();
+        var ignored = 0;
+        for (var round = 0; round < 20; round++)
+        {
+            foreach (var k in hot)
+            {
+                Read(k, ref ignored);
+            }
+        }
 
-        // A one-off scan of 2,000 cold keys.
+        maintain();
+        int hotHits = 0, hotReads = 0;
         for (var i = 0; i < 2_000; i++)
         {
-            await cache.GetOrSetAsync($"price:scan{i}", _ => T.Value(0), cancellationToken: T.Ct);
-            if (i % 50 == 0)
+            Read($"price:t{trial}-scan{i}", ref ignored);
+            if (i % 100 == 99 && i < 1_900)
             {
-                cache.Local.DoMaintenance();
-            }
-        }
-
-        cache.Local.DoMaintenance();
-
-        await T.Until(() => cache.LocalCount <= 100, "trimmed");
-        var hotResident = 0;
-        foreach (var k in hot)
-        {
-            if ((await cache.TryGetAsync<int>(k, T.Ct)).Found)
-            {
-                hotResident++;
-            }
-        }
-
-        // The same access sequence on BitFaster's own ConcurrentLfu: Coherent's sampled access recording must not do worse.
-        var raw = new BitFaster.Caching.Lfu.ConcurrentLfu<string, int>(100);
-        for (var round = 0; round < 10; round++)
-        {
-            foreach (var k in hot)
-            {
-                if (!raw.TryGet(k, out _))
+                foreach (var k in hot)
                 {
-                    raw.AddOrUpdate(k, 1);
+                    Read(k, ref hotHits);
+                    hotReads++;
                 }
             }
         }
 
-        raw.DoMaintenance();
-        for (var i = 0; i < 2_000; i++)
+        maintain();
+        return (hotHits, hotReads, hot.Count(resident));
+    }
+
+    /// <summary>A textbook LRU (the control the scan scenario must defeat).</summary>
+    private sealed class PlainLru(int capacity)
+    {
+        private readonly LinkedList<string> _order = new();
+        private readonly Dictionary<string, LinkedListNode<string>> _nodes = new();
+
+        public bool Contains(string key) => _nodes.ContainsKey(key);
+
+        public bool Read(string key)
         {
-            raw.AddOrUpdate($"price:scan{i}", 0);
-            if (i % 50 == 0)
+            if (_nodes.TryGetValue(key, out var node))
             {
-                raw.DoMaintenance();
+                _order.Remove(node);
+                _order.AddLast(node);
+                return true;
             }
+
+            _nodes[key] = _order.AddLast(key);
+            if (_order.Count > capacity)
+            {
+                _nodes.Remove(_order.First!.Value);
+                _order.RemoveFirst();
+            }
+
+            return false;
+        }
+    }
+
+    private sealed class ScanScore
+    {
+        public int HotHits { get; private set; }
+        public int HotReads { get; private set; }
+        public int Resident { get; private set; }
+        public double ScanHitRatio => (double)HotHits / HotReads;
+
+        public void Add((int HotHits, int HotReads, int Resident) run)
+        {
+            HotHits += run.HotHits;
+            HotReads += run.HotReads;
+            Resident += run.Resident;
         }
 
-        raw.DoMaintenance();
-        var rawResident = hot.Count(k => raw.TryGet(k, out _));
-
-        // An LRU would keep none of them.
-        Assert.True(hotResident >= 15, $"only {hotResident} of 20 hot keys survived the scan");
-        Assert.True(hotResident >= rawResident - 1, $"{hotResident} hot keys kept against {rawResident} for a bare ConcurrentLfu");
+        public override string ToString() => $"{HotHits} of {HotReads} hot reads served during the scan, {Resident} of {ScanTrials * ScanHotKeys} hot keys resident after it";
     }
 
     [Fact]
