@@ -58,6 +58,9 @@ public sealed class CoherentRedisOptions
     /// <summary>Test hook: return true to drop an incoming bus message as if the network lost it.</summary>
     internal Func<string, bool>? DropIncomingMessage { get; set; }
 
+    /// <summary>Test hook (an injected delay): awaited after a tag or clear bump landed in Redis, before this node's tier learns its version.</summary>
+    internal Func<Task>? AfterVersionBumpLanded { get; set; }
+
     internal void Validate(List<string> problems)
     {
         if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))

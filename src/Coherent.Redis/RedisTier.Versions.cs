@@ -1,3 +1,4 @@
+using Coherent.Distributed;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
 
@@ -67,6 +68,24 @@ internal sealed partial class RedisTier
         }
 
         return true;
+    }
+
+    public async ValueTask<DistributedVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+    {
+        await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
+        var clear = Volatile.Read(ref _clearVersion);
+        if (tags is not { Count: > 0 })
+        {
+            return new DistributedVersions(clear, null);
+        }
+
+        var known = new (string Tag, long Version)[tags.Count];
+        for (var i = 0; i < known.Length; i++)
+        {
+            known[i] = (tags[i], await TagVersionAsync(tags[i], cancellationToken).ConfigureAwait(false));
+        }
+
+        return new DistributedVersions(clear, known);
     }
 
     /// <summary>The tag's version as known here: from the bus, the periodic refresh, or (first use) Redis.</summary>

@@ -61,6 +61,7 @@ internal sealed partial class RedisTier
         {
             ThrowIfOpen();
             var version = await CallAsync(SendBump(_keys.Tag(tag), KnownTagVersion(tag), seq => BusMessage.TagPrefix(_sender, seq, tag)), cancellationToken).ConfigureAwait(false);
+            await AfterBumpLandedAsync().ConfigureAwait(false);
             ObserveTagVersion(tag, (long)version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -80,6 +81,7 @@ internal sealed partial class RedisTier
         {
             ThrowIfOpen();
             var version = await CallAsync(SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)), cancellationToken).ConfigureAwait(false);
+            await AfterBumpLandedAsync().ConfigureAwait(false);
             ObserveClearVersion((long)version);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -114,6 +116,8 @@ internal sealed partial class RedisTier
     /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
     private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
         SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), message(seq), floor]);
+
+    private Task AfterBumpLandedAsync() => _options.AfterVersionBumpLanded?.Invoke() ?? Task.CompletedTask;
 
     private long KnownTagVersion(string tag) => _tagVersions.TryGetValue(tag, out var known) ? known : 0;
 

@@ -199,18 +199,38 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             throw new PayloadTooLargeException(key, entry.Payload.Length, _maxPayloadBytes);
         }
 
+        // A fill carries the versions captured before its factory ran; a write is stamped with the versions known now.
+        var captured = entry.Versions;
         (string, long)[]? tags = null;
         if (entry.Tags is { Count: > 0 } names)
         {
             tags = new (string, long)[names.Count];
             for (var i = 0; i < names.Count; i++)
             {
-                tags[i] = (names[i], await TagVersionAsync(names[i], cancellationToken).ConfigureAwait(false));
+                tags[i] = (names[i], captured is null ? await TagVersionAsync(names[i], cancellationToken).ConfigureAwait(false) : CapturedVersion(captured, names[i]));
             }
         }
 
-        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, Volatile.Read(ref _clearVersion), tags, entry.Payload);
+        var clear = captured?.ClearVersion ?? Volatile.Read(ref _clearVersion);
+        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, clear, tags, entry.Payload);
         return Envelope.Write(key, data, _signingKey);
+    }
+
+    /// <summary>A tag missing from the capture gets version 0: older than any bump, so the entry can only be judged stale, never current.</summary>
+    private static long CapturedVersion(DistributedVersions captured, string tag)
+    {
+        if (captured.Tags is { } known)
+        {
+            foreach (var (name, version) in known)
+            {
+                if (string.Equals(name, tag, StringComparison.Ordinal))
+                {
+                    return version;
+                }
+            }
+        }
+
+        return 0;
     }
 
     private void Reject(string key, EnvelopeRejection rejection)

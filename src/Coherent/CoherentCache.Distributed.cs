@@ -13,6 +13,9 @@ public sealed partial class CoherentCache
     private static readonly TimeSpan MinLeaseTime = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxLeaseTime = TimeSpan.FromSeconds(30);
 
+    /// <summary>This node's tag invalidations and clears whose shared-tier call has not returned yet.</summary>
+    private int _versionWritesInFlight;
+
     /// <summary>What the shared tier gave a flight: a value to serve, or the epoch (and maybe lease) for computing.</summary>
     private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
 
@@ -74,8 +77,11 @@ public sealed partial class CoherentCache
     private async ValueTask<(CacheEntry? Entry, long Epoch, bool Failed)> ReadSharedAsync<T>(Flight flight, FamilyState family, CancellationToken token)
     {
         // A tag bump (local, or from the bus) landing while this read is out may postdate the tier's check of the entry's tag
-        // versions: stamping the entry with the versions of now would make an old value current. Such a read is served, not cached.
+        // versions: stamping the entry with the versions of now would make an old value current. Such a read is served, not
+        // cached. So is a read while this node's own tag invalidation or clear is out: local versions moved at its start, the
+        // tier learns the new one only when Redis answers, so the tier may judge an old entry current meanwhile.
         var tagBumps = _tags.BumpCount;
+        var versionWritesBefore = Volatile.Read(ref _versionWritesInFlight);
         DistributedReadResult result;
         try
         {
@@ -112,7 +118,8 @@ public sealed partial class CoherentCache
         var now = _clock.PreciseNowMs();
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
-        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == tagBumps))
+        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == tagBumps)
+            && versionWritesBefore == 0 && Volatile.Read(ref _versionWritesInFlight) == 0)
         {
             _l1.Set(entry);
             if (flight.Fenced)
@@ -152,7 +159,21 @@ public sealed partial class CoherentCache
         }
     }
 
-    private async ValueTask<bool> StoreSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, DistributedLease? lease)
+    /// <summary>The shared tier's versions before a factory runs; null when they cannot be read (then the fill stays local).</summary>
+    private async ValueTask<DistributedVersions?> CaptureSharedVersionsAsync(string key, IReadOnlyList<string>? tags, CancellationToken token)
+    {
+        try
+        {
+            return await _tier!.CaptureVersionsAsync(tags, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedReadFailed(_logger, key, ex);
+            return null;
+        }
+    }
+
+    private async ValueTask<bool> StoreSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, DistributedVersions? versions, DistributedLease? lease)
     {
         if (epoch < 0)
         {
@@ -161,7 +182,7 @@ public sealed partial class CoherentCache
 
         try
         {
-            return await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options), epoch, lease, _disposing.Token).ConfigureAwait(false);
+            return await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options, versions), epoch, lease, _disposing.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -172,7 +193,7 @@ public sealed partial class CoherentCache
 
     private async ValueTask<CacheEntry> SetSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, CancellationToken token)
     {
-        var epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options), token).ConfigureAwait(false);
+        var epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options, null), token).ConfigureAwait(false);
         return new CacheEntry(key, entry.Value, entry.Family)
         {
             CreatedAtMs = entry.CreatedAtMs,
@@ -206,7 +227,7 @@ public sealed partial class CoherentCache
         }
     }
 
-    private static DistributedEntry ToShared(CacheEntry entry, byte[] payload, CacheEntryOptions? options) => new()
+    private static DistributedEntry ToShared(CacheEntry entry, byte[] payload, CacheEntryOptions? options, DistributedVersions? versions) => new()
     {
         Payload = payload,
         CreatedAtMs = entry.CreatedAtMs,
@@ -214,6 +235,7 @@ public sealed partial class CoherentCache
         DeltaMs = entry.DeltaMs,
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),
+        Versions = versions,
     };
 
     void IDistributedTierOwner.RecordInvalidationLag(string key, double lagMs)

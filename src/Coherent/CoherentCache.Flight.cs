@@ -20,6 +20,7 @@ public sealed partial class CoherentCache
     {
         var useShared = _tier is not null && options?.LocalOnly != true;
         DistributedLease? lease = null;
+        DistributedVersions? versions = null;
         var epoch = 0L;
         try
         {
@@ -37,6 +38,12 @@ public sealed partial class CoherentCache
 
                 epoch = shared.Epoch;
                 lease = shared.Lease;
+                if (epoch >= 0)
+                {
+                    // Before the factory reads its source: the fill is stamped with these versions, never later ones.
+                    versions = await CaptureSharedVersionsAsync(flight.Key, options?.Tags, flight.FactoryToken).ConfigureAwait(false);
+                    epoch = versions is null ? -1 : epoch;
+                }
             }
 
             T value;
@@ -69,7 +76,7 @@ public sealed partial class CoherentCache
                 return;
             }
 
-            var entry = await StoreComputedAsync(flight, family, value, deltaMs, options, tags, stamps, epoch, useShared ? lease : null, useShared).ConfigureAwait(false);
+            var entry = await StoreComputedAsync(flight, family, value, deltaMs, options, tags, stamps, epoch, versions, useShared ? lease : null, useShared).ConfigureAwait(false);
             lease = null; // released by the store
             flight.Complete(new FlightResult(value, entry, Stale: false));
         }
@@ -155,7 +162,7 @@ public sealed partial class CoherentCache
     /// (then the value is returned to callers but not cached). Returns the entry (stored or not).
     /// </summary>
     private async ValueTask<CacheEntry> StoreComputedAsync<T>(Flight flight, FamilyState family, T value, double deltaMs, CacheEntryOptions? options,
-        Invalidation.TagState[]? tags, long[]? stamps, long epoch, DistributedLease? lease, bool useShared)
+        Invalidation.TagState[]? tags, long[]? stamps, long epoch, DistributedVersions? versions, DistributedLease? lease, bool useShared)
     {
         var now = _clock.PreciseNowMs();
         var (entry, payload) = CreateEntry(flight.Key, family, value, now, now, deltaMs, options, tags, stamps, flight.ClearStamp, epoch);
@@ -170,7 +177,7 @@ public sealed partial class CoherentCache
             return entry;
         }
 
-        if (useShared && !await StoreSharedAsync(flight.Key, entry, payload ?? SerializerGuard.Serialize(_serializer, flight.Key, value, _maxPayloadBytes), options, epoch, lease).ConfigureAwait(false))
+        if (useShared && !await StoreSharedAsync(flight.Key, entry, payload ?? SerializerGuard.Serialize(_serializer, flight.Key, value, _maxPayloadBytes), options, epoch, versions, lease).ConfigureAwait(false))
         {
             return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
         }

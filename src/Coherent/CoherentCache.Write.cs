@@ -53,10 +53,18 @@ public sealed partial class CoherentCache
         KeyRules.ValidateTag(tag);
 
         // Entries and running flights hold the tag's version from when they started; bumping it voids both.
-        _tags.Bump(tag);
-        if (_tier is not null)
+        Interlocked.Increment(ref _versionWritesInFlight);
+        try
         {
-            await InvalidateTagSharedAsync(tag, cancellationToken).ConfigureAwait(false);
+            _tags.Bump(tag);
+            if (_tier is not null)
+            {
+                await InvalidateTagSharedAsync(tag, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _versionWritesInFlight);
         }
     }
 
@@ -64,12 +72,20 @@ public sealed partial class CoherentCache
     public async ValueTask ClearAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        _tags.BumpClear();
-        _flights.FenceAll();
-        _l1.Clear();
-        if (_tier is not null)
+        Interlocked.Increment(ref _versionWritesInFlight);
+        try
         {
-            await ClearSharedAsync(cancellationToken).ConfigureAwait(false);
+            _tags.BumpClear();
+            _flights.FenceAll();
+            _l1.Clear();
+            if (_tier is not null)
+            {
+                await ClearSharedAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _versionWritesInFlight);
         }
     }
 

@@ -204,23 +204,24 @@ internal sealed class BusMonitor : IAsyncDisposable
                     }
 
                     break;
-                // Local versions move before the tier learns the new one: a fill that stamps its L2 envelope with the new
-                // version is then sure to see, when it re-checks after storing, that its value predates the bump.
+                // The tier learns the new version before local versions move: an L2 read the tier judged with the old version
+                // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
+                // versions captured before their factory ran, so this order is safe for them too).
                 case 'T' when BusMessage.TrySplitLast(rest, out var tag, out var version):
+                    _tier.ObserveTagVersion(tag, version);
                     if (!self)
                     {
                         _owner.OnRemoteTagInvalidated(tag);
                     }
 
-                    _tier.ObserveTagVersion(tag, version);
                     break;
                 case 'C' when long.TryParse(rest, out var clear):
+                    _tier.ObserveClearVersion(clear);
                     if (!self)
                     {
                         _owner.OnRemoteCleared();
                     }
 
-                    _tier.ObserveClearVersion(clear);
                     break;
                 case 'H':
                     if (self)

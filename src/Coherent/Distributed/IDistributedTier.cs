@@ -22,6 +22,13 @@ internal interface IDistributedTier : IAsyncDisposable
     /// </summary>
     ValueTask<bool> StoreIfEpochAsync(string key, DistributedEntry entry, long expectedEpoch, DistributedLease? lease, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The tag and clear versions this tier knows now, for a fill about to be computed: the fill is stamped with them, not with
+    /// the versions known when it is stored (a bump learned meanwhile, e.g. from the periodic version refresh before its bus
+    /// message, would otherwise make a value computed before the bump look current).
+    /// </summary>
+    ValueTask<DistributedVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken);
+
     /// <summary>Write-through: stores the value, bumps the epoch and publishes, in one step. Returns the new epoch.</summary>
     ValueTask<long> SetAsync(string key, DistributedEntry entry, CancellationToken cancellationToken);
 
@@ -85,7 +92,13 @@ internal sealed class DistributedEntry
     public double DeltaMs { get; init; }
     public long Epoch { get; init; }
     public IReadOnlyList<string>? Tags { get; init; }
+
+    /// <summary>The versions captured before the value was computed (fills); null stamps the versions known at store time (writes).</summary>
+    public DistributedVersions? Versions { get; init; }
 }
+
+/// <summary>A shared tier's clear version and tag versions at one instant (opaque to the engine).</summary>
+internal sealed record DistributedVersions(long ClearVersion, IReadOnlyList<(string Tag, long Version)>? Tags);
 
 /// <summary>
 /// A shared-tier read: the entry, or a miss with the key's current epoch. <paramref name="Unavailable"/> means the tier could

@@ -29,7 +29,6 @@ public sealed class HistoryProofTests
         Assert.True(check.Writes > 500, $"only {check.Writes} writes");
         Assert.True(check.ViolationCount == 0, check.Summary());
         Assert.True(result.Quiesced, "the fleet never quiesced (pending invalidations or an unhealthy bus after the faults)");
-        SkipIfOnlyTheTagRaceLostKeys(result);
         Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
 
         // The only read errors are the injected ones (no Redis exception ever reaches a caller).
@@ -49,9 +48,7 @@ public sealed class HistoryProofTests
         Assert.Equal(0, result.Check.ViolationCount);
         Assert.Equal(0, result.Check.FailedWrites);
         Assert.Empty(result.Check.ErrorsByType);
-
-        SkipIfOnlyTheTagRaceLostKeys(result);
-        Assert.Equal(0, result.Lost);
+        Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
 
         // Guarantee 1 through the history: a read that starts after the writer's call returned sees the new version on
         // every node, but for the propagation delay (target p99 5 ms; 50 ms of slack for a loaded 2-core machine).
@@ -60,14 +57,6 @@ public sealed class HistoryProofTests
         {
             var late = result.Check.ByFamily.Where(f => f.Value.WorstMs >= 50).ToList();
             var detail = string.Join(", ", late.Select(f => $"{f.Key}: {f.Value.Stale} stale, worst {f.Value.WorstMs:F1} ms"));
-
-            // The one escape known on a healthy bus is the tag-version refresh race documented under guarantee 3 in
-            // docs/guarantees.md (tagged family only, still within MaxStaleness, which the violation check above holds).
-            // It is reported as a skip naming the race, not hidden as a pass; anything else fails.
-            if (late.Count > 0 && late.All(f => f.Key == "cat"))
-            {
-                Assert.Skip($"healthy-bus staleness {worst:F1} ms in the tagged family only ({detail}): the documented tag-version refresh race (docs/guarantees.md, guarantee 3), not yet closed");
-            }
 
             Assert.Fail($"healthy-bus staleness {worst:F1} ms ({detail})");
         }
@@ -108,8 +97,7 @@ public sealed class HistoryProofTests
             Report("cluster 3 masters + 3 replicas, failovers", result);
             Assert.Equal(3, result.Check.FaultsInjected);
             Assert.True(result.Check.ViolationCount == 0, result.Check.Summary());
-            SkipIfOnlyTheTagRaceLostKeys(result);
-            Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
+                Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
             Assert.True(result.Check.ReadsChecked > 2000, $"only {result.Check.ReadsChecked} reads checked");
         }
         finally
@@ -118,19 +106,6 @@ public sealed class HistoryProofTests
             {
                 await server.DisposeAsync();
             }
-        }
-    }
-
-    /// <summary>
-    /// The documented tag-version refresh race (docs/guarantees.md, guarantee 3) can leave a tagged ("cat") key behind the
-    /// database until its Ttl. It is an open bug: reported as a skip naming it, never as a pass; a lost key of any other
-    /// family still fails the caller's assertion.
-    /// </summary>
-    private static void SkipIfOnlyTheTagRaceLostKeys(HistoryResult result)
-    {
-        if (result.Lost > 0 && result.LostDetails.All(d => d.Contains(" cat:", StringComparison.Ordinal)))
-        {
-            Assert.Skip($"tagged key(s) left behind the database by the documented, still open tag-version refresh race: {string.Join("; ", result.LostDetails)}");
         }
     }
 }
