@@ -12,6 +12,14 @@ public sealed class TagRaceTests
 {
     private static readonly CacheEntryOptions Tagged = new() { Tags = ["catalog"] };
 
+    private static string NewPrefix() => "r" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>A tag-version or clear-version bus message.</summary>
+    private static bool IsVersionMessage(string message) => message.StartsWith("T|", StringComparison.Ordinal) || message.StartsWith("C|", StringComparison.Ordinal);
+
+    /// <summary>Invalidates the tests' tag, or clears the cache.</summary>
+    private static ValueTask InvalidateAsync(Node node, bool clear, CancellationToken ct) => clear ? node.Cache.ClearAsync(ct) : node.Cache.InvalidateTagAsync("catalog", ct);
+
     /// <summary>Holds the first armed (de)serialization (between the checks and the L1 fill, or the L2 store) until released.</summary>
     private sealed class GateSerializer : ICacheSerializer
     {
@@ -51,7 +59,7 @@ public sealed class TagRaceTests
     public async Task An_L2_read_racing_a_tag_invalidation_never_fills_L1_with_the_old_value(bool remote)
     {
         await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "r" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = NewPrefix();
         var gate = new GateSerializer();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, build: b => b.WithSerializer(gate));
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -83,7 +91,7 @@ public sealed class TagRaceTests
     public async Task A_fill_computed_before_a_tag_invalidation_is_never_stored_in_L2_as_current()
     {
         await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "r" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = NewPrefix();
         var gate = new GateSerializer();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, build: b => b.WithSerializer(gate));
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -114,10 +122,10 @@ public sealed class TagRaceTests
     public async Task A_fill_is_stamped_with_the_versions_known_when_it_began_not_with_a_bump_learned_while_it_ran(bool clear)
     {
         await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "r" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = NewPrefix();
         var dropVersionMessages = 0;
         await using var a = await Node.StartAsync(server.Endpoint, prefix,
-            o => o.DropIncomingMessage = m => Volatile.Read(ref dropVersionMessages) == 1 && (m.StartsWith("T|", StringComparison.Ordinal) || m.StartsWith("C|", StringComparison.Ordinal)));
+            o => o.DropIncomingMessage = m => Volatile.Read(ref dropVersionMessages) == 1 && IsVersionMessage(m));
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;
         await b.Cache.InvalidateTagAsync("catalog", ct); // both nodes know the tag
@@ -135,14 +143,7 @@ public sealed class TagRaceTests
         }, Tagged, ct).AsTask();
         await started.Task.WaitAsync(TimeSpan.FromSeconds(5), ct);
         Volatile.Write(ref dropVersionMessages, 1);
-        if (clear)
-        {
-            await b.Cache.ClearAsync(ct);
-        }
-        else
-        {
-            await b.Cache.InvalidateTagAsync("catalog", ct);
-        }
+        await InvalidateAsync(b, clear, ct);
 
         await a.Tier.RefreshVersionsAsync();
         release.SetResult();
@@ -163,7 +164,7 @@ public sealed class TagRaceTests
     public async Task An_L2_read_while_this_nodes_own_tag_invalidation_is_out_never_fills_L1_with_the_old_value(bool clear)
     {
         await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "r" + Guid.NewGuid().ToString("N")[..8];
+        var prefix = NewPrefix();
         var landed = new TaskCompletionSource();
         var release = new TaskCompletionSource();
         var hold = 0;
@@ -180,7 +181,7 @@ public sealed class TagRaceTests
             };
 
             // Its own bus message would also teach the tier the new version; held back as if it were still in transit.
-            o.DropIncomingMessage = m => Volatile.Read(ref dropOwnVersionMessages) == 1 && (m.StartsWith("T|", StringComparison.Ordinal) || m.StartsWith("C|", StringComparison.Ordinal));
+            o.DropIncomingMessage = m => Volatile.Read(ref dropOwnVersionMessages) == 1 && IsVersionMessage(m);
         });
         var ct = TestContext.Current.CancellationToken;
         await a.Cache.InvalidateTagAsync("catalog", ct); // the tier knows the tag
@@ -190,7 +191,7 @@ public sealed class TagRaceTests
         // A's invalidation has landed in Redis and is held before A's tier learns the new version.
         Volatile.Write(ref dropOwnVersionMessages, 1);
         Volatile.Write(ref hold, 1);
-        var invalidation = clear ? a.Cache.ClearAsync(ct).AsTask() : a.Cache.InvalidateTagAsync("catalog", ct).AsTask();
+        var invalidation = InvalidateAsync(a, clear, ct).AsTask();
         await landed.Task.WaitAsync(TimeSpan.FromSeconds(5), ct);
         _ = await a.Cache.GetOrSetAsync("item:w", _ => ValueTask.FromResult("new"), Tagged, ct); // concurrent with the write: either value
         release.SetResult();
