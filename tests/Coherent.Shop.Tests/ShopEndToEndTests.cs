@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using Coherent.Lab.Proof;
 using Microsoft.AspNetCore.Builder;
 using Shop;
 
@@ -16,16 +17,15 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var server = RedisProcess.FindServer();
-        if (server is null)
+        if (RedisProcess.Binary is null)
         {
             return;
         }
 
-        _redis = await RedisProcess.StartAsync(server);
+        _redis = await RedisProcess.StartNewAsync();
         for (var i = 0; i < 2; i++)
         {
-            var url = $"http://127.0.0.1:{RedisProcess.FreePort()}";
+            var url = $"http://127.0.0.1:{EmbeddedGarnet.FreePort()}";
             var app = ShopApp.Build(["--urls", url, "--Shop:Database", _db, "--Shop:Redis", _redis.Endpoint, "--Shop:Node", $"shop-{i}", "--Logging:LogLevel:Default", "Warning"]);
             await app.StartAsync();
             _apps.Add(app);

@@ -33,8 +33,11 @@ public static class RedisAdmin
         return await admin.GetServer(endpoint).ExecuteAsync(command, args);
     }
 
-    /// <summary>The connection options the proof uses: RESP2 (a separate subscription connection), short timeouts, loopback.</summary>
-    public static ConfigurationOptions Options(string endpoints, bool allowAdmin = false)
+    /// <summary>
+    /// The connection options the proof and the test fixtures use: RESP2 (a separate subscription connection, as CLIENT KILL
+    /// TYPE pubsub expects), short timeouts, loopback.
+    /// </summary>
+    public static ConfigurationOptions Options(string endpoints, bool allowAdmin = false, string? user = null, string? password = null)
     {
         var options = ConfigurationOptions.Parse(endpoints);
         options.AbortOnConnectFail = false;
@@ -45,17 +48,20 @@ public static class RedisAdmin
         options.ConnectRetry = 1;
         options.ReconnectRetryPolicy = new LinearRetry(100);
         options.Protocol = RedisProtocol.Resp2;
+        options.User = user;
+        options.Password = password;
         return options;
     }
 
-    public static bool RedisServerInstalled => File.Exists("/usr/bin/redis-server");
+    public static bool RedisServerInstalled => RedisProcess.Binary is not null;
 }
 
-/// <summary>The lab's own throwaway redis-server on a free loopback port (the tests use their fixture instead).</summary>
+/// <summary>A throwaway redis-server on a free loopback port: nothing persisted, killed on dispose (and on process exit).
+/// The one launcher of the lab and the test fixtures.</summary>
 public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
 {
     private readonly string[] _extraArgs;
-    private readonly string _dir = Directory.CreateTempSubdirectory("coherent-proof-").FullName;
+    private readonly string _dir = Directory.CreateTempSubdirectory("coherent-redis-").FullName;
     private Process? _process;
 
     private RedisProcess(int port, string[] extraArgs)
@@ -64,9 +70,15 @@ public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
         _extraArgs = extraArgs;
     }
 
+    /// <summary>The redis-server binary (/usr/bin, else PATH), or null when it is not installed.</summary>
+    public static string? Binary { get; } = File.Exists("/usr/bin/redis-server") ? "/usr/bin/redis-server"
+        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, "redis-server")).FirstOrDefault(File.Exists);
+
     public int Port { get; }
 
     public string Endpoint => $"127.0.0.1:{Port}";
+
+    public int Pid => _process?.Id ?? 0;
 
     public static async Task<RedisProcess> StartNewAsync(params string[] extraArgs)
     {
@@ -77,18 +89,27 @@ public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var info = new ProcessStartInfo("/usr/bin/redis-server") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir };
+        var binary = Binary ?? throw new InvalidOperationException("redis-server is not installed (apt-get install redis-server).");
+        var info = new ProcessStartInfo(binary) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir };
         foreach (var arg in new[] { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _dir, "--protected-mode", "no" }.Concat(_extraArgs))
         {
             info.ArgumentList.Add(arg);
         }
 
-        _process = Process.Start(info)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        var process = _process = Process.Start(info)!;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillQuietly(process); // a crashed or aborted run leaves no server behind
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
         await TcpProxy.WaitForPortAsync(Port, TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Kills the server and starts it again on the same port (empty: nothing was persisted).</summary>
+    public Task RestartAsync()
+    {
+        Kill();
+        return StartAsync();
     }
 
     public void Pause() => Signal("STOP");
@@ -113,6 +134,20 @@ public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
 
         using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
+    }
+
+    private static void KillQuietly(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
     }
 
     public ValueTask DisposeAsync()

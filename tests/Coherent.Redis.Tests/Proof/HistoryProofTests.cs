@@ -20,7 +20,7 @@ public sealed class HistoryProofTests
         var duration = TimeSpan.FromSeconds(18);
         var options = new HistoryRunOptions { Duration = duration, Faults = HistoryRunOptions.StandaloneSchedule(duration) };
 
-        var result = await HistoryRun.RunAsync(options, new FixtureServer(server), null, TestContext.Current.CancellationToken);
+        var result = await HistoryRun.RunAsync(options, server.Process, null, TestContext.Current.CancellationToken);
 
         Report("standalone, fault schedule", result);
         var check = result.Check;
@@ -42,7 +42,7 @@ public sealed class HistoryProofTests
         await using var server = await FixtureServer.StartOwnAsync();
         var options = new HistoryRunOptions { Duration = TimeSpan.FromSeconds(6) };
 
-        var result = await HistoryRun.RunAsync(options, new FixtureServer(server), null, TestContext.Current.CancellationToken);
+        var result = await HistoryRun.RunAsync(options, server.Process, null, TestContext.Current.CancellationToken);
 
         Report("standalone, healthy", result);
         Assert.Equal(0, result.Check.ViolationCount);
@@ -92,7 +92,7 @@ public sealed class HistoryProofTests
                 ],
             };
 
-            var result = await HistoryRun.RunAsync(options, null, endpoints, TestContext.Current.CancellationToken, servers.Select(s => new FixtureServer(s)).ToList());
+            var result = await HistoryRun.RunAsync(options, null, endpoints, TestContext.Current.CancellationToken, servers.Select(s => s.Process).ToList());
 
             Report("cluster 3 masters + 3 replicas, failovers", result);
             Assert.Equal(3, result.Check.FaultsInjected);
