@@ -87,6 +87,8 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     internal FlightTable Flights => _flights;
 
+    internal Invalidation.TagTable Tags => _tags;
+
     internal FamilyRegistry Families => _families;
 
     internal IDistributedTier? Tier => _tier;
