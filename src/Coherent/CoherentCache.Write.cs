@@ -33,7 +33,7 @@ public sealed partial class CoherentCache
     public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        KeyRules.ValidateFast(key, _maxKeyLength);
+        KeyRules.ValidateFull(key, _maxKeyLength);
         var family = _families.Resolve(key);
         family.Stats.Invalidations.Increment();
 

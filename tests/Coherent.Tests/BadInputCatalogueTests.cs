@@ -70,10 +70,25 @@ public sealed class BadInputCatalogueTests
             await Assert.ThrowsAsync<ArgumentException>(async () => await cache.TryGetAsync<int>(bad, T.Ct));
         }
 
-        // Invalidating such a key (or one with a control character) is accepted and is a no-op: no such entry can exist.
-        await cache.InvalidateAsync("price:\uD800", T.Ct);
-        await cache.InvalidateAsync("price:1\n", T.Ct);
+        // Invalidating such a key, or one with a control character, is refused the same way (it was a silent no-op, which
+        // hid a caller's bug); so is a tag with either, given to an entry or to an invalidation. Nothing cached is touched.
+        foreach (var bad in new[] { "price:\uD800", "price:1\n", "price:\u0000" })
+        {
+            await Assert.ThrowsAsync<ArgumentException>(async () => await cache.InvalidateAsync(bad, T.Ct));
+        }
+
+        foreach (var badTag in new[] { "grp\n", "\uD800", "a\u0007" })
+        {
+            var ex = await Assert.ThrowsAsync<ArgumentException>(async () => await cache.InvalidateTagAsync(badTag, T.Ct));
+            Assert.StartsWith("Tag contains", ex.Message, StringComparison.Ordinal);
+            await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("price:t", 1, new CacheEntryOptions { Tags = [badTag] }, T.Ct));
+        }
+
         Assert.Equal(fine.Length, cache.LocalCount);
+        for (var i = 0; i < fine.Length; i++)
+        {
+            Assert.Equal(i, await cache.GetOrSetAsync(fine[i], _ => T.Value(-1), cancellationToken: T.Ct));
+        }
     }
 
     [Fact]

@@ -20,21 +20,27 @@ internal static class KeyRules
     public static void ValidateFull(string key, int maxLength)
     {
         ValidateFast(key, maxLength);
-        for (var i = 0; i < key.Length; i++)
+        ValidateText(key, "Cache key", nameof(key));
+    }
+
+    /// <summary>Printable, valid UTF-16 text: what can be a Redis key and a bus message field without aliasing.</summary>
+    private static void ValidateText(string text, string what, string paramName)
+    {
+        for (var i = 0; i < text.Length; i++)
         {
-            var c = key[i];
+            var c = text[i];
             if (char.IsControl(c))
             {
-                throw new ArgumentException($"Cache key contains the control character U+{(int)c:X4}; keys must be printable text.", nameof(key));
+                throw new ArgumentException($"{what} contains the control character U+{(int)c:X4}; it must be printable text.", paramName);
             }
 
             // An unpaired surrogate is not text: UTF-8 turns every one into U+FFFD, so two such keys would share one
             // Redis key (and key hash) and one could be served the other's value.
             if (char.IsSurrogate(c))
             {
-                if (!char.IsHighSurrogate(c) || i + 1 >= key.Length || !char.IsLowSurrogate(key[i + 1]))
+                if (!char.IsHighSurrogate(c) || i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1]))
                 {
-                    throw new ArgumentException($"Cache key contains an unpaired surrogate U+{(int)c:X4} at {i}; keys must be valid UTF-16 text.", nameof(key));
+                    throw new ArgumentException($"{what} contains an unpaired surrogate U+{(int)c:X4} at {i}; it must be valid UTF-16 text.", paramName);
                 }
 
                 i++;
@@ -49,6 +55,8 @@ internal static class KeyRules
         {
             throw new ArgumentException($"Tag must be 1 to 256 characters; got {tag.Length}.", nameof(tag));
         }
+
+        ValidateText(tag, "Tag", nameof(tag));
     }
 
     /// <summary>Validates the tags given with an entry, so an entry is never stored with a tag no invalidation could name.</summary>
