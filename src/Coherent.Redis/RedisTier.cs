@@ -11,7 +11,7 @@ using StackExchange.Redis;
 namespace Coherent.Redis;
 
 /// <summary>
-/// The shared tier on Redis: L2 reads and fenced fills (this file), writes and retries (<c>RedisTier.Writes.cs</c>),
+/// The shared tier on Redis: fenced fills (this file), reads (<c>RedisTier.Reads.cs</c>), writes and retries (<c>RedisTier.Writes.cs</c>),
 /// leases and fill notices (<c>RedisTier.Leases.cs</c>), and the bus (<see cref="BusMonitor"/>).
 /// Never throws from reads: a failure is an unavailable read, counted by the circuit breaker.
 /// </summary>
@@ -95,63 +95,6 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
     internal IDistributedTierOwner Owner => _owner ?? throw new InvalidOperationException("The tier is not started.");
 
-    public async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken)
-    {
-        if (_breaker.IsOpen)
-        {
-            return DistributedReadResult.Down;
-        }
-
-        RedisResult result;
-        try
-        {
-            await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
-            var versioned = IsVersioned(family);
-            var task = versioned
-                ? _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)])
-                : _db.ScriptEvaluateAsync(Scripts.Read, [_keys.Data(key), _keys.Epoch(key)]);
-            result = await task.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
-            _breaker.OnSuccess();
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            _breaker.OnFailure(ex);
-            RedisLog.ReadFailed(_logger, key, ex);
-            return DistributedReadResult.Down;
-        }
-
-        var parts = (RedisResult[])result!;
-        var epoch = parts[1].IsNull ? 0 : (long)parts[1];
-        if (parts[0].IsNull)
-        {
-            return new DistributedReadResult(null, epoch);
-        }
-
-        var bytes = (byte[])parts[0]!;
-        var rejection = Envelope.TryRead(key, bytes, _signingKey, _maxPayloadBytes, out var data);
-        if (rejection != EnvelopeRejection.None)
-        {
-            Reject(key, rejection);
-            return new DistributedReadResult(null, epoch);
-        }
-
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (data.ExpiresAtMs <= now || !await IsCurrentAsync(data, cancellationToken).ConfigureAwait(false))
-        {
-            return new DistributedReadResult(null, epoch);
-        }
-
-        return new DistributedReadResult(new DistributedEntry
-        {
-            Payload = data.Payload,
-            CreatedAtMs = data.CreatedAtMs,
-            ExpiresAtMs = data.ExpiresAtMs,
-            DeltaMs = data.DeltaMs,
-            Epoch = epoch,
-            Tags = data.Tags?.Select(t => t.Tag).ToArray(),
-        }, epoch);
-    }
-
     public async ValueTask<bool> StoreIfEpochAsync(string key, DistributedEntry entry, long expectedEpoch, DistributedLease? lease, CancellationToken cancellationToken)
     {
         if (_breaker.IsOpen)
@@ -181,8 +124,6 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
         return (long)stored == 1;
     }
-
-    private bool IsVersioned(FamilyState family) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(family.Name);
 
     private static string FamilyOf(string key)
     {

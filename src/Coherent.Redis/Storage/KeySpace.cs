@@ -1,4 +1,3 @@
-using System.Text;
 using StackExchange.Redis;
 
 namespace Coherent.Redis.Storage;
@@ -25,23 +24,23 @@ internal sealed class KeySpace
 
     public string Prefix => _prefix;
 
-    public RedisKey Data(string key) => Compose(key, ":d");
+    public RedisKey Data(string key) => Compose(key, "}:d");
 
-    public RedisKey Epoch(string key) => Compose(key, ":e");
+    public RedisKey Epoch(string key) => Compose(key, "}:e");
 
-    public RedisKey Lease(string key) => Compose(key, ":l");
+    /// <summary>The data and epoch keys of one cache key, for the single MGET of a read (same hash tag: one slot).</summary>
+    public RedisKey[] DataAndEpoch(string key) => [Data(key), Epoch(key)];
+
+    public RedisKey Lease(string key) => Compose(key, "}:l");
 
     /// <summary>Pointer of a versioned key (holds the current version number).</summary>
-    public RedisKey Pointer(string key) => Compose(key, ":p");
+    public RedisKey Pointer(string key) => Compose(key, "}:p");
 
     /// <summary>Base of a versioned key's data keys; the version number is appended.</summary>
     public string VersionBase(string key) => string.Concat(_prefix, ":{", key, "}:v");
 
     public RedisKey Tag(string tag) => string.Concat(_prefix, ":t:{", tag, "}");
 
-    private RedisKey Compose(string key, string suffix)
-    {
-        var builder = new StringBuilder(_prefix.Length + key.Length + 5);
-        return builder.Append(_prefix).Append(":{").Append(key).Append('}').Append(suffix).ToString();
-    }
+    /// <summary>One string allocation per name (every read builds two).</summary>
+    private RedisKey Compose(string key, string closeAndSuffix) => string.Concat(_prefix, ":{", key, closeAndSuffix);
 }
