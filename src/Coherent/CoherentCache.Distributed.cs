@@ -19,19 +19,19 @@ public sealed partial class CoherentCache
     /// <summary>What the shared tier gave a flight: a value to serve, or the epoch (and maybe lease) for computing.</summary>
     private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
 
-    private async ValueTask<SharedOutcome> ReadSharedForFlightAsync<T>(Flight flight, FamilyState family)
+    /// <summary>What was known before a shared read went out: compared afterwards to decide whether its hit may fill L1.</summary>
+    private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight);
+
+    /// <summary>A shared read's outcome: an entry (a hit), or the key's epoch; Failed when the tier could not be asked.</summary>
+    private readonly record struct SharedRead(CacheEntry? Entry, long Epoch, bool Failed);
+
+    /// <summary>
+    /// The rest of a flight's shared-tier step after a first read that served nothing (<see cref="RunFlightAsync"/> makes that
+    /// read itself, so an L2 hit passes through no frame but its own): the fleet lease, or the value another node computes.
+    /// </summary>
+    private async ValueTask<SharedOutcome> ContinueSharedMissAsync<T>(Flight flight, FamilyState family, SharedRead read, CacheEntry? refreshing)
     {
         var token = flight.FactoryToken;
-
-        // An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer L2 value counts,
-        // otherwise it takes the fleet lease so one node refreshes, and if another node holds it the current value stays.
-        var refreshing = flight.IsBackground && _l1.Peek(flight.Key, out var current) ? current : null;
-        var read = await ReadSharedAsync<T>(flight, family, token).ConfigureAwait(false);
-        if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
-        {
-            return new SharedOutcome(new FlightResult(hit.Value, hit, Stale: false), hit.Epoch, null);
-        }
-
         if (read.Failed)
         {
             return new SharedOutcome(null, -1, null); // shared tier down: compute locally, do not try to store
@@ -67,40 +67,44 @@ public sealed partial class CoherentCache
         }
 
         await _tier.WaitForFillAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
-        var after = await ReadSharedAsync<T>(flight, family, token).ConfigureAwait(false);
+        var start = BeginSharedRead();
+        DistributedReadResult result;
+        try
+        {
+            result = await _tier.ReadAsync(flight.Key, family, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.SharedReadFailed(_logger, flight.Key, ex);
+            result = DistributedReadResult.Down;
+        }
+
+        var after = EndSharedRead<T>(flight, family, start, result);
         return after.Entry is { } filled
             ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false), filled.Epoch, null)
             : new SharedOutcome(null, after.Epoch, null); // the other node failed or timed out: compute ourselves, still fenced
     }
 
-    /// <summary>Reads the key from the shared tier and, on a hit, fills L1 (fenced like a computed value).</summary>
-    private async ValueTask<(CacheEntry? Entry, long Epoch, bool Failed)> ReadSharedAsync<T>(Flight flight, FamilyState family, CancellationToken token)
-    {
-        // A tag bump (local, or from the bus) landing while this read is out may postdate the tier's check of the entry's tag
-        // versions: stamping the entry with the versions of now would make an old value current. Such a read is served, not
-        // cached. So is a read while this node's own tag invalidation or clear is out: local versions moved at its start, the
-        // tier learns the new one only when Redis answers, so the tier may judge an old entry current meanwhile.
-        var tagBumps = _tags.BumpCount;
-        var versionWritesBefore = Volatile.Read(ref _versionWritesInFlight);
-        DistributedReadResult result;
-        try
-        {
-            result = await _tier!.ReadAsync(flight.Key, family, token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            Log.SharedReadFailed(_logger, flight.Key, ex);
-            return (null, 0, true);
-        }
+    /// <summary>
+    /// Taken right before a shared read. A tag bump (local, or from the bus) landing while the read is out may postdate the
+    /// tier's check of the entry's tag versions: stamping the entry with the versions of now would make an old value current.
+    /// Such a read is served, not cached. So is a read while this node's own tag invalidation or clear is out: local versions
+    /// moved at its start, the tier learns the new one only when Redis answers, so the tier may judge an old entry current
+    /// meanwhile.
+    /// </summary>
+    private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight));
 
+    /// <summary>Turns a shared read into an entry and, on a hit, fills L1 (fenced like a computed value; see <see cref="BeginSharedRead"/>).</summary>
+    private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result)
+    {
         if (result.Unavailable)
         {
-            return (null, 0, true);
+            return new SharedRead(null, 0, true);
         }
 
         if (result.Entry is not { } shared)
         {
-            return (null, result.Epoch, false);
+            return new SharedRead(null, result.Epoch, false);
         }
 
         T value;
@@ -112,14 +116,14 @@ public sealed partial class CoherentCache
         {
             // Unreadable bytes are a miss, never a crash; the recompute overwrites them.
             Log.SharedReadFailed(_logger, flight.Key, ex);
-            return (null, result.Epoch, false);
+            return new SharedRead(null, result.Epoch, false);
         }
 
         var now = _clock.PreciseNowMs();
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
-        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == tagBumps)
-            && versionWritesBefore == 0 && Volatile.Read(ref _versionWritesInFlight) == 0)
+        if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == start.TagBumps)
+            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0)
         {
             _l1.Set(entry);
             if (flight.Fenced)
@@ -128,7 +132,7 @@ public sealed partial class CoherentCache
             }
         }
 
-        return (entry, shared.Epoch, false);
+        return new SharedRead(entry, shared.Epoch, false);
     }
 
     /// <summary>Reads without a flight (TryGetAsync): returns the value but does not fill L1, since nothing fences it.</summary>

@@ -29,7 +29,30 @@ public sealed partial class CoherentCache
             flight.SetTagSnapshot(tags, stamps);
             if (useShared)
             {
-                var shared = await ReadSharedForFlightAsync<T>(flight, family).ConfigureAwait(false);
+                // The first shared read is made here, not in a helper: an L2 hit then passes through this frame and the
+                // tier's only. An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer
+                // L2 value counts, otherwise it takes the fleet lease so one node refreshes.
+                var refreshing = flight.IsBackground && _l1.Peek(flight.Key, out var current) ? current : null;
+                var start = BeginSharedRead();
+                DistributedReadResult result;
+                try
+                {
+                    result = await _tier!.ReadAsync(flight.Key, family, flight.FactoryToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.SharedReadFailed(_logger, flight.Key, ex);
+                    result = DistributedReadResult.Down;
+                }
+
+                var read = EndSharedRead<T>(flight, family, start, result);
+                if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
+                {
+                    flight.Complete(new FlightResult(hit.Value, hit, Stale: false));
+                    return;
+                }
+
+                var shared = await ContinueSharedMissAsync<T>(flight, family, read, refreshing).ConfigureAwait(false);
                 if (shared.Served is { } served)
                 {
                     flight.Complete(served);
