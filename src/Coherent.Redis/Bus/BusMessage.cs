@@ -12,13 +12,13 @@ internal static class BusMessage
 {
     public static string Invalidate(string sender, long seq, long sentAtMs, string key) => string.Create(CultureInfo.InvariantCulture, $"I|{sender}|{seq}|{sentAtMs}|{key}");
 
-    /// <summary>Splits <c>number|text</c> at the first bar.</summary>
-    public static bool TrySplitFirst(string rest, out long number, out string text)
+    /// <summary>Splits <c>number|text</c> (from <paramref name="start"/> of <paramref name="message"/>) at the first bar.</summary>
+    public static bool TrySplitFirst(string message, int start, out long number, out string text)
     {
-        var bar = rest.IndexOf('|', StringComparison.Ordinal);
-        text = bar < 0 ? rest : rest[(bar + 1)..];
+        var bar = message.IndexOf('|', start);
+        text = bar < 0 ? message[start..] : message[(bar + 1)..];
         number = 0;
-        return bar >= 0 && long.TryParse(rest.AsSpan(0, bar), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
+        return bar >= 0 && long.TryParse(message.AsSpan(start, bar - start), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
     }
 
     /// <summary>The tag message without its version; the script appends the version it bumped to.</summary>
@@ -32,13 +32,16 @@ internal static class BusMessage
 
     public static string Fill(string key) => "F|" + key;
 
-    /// <summary>Splits <c>X|sender|number|rest</c>.</summary>
-    public static bool TryParse(string message, out char kind, out string sender, out long number, out string rest)
+    /// <summary>
+    /// Splits <c>X|sender|number|rest</c>; the rest is left in place (<paramref name="restStart"/>), so an invalidation's key is
+    /// cut out of the message once, not copied twice on the way to the L1 removal.
+    /// </summary>
+    public static bool TryParse(string message, out char kind, out string sender, out long number, out int restStart)
     {
         kind = message.Length > 1 ? message[0] : '\0';
         sender = "";
         number = 0;
-        rest = "";
+        restStart = 0;
         var first = message.IndexOf('|', 2);
         if (first < 0)
         {
@@ -52,16 +55,16 @@ internal static class BusMessage
         }
 
         sender = message[2..first];
-        rest = message[(second + 1)..];
+        restStart = second + 1;
         return true;
     }
 
-    /// <summary>Splits <c>text|number</c> at the last bar.</summary>
-    public static bool TrySplitLast(string rest, out string text, out long number)
+    /// <summary>Splits <c>text|number</c> (from <paramref name="start"/> of <paramref name="message"/>) at the last bar.</summary>
+    public static bool TrySplitLast(string message, int start, out string text, out long number)
     {
-        var bar = rest.LastIndexOf('|');
-        text = bar < 0 ? "" : rest[..bar];
+        var bar = message.LastIndexOf('|');
+        text = bar < start ? "" : message[start..bar];
         number = 0;
-        return bar >= 0 && long.TryParse(rest.AsSpan(bar + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
+        return bar >= start && long.TryParse(message.AsSpan(bar + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out number);
     }
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using Coherent.Distributed;
 using Microsoft.Extensions.Logging;
@@ -192,11 +193,12 @@ internal sealed class BusMonitor : IAsyncDisposable
                 return;
             }
 
+            // An invalidation's L1 removal is what the propagation delay measures: nothing but parsing comes before it.
             var self = sender == _tier.SenderId;
-            var now = _owner.Clock.PreciseNowMs();
+            long now;
             switch (kind)
             {
-                case 'I' when BusMessage.TrySplitFirst(rest, out var sentAt, out var key):
+                case 'I' when BusMessage.TrySplitFirst(text, rest, out var sentAt, out var key):
                     if (!self)
                     {
                         _owner.OnRemoteInvalidated(key);
@@ -207,7 +209,7 @@ internal sealed class BusMonitor : IAsyncDisposable
                 // The tier learns the new version before local versions move: an L2 read the tier judged with the old version
                 // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
                 // versions captured before their factory ran, so this order is safe for them too).
-                case 'T' when BusMessage.TrySplitLast(rest, out var tag, out var version):
+                case 'T' when BusMessage.TrySplitLast(text, rest, out var tag, out var version):
                     _tier.ObserveTagVersion(tag, version);
                     if (!self)
                     {
@@ -215,7 +217,7 @@ internal sealed class BusMonitor : IAsyncDisposable
                     }
 
                     break;
-                case 'C' when long.TryParse(rest, out var clear):
+                case 'C' when long.TryParse(text.AsSpan(rest), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var clear):
                     _tier.ObserveClearVersion(clear);
                     if (!self)
                     {
@@ -224,9 +226,10 @@ internal sealed class BusMonitor : IAsyncDisposable
 
                     break;
                 case 'H':
+                    now = _owner.Clock.PreciseNowMs();
                     if (self)
                     {
-                        OnOwnHeartbeat(rest, now);
+                        OnOwnHeartbeat(text[rest..], now);
                     }
                     else if (_sequences.OnHeartbeat(sender, number, now) is > 0 and var lostTail)
                     {
@@ -239,9 +242,13 @@ internal sealed class BusMonitor : IAsyncDisposable
                     return;
             }
 
-            if (!self && _sequences.OnMessage(sender, number, now) is > 0 and var lost)
+            if (!self)
             {
-                OnGap(sender, lost, now);
+                now = _owner.Clock.PreciseNowMs();
+                if (_sequences.OnMessage(sender, number, now) is > 0 and var lost)
+                {
+                    OnGap(sender, lost, now);
+                }
             }
         }
         catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
