@@ -171,6 +171,10 @@ public sealed class L2ReadTests(SharedRedis redis)
         var b = JsonCacheSerializer.Default.Deserialize<JsonElement>(several);
         Assert.Equal(a.GetRawText(), b.GetRawText());
         Assert.Equal(42, a.GetProperty("id").GetInt32());
+
+        // The one-segment parse reads with the serializer's own options (the reader overload used default reader settings).
+        var lenient = new JsonCacheSerializer(new JsonSerializerOptions { ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        Assert.Equal([1, 2], lenient.Deserialize<int[]>(new ReadOnlySequence<byte>("/* v1 */ [1, 2,]"u8.ToArray())));
     }
 
     private static async Task<Dictionary<string, long>> CommandCallsAsync(RedisServer server)
