@@ -42,4 +42,27 @@ public static class StalenessProbe
 
         return new Result(worst, reads, errors, converged);
     }
+
+    /// <summary>What <see cref="DroppedMessageAsync"/> saw: the probe's result and whether the receiver detected the gap.</summary>
+    public sealed record DroppedMessageResult(Result Probe, bool Dropped, long GapsDetected);
+
+    /// <summary>
+    /// Two nodes on <paramref name="configuration"/>; B caches a key, then loses exactly the invalidation A publishes for it
+    /// (the bus's dropped-message hook). Probes B until <paramref name="probeFor"/> after the invalidation.
+    /// </summary>
+    public static async Task<DroppedMessageResult> DroppedMessageAsync(string configuration, string prefix, TimeSpan probeFor, CancellationToken ct)
+    {
+        var drop = 0;
+        await using var a = await Node.StartAsync(configuration, prefix);
+        await using var b = await Node.StartAsync(configuration, prefix, o => o.DropIncomingMessage = m => m.StartsWith("I|", StringComparison.Ordinal) && Interlocked.Exchange(ref drop, 0) == 1);
+        var source = new Source();
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:d", source.ReadAsync, cancellationToken: ct));
+
+        Volatile.Write(ref drop, 1);
+        var v = source.Bump();
+        var since = Stopwatch.StartNew();
+        await a.Cache.InvalidateAsync("item:d", ct);
+        var result = await RunAsync(b, "item:d", source, v, since, probeFor);
+        return new DroppedMessageResult(result, Volatile.Read(ref drop) == 0, b.Tier.Bus!.GapsDetected);
+    }
 }
