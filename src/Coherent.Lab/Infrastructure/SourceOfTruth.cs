@@ -11,7 +11,7 @@ namespace Coherent.Lab.Infrastructure;
 /// </summary>
 internal sealed class SourceOfTruth : IDisposable
 {
-    private readonly string _connectionString;
+    private readonly SqliteFile _file;
     private readonly ConcurrentDictionary<long, VersionLog> _history = new();
     private long _reads;
     private long _writes;
@@ -20,15 +20,8 @@ internal sealed class SourceOfTruth : IDisposable
 
     public SourceOfTruth(string path, int products)
     {
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-        }
-
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, Mode = SqliteOpenMode.ReadWriteCreate }.ToString();
+        _file = new SqliteFile(path, "CREATE TABLE products (id INTEGER PRIMARY KEY, price REAL NOT NULL, version INTEGER NOT NULL, category INTEGER NOT NULL)");
         using var connection = Open();
-        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-        Execute(connection, "CREATE TABLE products (id INTEGER PRIMARY KEY, price REAL NOT NULL, version INTEGER NOT NULL, category INTEGER NOT NULL)");
         using var tx = connection.BeginTransaction();
         using var insert = connection.CreateCommand();
         insert.Transaction = tx;
@@ -129,19 +122,7 @@ internal sealed class SourceOfTruth : IDisposable
     public double Staleness(long id, long versionRead, double readStartMs, double readEndMs, bool sinceTold) =>
         _history[id].Staleness(versionRead, readStartMs, readEndMs, sinceTold);
 
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
-
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
+    private SqliteConnection Open() => _file.Open();
 
     private static void InterlockedMax(ref int target, int value)
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Coherent.Lab.Infrastructure;
 using Microsoft.Data.Sqlite;
 
 namespace Coherent.Lab.Proof;
@@ -9,20 +10,13 @@ namespace Coherent.Lab.Proof;
 /// </summary>
 public sealed class ProofStore : IDisposable
 {
-    private readonly string _connectionString;
+    private readonly SqliteFile _file;
     private long _reads;
 
     public ProofStore(string path, IEnumerable<string> keys)
     {
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-        }
-
-        Path = path;
-        _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Pooling = true, Mode = SqliteOpenMode.ReadWriteCreate, DefaultTimeout = 30 }.ToString();
+        _file = new SqliteFile(path, "CREATE TABLE rows (key TEXT PRIMARY KEY, version INTEGER NOT NULL)");
         using var connection = Open();
-        Execute(connection, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; CREATE TABLE rows (key TEXT PRIMARY KEY, version INTEGER NOT NULL)");
         using var tx = connection.BeginTransaction();
         using var insert = connection.CreateCommand();
         insert.Transaction = tx;
@@ -37,7 +31,7 @@ public sealed class ProofStore : IDisposable
         tx.Commit();
     }
 
-    public string Path { get; }
+    public string Path => _file.Path;
 
     public long Reads => Interlocked.Read(ref _reads);
 
@@ -71,32 +65,7 @@ public sealed class ProofStore : IDisposable
         return versions;
     }
 
-    private SqliteConnection Open()
-    {
-        var connection = new SqliteConnection(_connectionString);
-        connection.Open();
-        return connection;
-    }
+    private SqliteConnection Open() => _file.Open();
 
-    private static void Execute(SqliteConnection connection, string sql)
-    {
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
-
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            File.Delete(Path);
-            File.Delete(Path + "-wal");
-            File.Delete(Path + "-shm");
-        }
-        catch (IOException)
-        {
-            // still open somewhere: the temp folder is cleaned by the OS
-        }
-    }
+    public void Dispose() => _file.Delete();
 }
