@@ -60,12 +60,12 @@ internal static class L2BreakdownRun
                 Envelope.TryRead(Key, (byte[])values[0]!, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
-            ("5 RedisTier.ReadAsync + Deserialize (no flight, no L1)", async () =>
+            ("5 RedisTier.ReadAsync (MGET) + Deserialize (no flight, no L1)", async () =>
             {
                 var read = await tier.ReadAsync(Key, family, CancellationToken.None);
                 JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
             }),
-            ("5b RedisTier.ReadAsync + Coherent's JsonCacheSerializer (ReadOnlySequence reader)", async () =>
+            ("5b RedisTier.ReadAsync + Coherent's JsonCacheSerializer (one-segment sequence: span parse)", async () =>
             {
                 var read = await tier.ReadAsync(Key, family, CancellationToken.None);
                 JsonCacheSerializer.Default.Deserialize<Product>(new ReadOnlySequence<byte>(read.Entry!.Payload));

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Coherent.Redis.Storage;
+using Coherent.Serialization;
+using StackExchange.Redis;
+
+namespace Coherent.Benchmarks.SharedTier;
+
+/// <summary>
+/// A quick check of case 1 while working on it (console mode <c>redis-l2-quick [rounds] [ops]</c>): the bare GET +
+/// deserialize, the tier's read alone and in parts, the engine's miss path without I/O, their sum, and Coherent's L2 hit,
+/// in short alternating blocks against one throwaway redis-server. Each round yields a ratio of a step's block mean to the baseline block run right before it, so a load
+/// change on the shared machine moves both sides of a ratio alike; the median of those paired ratios is the figure.
+/// </summary>
+internal static class L2QuickRun
+{
+    private const string Key = "product:42";
+
+    public static async Task RunAsync(string[] args)
+    {
+        var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 100;
+        var ops = args.Length > 1 && int.TryParse(args[1], out var o) ? o : 100;
+        await using var server = await RedisProcess.StartAsync();
+        using var connection = SharedNodes.Connect(server.Endpoint);
+        var db = connection.GetDatabase();
+        await using var cache = SharedNodes.Coherent(server.Endpoint, "bench-q");
+        await cache.SetAsync(Key, Product.Sample(42));
+        await db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
+        var tier = cache.Tier!;
+        var family = cache.Families.Resolve(Key);
+        var keys = new KeySpace("bench-q");
+        var sample = Product.Sample(42);
+        await using var local = new CoherentCacheBuilder().Define("product", p => p.MaxStaleness(SharedNodes.Expiry).Ttl(SharedNodes.Expiry).NoEarlyRefresh()).Build();
+
+        async Task HandOver()
+        {
+            var handover = new TaskCompletionSource<Product>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _ = Fill(handover); // started inline, like RunFlightAsync
+            await handover.Task;
+
+            async Task Fill(TaskCompletionSource<Product> target)
+            {
+                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                target.SetResult(JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
+            }
+        }
+
+        var steps = new (string Name, Func<Task> Op)[]
+        {
+            ("GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
+            ("RedisTier.ReadAsync + SerializerGuard.Deserialize", async () =>
+            {
+                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                SerializerGuard.Deserialize<Product>(JsonCacheSerializer.Default, Key, read.Entry!.Payload);
+            }),
+            ("RedisTier.ReadAsync + JsonSerializer.Deserialize(span)", async () =>
+            {
+                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
+            }),
+            ("MGET data + epoch + Envelope.TryRead + Deserialize(span)", async () =>
+            {
+                var values = await db.StringGetAsync(keys.DataAndEpoch(Key));
+                Envelope.TryRead(Key, (ReadOnlyMemory<byte>)values[0], null, 1 << 20, out var data);
+                JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
+            }),
+            ("tier read handed over a RunContinuationsAsynchronously TCS (as a flight does)", HandOver),
+            ("no Redis: Local.Remove + GetOrSetAsync (engine miss path)", async () =>
+            {
+                local.Local.Remove(Key);
+                await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
+            }),
+            ("sum: engine miss path (no Redis) + tier read handed over a TCS", async () =>
+            {
+                local.Local.Remove(Key);
+                await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
+                await HandOver();
+            }),
+            ("Coherent.GetOrSetAsync after Local.Remove", async () =>
+            {
+                cache.Local.Remove(Key);
+                await cache.GetOrSetAsync(Key, static _ => ValueTask.FromResult(Product.Sample(0)));
+            }),
+        };
+
+        var means = steps.Select(_ => new List<double>()).ToArray();
+        var ratios = steps.Select(_ => new List<double>()).ToArray();
+        var bytes = new double[steps.Length];
+        for (var round = -5; round < rounds; round++)
+        {
+            for (var s = 0; s < steps.Length; s++)
+            {
+                var allocated = GC.GetTotalAllocatedBytes(precise: true);
+                var watch = Stopwatch.StartNew();
+                for (var i = 0; i < ops; i++)
+                {
+                    await steps[s].Op();
+                }
+
+                var mean = watch.Elapsed.TotalMicroseconds / ops;
+                if (round >= 0)
+                {
+                    means[s].Add(mean);
+                    ratios[s].Add(mean / means[0][^1]);
+                    bytes[s] += (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)ops / rounds;
+                }
+            }
+        }
+
+        Console.WriteLine($"L2 hit quick check: {rounds} rounds × {ops} ops per step, alternating; {Stats.Machine()}");
+        Console.WriteLine("| Step | Median (µs/op) | Min (µs/op) | Median of paired ratios | Ratio of mins | Allocated (B/op, whole process) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        for (var s = 0; s < steps.Length; s++)
+        {
+            Console.WriteLine($"| {steps[s].Name} | {Stats.Percentile(means[s], 50):F1} | {means[s].Min():F1} | {Stats.Percentile(ratios[s], 50):F3}× | {means[s].Min() / means[0].Min():F3}× | {bytes[s]:F0} |");
+        }
+    }
+}
