@@ -4,23 +4,25 @@ namespace Coherent.Local;
 
 /// <summary>
 /// Milliseconds since the Unix epoch, from the cache's <see cref="TimeProvider"/>.
-/// With <see cref="TimeProvider.System"/> the value is refreshed every millisecond by a timer and read from a field,
-/// because a clock call costs ~28 ns on the virtual machines this runs on — more than the whole L1 hit budget.
+/// With <see cref="TimeProvider.System"/> the value is read from a field that a dedicated background thread refreshes every
+/// millisecond, because a clock call costs ~28 ns on the virtual machines this runs on — more than the whole L1 hit budget.
+/// A dedicated thread, not a timer: a timer's callback needs a thread-pool thread, so an application that starves its pool
+/// would stop the clock, and every hit would then be judged against a frozen time (served past Ttl and MaxStaleness).
 /// Any other provider (a <c>FakeTimeProvider</c> in tests) is asked on every read, so tests stay exact.
 /// </summary>
 internal sealed class CacheClock : IDisposable
 {
     private readonly TimeProvider _time;
-    private readonly ITimer? _ticker;
-    private long _cachedMs;
+    private readonly bool _coarse;
+    private int _disposed;
 
     public CacheClock(TimeProvider time)
     {
         _time = time;
         if (ReferenceEquals(time, TimeProvider.System))
         {
-            _cachedMs = time.GetUtcNow().ToUnixTimeMilliseconds();
-            _ticker = time.CreateTimer(static s => ((CacheClock)s!).Refresh(), this, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1));
+            _coarse = true;
+            Ticker.Acquire();
         }
     }
 
@@ -30,16 +32,16 @@ internal sealed class CacheClock : IDisposable
     public long NowMs
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _ticker is null ? _time.GetUtcNow().ToUnixTimeMilliseconds() : Volatile.Read(ref _cachedMs);
+        get => _coarse ? Volatile.Read(ref Ticker.NowMs) : _time.GetUtcNow().ToUnixTimeMilliseconds();
     }
 
     /// <summary>Exact read for slow paths (misses, writes); also refreshes the coarse value.</summary>
     public long PreciseNowMs()
     {
         var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (_ticker is not null && now > Volatile.Read(ref _cachedMs))
+        if (_coarse)
         {
-            Volatile.Write(ref _cachedMs, now);
+            Ticker.Advance(now);
         }
 
         return now;
@@ -49,7 +51,68 @@ internal sealed class CacheClock : IDisposable
 
     public TimeSpan GetElapsedTime(long start) => _time.GetElapsedTime(start);
 
-    private void Refresh() => PreciseNowMs();
+    public void Dispose()
+    {
+        if (_coarse && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Ticker.Release();
+        }
+    }
 
-    public void Dispose() => _ticker?.Dispose();
+    /// <summary>One thread per process, running while at least one coarse clock is alive.</summary>
+    private static class Ticker
+    {
+        public static long NowMs = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
+
+        private static readonly Lock Gate = new();
+        private static int s_users;
+        private static Thread? s_thread;
+
+        public static void Acquire()
+        {
+            lock (Gate)
+            {
+                Advance(TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+                if (s_users++ == 0 && s_thread is null)
+                {
+                    s_thread = new Thread(Run) { IsBackground = true, Name = "Coherent clock" };
+                    s_thread.Start();
+                }
+            }
+        }
+
+        public static void Release()
+        {
+            lock (Gate)
+            {
+                s_users--;
+            }
+        }
+
+        /// <summary>Moves the clock forward only (a precise read on another thread may be ahead of the ticker).</summary>
+        public static void Advance(long now)
+        {
+            long current;
+            while (now > (current = Volatile.Read(ref NowMs)) && Interlocked.CompareExchange(ref NowMs, now, current) != current)
+            {
+            }
+        }
+
+        private static void Run()
+        {
+            while (true)
+            {
+                Advance(TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+                Thread.Sleep(1);
+                lock (Gate)
+                {
+                    if (s_users == 0)
+                    {
+                        s_thread = null; // the next Acquire starts a new one
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
