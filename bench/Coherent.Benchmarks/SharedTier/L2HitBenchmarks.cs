@@ -181,8 +181,9 @@ public class L2HitBenchmarks
     [Benchmark(Description = "Coherent.GetOrSetAsync (L1 dropped)")]
     public ValueTask<Product> Coherent()
     {
-        _coherent!.Local.Remove(Key);
-        return _coherent.GetOrSetAsync(Key, this, static (self, _) => self.Miss());
+        var cache = _coherent!;
+        SharedNodes.DropLocal(cache, Key);
+        return cache.GetOrSetAsync(Key, this, static (self, _) => self.Miss());
     }
 
     [Benchmark(Description = "HybridCache.GetOrCreateAsync (DisableLocalCacheRead)")]
