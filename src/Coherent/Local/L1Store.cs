@@ -28,7 +28,7 @@ internal sealed class L1Store : IDisposable
     /// After that, one hit in 128 (by the caller's per-thread tick) is recorded, to keep the entry's place in the LFU's
     /// recency order. Recording costs ~70 ns (BitFaster's TryGet, read buffer, drain scheduling): at 1 in 16 it was
     /// 4.5 ns a hit; at 1 in 128 it is ~0.5 ns. On the Zipf trace 1 in 16, 1 in 64, 1 in 256 and never gave the same hit
-    /// ratio (42.1–42.4 %, within run-to-run noise) once the epochs below re-record each resident's frequency.
+    /// ratio (42.0–42.4 %, within run-to-run noise) once the epochs below re-record each resident's frequency.
     /// </summary>
     internal const int SampleMask = 127;
 
