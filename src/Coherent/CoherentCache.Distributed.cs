@@ -62,7 +62,6 @@ public sealed partial class CoherentCache
         // Another node computes. A value within fail-safe policy is served at once; otherwise wait for its "filled" notice.
         if (StaleCandidate(flight.Key, family) is { } stale)
         {
-            family.Stats.StaleServed.Increment();
             return new SharedOutcome(new FlightResult(stale.Value, stale, Stale: true), 0, null);
         }
 

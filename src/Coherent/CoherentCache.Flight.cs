@@ -298,8 +298,7 @@ public sealed partial class CoherentCache
             return entry;
         }
 
-        family.Stats.FailSafeActivations.Increment();
-        family.Stats.StaleServed.Increment();
+        family.Stats.FailSafeActivations.Increment(); // each caller served the value is counted as a stale request
         Log.FailSafeActivated(_logger, key, family.Name, entry.AgeMs(now), family.Policy.FailSafeThrottle);
         return entry;
     }

@@ -45,12 +45,7 @@ public sealed partial class CoherentCache
     {
         if (IsServable(entry, now) && !entry.IsSerialized && TryCast(entry, out T value))
         {
-            RecordHit(entry, now);
-            if (now >= entry.EarlyRefreshFromMs)
-            {
-                MaybeRefreshEarly(entry, now, state, factory, options);
-            }
-
+            RecordServed(entry, now, state, factory, options);
             return new ValueTask<T>(value);
         }
 
@@ -143,12 +138,7 @@ public sealed partial class CoherentCache
             if (IsServable(entry, now))
             {
                 // Hits that miss the fast path (copy-on-read families) get early refresh too.
-                RecordHit(entry, now);
-                if (now >= entry.EarlyRefreshFromMs)
-                {
-                    MaybeRefreshEarly(entry, now, state, factory, options);
-                }
-
+                RecordServed(entry, now, state, factory, options);
                 return ReadValue<T>(entry);
             }
 
@@ -184,7 +174,6 @@ public sealed partial class CoherentCache
         var softDeadline = family.Policy.SoftTimeout is { } soft ? Task.Delay(soft, _clock.TimeProvider, softCts!.Token) : null;
         if (owner)
         {
-            family.Stats.Misses.Increment();
             if (family.Policy.SoftTimeout is null)
             {
                 _ = RunFlightAsync(flight, family, state, factory, options);
@@ -232,7 +221,18 @@ public sealed partial class CoherentCache
                 // Otherwise the factory finished first, or the last value is gone (invalidated meanwhile): wait for its outcome.
             }
 
-            return ReadResult<T>(await flight.Task.WaitAsync(cancellationToken).ConfigureAwait(false));
+            FlightResult result;
+            try
+            {
+                result = await flight.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                family.Stats.Misses.Increment(); // failed or cancelled: still a request that missed
+                throw;
+            }
+
+            return ReadResult<T>(result, family);
         }
         finally
         {
@@ -251,13 +251,34 @@ public sealed partial class CoherentCache
         return entry.AgeMs(_clock.PreciseNowMs()) <= family.FailSafeMaxAgeMs ? entry : null;
     }
 
-    private void MaybeRefreshEarly<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
+    /// <summary>
+    /// Counts a served L1 entry once: as a hit, or as an early refresh when this read started one (inside the entry's XFetch
+    /// window). Either way it is recorded into the LFU policy and the served-age histogram.
+    /// </summary>
+    private void RecordServed<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
+    {
+        if (now >= entry.EarlyRefreshFromMs && MaybeRefreshEarly(entry, now, state, factory, options))
+        {
+            _l1.RecordHit(entry, 0);
+            if (_telemetry.ServedAge.Enabled)
+            {
+                _telemetry.RecordServedAge(entry.Family, entry.AgeMs(now));
+            }
+
+            return;
+        }
+
+        RecordHit(entry, now);
+    }
+
+    /// <summary>Starts a background refresh if XFetch says so and none runs for the key; true when this call started one.</summary>
+    private bool MaybeRefreshEarly<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
     {
         if (entry.Family.Policy.EarlyRefreshBeta is not { } beta
             || !XFetch.ShouldRefresh(now, entry.ExpiresAtMs, entry.DeltaMs, beta, XFetch.NextU(_random))
             || Interlocked.CompareExchange(ref entry.Refreshing, 1, 0) != 0)
         {
-            return;
+            return false;
         }
 
         var clear = _tags.ClearVersion;
@@ -269,7 +290,7 @@ public sealed partial class CoherentCache
         }, clear);
         if (!owner)
         {
-            return;
+            return false;
         }
 
         entry.Family.Stats.EarlyRefreshes.Increment();
@@ -277,10 +298,21 @@ public sealed partial class CoherentCache
         // On the thread pool: the factory may do synchronous work before its first await, and the caller of this hit
         // must get the current value at once, not after the refresh.
         _ = Task.Run(() => RunFlightAsync(flight, entry.Family, state, factory, options));
+        return true;
     }
 
-    private T ReadResult<T>(FlightResult result)
+    /// <summary>A flight's outcome for one of its callers, counted once: stale (fail-safe, or another node computes) or miss.</summary>
+    private T ReadResult<T>(FlightResult result, FamilyState family)
     {
+        if (result.Stale)
+        {
+            family.Stats.StaleServed.Increment();
+        }
+        else
+        {
+            family.Stats.Misses.Increment();
+        }
+
         if (result.Entry is not { } e)
         {
             return CastValue<T>(result.Value, "");
@@ -289,6 +321,11 @@ public sealed partial class CoherentCache
         if (result.Stale)
         {
             RecordStaleServed(e);
+        }
+        else if (_telemetry.ServedAge.Enabled)
+        {
+            // A computed value is a few milliseconds old; one from L2 may be older: misses belong in the histogram too.
+            _telemetry.RecordServedAge(family, e.AgeMs(_clock.PreciseNowMs()));
         }
 
         return ReadValue<T>(e);

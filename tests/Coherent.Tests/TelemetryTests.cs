@@ -42,7 +42,41 @@ public sealed class TelemetryTests
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
         time.Advance(TimeSpan.FromSeconds(4));
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
-        Assert.Equal([3000.0, 7000.0], metrics.Histogram("coherent.served_age", "price"));
+        Assert.Equal([0.0, 3000.0, 7000.0], metrics.Histogram("coherent.served_age", "price")); // the miss served a value 0 ms old
+    }
+
+    [Fact]
+    public async Task Every_read_is_counted_once_with_its_outcome()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromSeconds(10), p => p.FailSafe(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5))).Build();
+        using var metrics = new Metrics(cache.Name);
+
+        // Ten callers on a cold key: one runs the factory, nine join it; all ten missed.
+        var gate = T.Gate<int>();
+        var reads = Enumerable.Range(0, 10).Select(_ => cache.GetOrSetAsync("price:1", _ => new ValueTask<int>(gate.Task), cancellationToken: T.Ct).AsTask()).ToList();
+        await T.Until(() => cache.Flights.Count == 1 && metrics.Counter("coherent.single_flight.joins", "price", null) == 9, "nine callers joined");
+        gate.SetResult(1);
+        await Task.WhenAll(reads);
+        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(9, metrics.Counter("coherent.single_flight.joins", "price", null));
+
+        // Expired, and the factory fails: each of the three callers served the last value is one stale read (one activation).
+        time.Advance(TimeSpan.FromSeconds(20));
+        var failing = T.Gate<int>();
+        var staleReads = Enumerable.Range(0, 3).Select(_ => cache.GetOrSetAsync("price:1", _ => new ValueTask<int>(failing.Task), cancellationToken: T.Ct).AsTask()).ToList();
+        await T.Until(() => metrics.Counter("coherent.single_flight.joins", "price", null) == 11, "two more callers joined");
+        failing.SetException(new InvalidOperationException("source down"));
+        var served = await Task.WhenAll(staleReads);
+        Assert.All(served, v => Assert.Equal(1, v));
+        Assert.Equal(3, metrics.Counter("coherent.requests", "price", "stale"));
+        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(1, metrics.Counter("coherent.fail_safe.activations", "price", null));
+
+        // A read that fails outright is a miss too.
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await cache.GetOrSetAsync<int>("price:2", _ => throw new InvalidOperationException(), cancellationToken: T.Ct));
+        Assert.Equal(11, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "hit"));
     }
 
     [Fact]

@@ -14,7 +14,7 @@ internal static class CacheAdvisor
         foreach (var family in families.All)
         {
             var s = family.Stats;
-            var hits = s.Hits.Value + s.StaleServed.Value;
+            var hits = s.Hits.Value + s.EarlyRefreshes.Value + s.StaleServed.Value;
             var misses = s.Misses.Value;
             var reads = hits + misses;
             var writes = s.Writes.Value + s.Invalidations.Value;

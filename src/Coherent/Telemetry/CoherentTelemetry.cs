@@ -28,7 +28,7 @@ internal sealed class CoherentTelemetry : IDisposable
         _meter.CreateObservableCounter("coherent.requests", () => Observe(families, static s => s.Hits, "hit")
             .Concat(Observe(families, static s => s.Misses, "miss"))
             .Concat(Observe(families, static s => s.StaleServed, "stale"))
-            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), description: "Reads by family and outcome.");
+            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), description: "One count per read, by family and outcome: hit; miss (computed or read from L2 for this read, including callers that joined a running factory, and failed or cancelled reads); stale (fail-safe, soft timeout, throttle, or another node computing); early-refresh (a hit that started a background refresh).");
         _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), description: "Callers that joined a factory run already in flight.");
         _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), description: "Times a stale value was served because the factory failed or timed out.");
         _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), description: "Factory runs that threw or timed out.");
