@@ -92,5 +92,15 @@ public sealed class IntegrationTests
         await hybrid.RemoveByTagAsync("*", T.Ct);
         Assert.False((await coherent.TryGetAsync<int>("product:4", T.Ct)).Found);
         Assert.False((await coherent.TryGetAsync<string>("product:1", T.Ct)).Found);
+
+        // DisableUnderlyingData: a lookup that never runs the factory — the cached value, or default when there is none.
+        var lookupOnly = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableUnderlyingData };
+        var before = runs;
+        Assert.Null(await hybrid.GetOrCreateAsync("product:5", Load, lookupOnly, cancellationToken: T.Ct));
+        Assert.Equal(0, await hybrid.GetOrCreateAsync("product:6", 1, static (s, _) => ValueTask.FromResult(s), lookupOnly, cancellationToken: T.Ct));
+        await hybrid.SetAsync("product:5", "cached", cancellationToken: T.Ct);
+        Assert.Equal("cached", await hybrid.GetOrCreateAsync("product:5", Load, lookupOnly, cancellationToken: T.Ct));
+        Assert.Equal(before, runs);
+        Assert.False((await coherent.TryGetAsync<int>("product:6", T.Ct)).Found);
     }
 }

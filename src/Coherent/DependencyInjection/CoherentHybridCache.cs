@@ -4,14 +4,24 @@ namespace Coherent.DependencyInjection;
 
 /// <summary>
 /// Microsoft's <see cref="HybridCache"/> API served by Coherent. Expiration maps to the entry TTL (capped by the family's),
-/// tags to entry tags, <see cref="HybridCacheEntryFlags.DisableDistributedCache"/> to local-only, and
-/// <c>RemoveByTagAsync("*")</c> to a clear.
+/// tags to entry tags, <see cref="HybridCacheEntryFlags.DisableDistributedCache"/> (either half) to local-only,
+/// <see cref="HybridCacheEntryFlags.DisableUnderlyingData"/> to a lookup that never runs the factory (default when absent),
+/// and <c>RemoveByTagAsync("*")</c> to a clear. The local-cache flags and DisableCompression are not honoured: a value
+/// served from L1 is still within its family's MaxStaleness, and Coherent does not compress.
 /// </summary>
 internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
 {
     public override ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
-        cache.GetOrSetAsync(key, state, factory, Map(options, tags), cancellationToken);
+        options?.Flags is { } flags && (flags & HybridCacheEntryFlags.DisableUnderlyingData) != 0
+            ? LookupOnlyAsync<T>(key, cancellationToken)
+            : cache.GetOrSetAsync(key, state, factory, Map(options, tags), cancellationToken);
+
+    private async ValueTask<T> LookupOnlyAsync<T>(string key, CancellationToken cancellationToken)
+    {
+        var found = await cache.TryGetAsync<T>(key, cancellationToken).ConfigureAwait(false);
+        return found.Found ? found.Value! : default!;
+    }
 
     public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
         cache.SetAsync(key, value, Map(options, tags), cancellationToken);
