@@ -15,15 +15,18 @@ public sealed class CacheClockTests
     public void The_coarse_clock_keeps_time_while_the_thread_pool_is_starved()
     {
         using var clock = new CacheClock(TimeProvider.System);
-        using var gate = new ManualResetEventSlim();
+        // Not disposed: work items still queued when the test ends would wait on a disposed event (a process-level failure).
+        var gate = new ManualResetEventSlim();
         var blocked = 0;
         var blockers = Math.Max(64, ThreadPool.ThreadCount * 4);
+        using var done = new CountdownEvent(blockers);
         for (var i = 0; i < blockers; i++)
         {
             ThreadPool.UnsafeQueueUserWorkItem(_ =>
             {
                 Interlocked.Increment(ref blocked);
                 gate.Wait();
+                done.Signal();
             }, null);
         }
 
@@ -45,6 +48,7 @@ public sealed class CacheClockTests
         finally
         {
             gate.Set();
+            Assert.True(done.Wait(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken), "the blocked work items did not finish");
         }
     }
 }
