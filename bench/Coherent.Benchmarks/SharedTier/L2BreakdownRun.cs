@@ -108,30 +108,8 @@ internal static class L2BreakdownRun
             }),
         };
 
-        var means = steps.Select(_ => new List<double>()).ToArray();
-
         // Each step's block against the baseline block of the same round (minutes apart at most, not the whole run apart).
-        var paired = steps.Select(_ => new List<double>()).ToArray();
-        var bytes = new double[steps.Length];
-        for (var round = -2; round < rounds; round++)
-        {
-            for (var s = 0; s < steps.Length; s++)
-            {
-                var allocated = GC.GetTotalAllocatedBytes(precise: true);
-                var watch = Stopwatch.StartNew();
-                for (var i = 0; i < ops; i++)
-                {
-                    await steps[s].Op();
-                }
-
-                if (round >= 0)
-                {
-                    means[s].Add(watch.Elapsed.TotalMicroseconds / ops);
-                    paired[s].Add(means[s][^1] / means[0][^1]);
-                    bytes[s] += (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)ops / rounds;
-                }
-            }
-        }
+        var (means, paired, bytes) = await Stats.InterleaveAsync(steps, rounds, ops, warmupRounds: 2);
 
         Console.WriteLine($"L2 hit breakdown: {rounds} rounds × {ops} sequential ops per step, interleaved; payload {json.Length} bytes of JSON; redis-server 127.0.0.1:{server.Port}");
         Console.WriteLine(Stats.Machine());

@@ -83,29 +83,7 @@ internal static class L2QuickRun
             }),
         };
 
-        var means = steps.Select(_ => new List<double>()).ToArray();
-        var ratios = steps.Select(_ => new List<double>()).ToArray();
-        var bytes = new double[steps.Length];
-        for (var round = -5; round < rounds; round++)
-        {
-            for (var s = 0; s < steps.Length; s++)
-            {
-                var allocated = GC.GetTotalAllocatedBytes(precise: true);
-                var watch = Stopwatch.StartNew();
-                for (var i = 0; i < ops; i++)
-                {
-                    await steps[s].Op();
-                }
-
-                var mean = watch.Elapsed.TotalMicroseconds / ops;
-                if (round >= 0)
-                {
-                    means[s].Add(mean);
-                    ratios[s].Add(mean / means[0][^1]);
-                    bytes[s] += (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)ops / rounds;
-                }
-            }
-        }
+        var (means, ratios, bytes) = await Stats.InterleaveAsync(steps, rounds, ops, warmupRounds: 5);
 
         // Plain Local.Remove, no wait: a caller starting right after the previous operation's flight completed, but before the flight left the table, joins
         // it and is served without a read: count how often that makes a "L2 hit" operation skip Redis.
