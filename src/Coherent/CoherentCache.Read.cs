@@ -161,7 +161,7 @@ public sealed partial class CoherentCache
         while (true)
         {
             var clear = _tags.ClearVersion;
-            (flight, owner) = _flights.JoinOrStart(key, () => new Flight(key, clear, owned: true), clear);
+            (flight, owner) = _flights.JoinOrStart(key, static (k, c) => new Flight(k, c, owned: true), clear);
             if (owner || flight.TryAddWaiter())
             {
                 break;
@@ -282,9 +282,9 @@ public sealed partial class CoherentCache
         }
 
         var clear = _tags.ClearVersion;
-        var (flight, owner) = _flights.JoinOrStart(entry.Key, () =>
+        var (flight, owner) = _flights.JoinOrStart(entry.Key, static (k, c) =>
         {
-            var background = new Flight(entry.Key, clear);
+            var background = new Flight(k, c);
             background.MarkBackground();
             return background;
         }, clear);

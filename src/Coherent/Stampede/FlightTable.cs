@@ -14,7 +14,10 @@ internal sealed class FlightTable
     /// caller owns it. A flight whose result a new caller may not see (<see cref="Flight.IsStaleFor"/>: invalidated, cleared or
     /// abandoned since it began) is replaced, not joined; it stays fenced, finishes for its own callers and stores nothing.
     /// </summary>
-    public (Flight Flight, bool Owner) JoinOrStart(string key, Func<Flight> candidate, long clearVersion)
+    /// <param name="key">The cache key.</param>
+    /// <param name="candidate">Builds the new flight from the key and <paramref name="clearVersion"/> (static: no closure per miss).</param>
+    /// <param name="clearVersion">The clear version the caller started from.</param>
+    public (Flight Flight, bool Owner) JoinOrStart(string key, Func<string, long, Flight> candidate, long clearVersion)
     {
         while (true)
         {
@@ -25,7 +28,7 @@ internal sealed class FlightTable
                     return (existing, false);
                 }
 
-                var replacement = candidate();
+                var replacement = candidate(key, clearVersion);
                 if (_flights.TryUpdate(key, replacement, existing))
                 {
                     existing.Fence(); // out of the table, an invalidation can no longer find it: it must not store
@@ -35,7 +38,7 @@ internal sealed class FlightTable
                 continue;
             }
 
-            var created = candidate();
+            var created = candidate(key, clearVersion);
             if (_flights.TryAdd(key, created))
             {
                 return (created, true);
