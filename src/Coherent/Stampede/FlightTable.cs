@@ -23,7 +23,9 @@ internal sealed class FlightTable
         {
             if (_flights.TryGetValue(key, out var existing))
             {
-                if (!existing.IsStaleFor(clearVersion))
+                // A run that has finished but not yet left the table is not joined either: its outcome is already given out
+                // (a failure joined here would be a cached exception; a value it stored is in L1 for the next caller).
+                if (!existing.IsStaleFor(clearVersion) && !existing.Task.IsCompleted)
                 {
                     return (existing, false);
                 }
