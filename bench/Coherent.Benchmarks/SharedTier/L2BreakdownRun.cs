@@ -17,7 +17,7 @@ namespace Coherent.Benchmarks.SharedTier;
 /// </summary>
 internal static class L2BreakdownRun
 {
-    private const string Key = "product:42";
+    private const string Key = L2Setup.Key;
     private static readonly HybridCacheEntryOptions HybridSkipLocal = new() { Flags = HybridCacheEntryFlags.DisableLocalCacheRead };
     private static readonly FusionCacheEntryOptions FusionSkipMemory = new FusionCacheEntryOptions { Duration = SharedNodes.Expiry }.SetSkipMemoryCacheRead(true);
 
@@ -25,23 +25,15 @@ internal static class L2BreakdownRun
     {
         var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 15;
         var ops = args.Length > 1 && int.TryParse(args[1], out var o) ? o : 1000;
-        await using var server = await RedisProcess.StartAsync();
-        using var connection = SharedNodes.Connect(server.Endpoint);
-        var db = connection.GetDatabase();
-        await using var cache = SharedNodes.Coherent(server.Endpoint, "bench-bd");
-        await cache.SetAsync(Key, Product.Sample(42));
-        var keys = new KeySpace("bench-bd");
-        var json = Product.Utf8(Product.Sample(42));
-        await db.StringSetAsync("bare:" + Key, json);
-        var tier = cache.Tier!;
-        var family = cache.Families.Resolve(Key);
+        await using var setup = await L2Setup.StartAsync("bench-bd");
+        var (server, db, cache, tier, family, keys, json) = (setup.Server, setup.Db, setup.Cache, setup.Tier, setup.Family, setup.Keys, setup.Json);
         var script = LoadReadScript();
         var sample = Product.Sample(42);
         await using var hybrid = SharedNodes.Hybrid(server.Endpoint, "bench-bd");
         await hybrid.Cache.SetAsync(Key, Product.Sample(42));
         await using var fusion = SharedNodes.Fusion(server.Endpoint, "bench-bd");
         await fusion.Cache.SetAsync(Key, Product.Sample(42));
-        await using var local = new CoherentCacheBuilder().Define("product", p => p.MaxStaleness(SharedNodes.Expiry).Ttl(SharedNodes.Expiry).NoEarlyRefresh()).Build();
+        var local = setup.Local;
 
         var steps = new (string Name, Func<Task> Op)[]
         {

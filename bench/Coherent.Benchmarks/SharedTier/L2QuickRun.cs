@@ -14,23 +14,15 @@ namespace Coherent.Benchmarks.SharedTier;
 /// </summary>
 internal static class L2QuickRun
 {
-    private const string Key = "product:42";
+    private const string Key = L2Setup.Key;
 
     public static async Task RunAsync(string[] args)
     {
         var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 100;
         var ops = args.Length > 1 && int.TryParse(args[1], out var o) ? o : 100;
-        await using var server = await RedisProcess.StartAsync();
-        using var connection = SharedNodes.Connect(server.Endpoint);
-        var db = connection.GetDatabase();
-        await using var cache = SharedNodes.Coherent(server.Endpoint, "bench-q");
-        await cache.SetAsync(Key, Product.Sample(42));
-        await db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
-        var tier = cache.Tier!;
-        var family = cache.Families.Resolve(Key);
-        var keys = new KeySpace("bench-q");
+        await using var setup = await L2Setup.StartAsync("bench-q");
+        var (server, db, cache, tier, family, keys, local) = (setup.Server, setup.Db, setup.Cache, setup.Tier, setup.Family, setup.Keys, setup.Local);
         var sample = Product.Sample(42);
-        await using var local = new CoherentCacheBuilder().Define("product", p => p.MaxStaleness(SharedNodes.Expiry).Ttl(SharedNodes.Expiry).NoEarlyRefresh()).Build();
 
         async Task HandOver()
         {
