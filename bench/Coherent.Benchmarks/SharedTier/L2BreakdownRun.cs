@@ -62,18 +62,7 @@ internal static class L2BreakdownRun
                 var read = await tier.ReadAsync(Key, family, CancellationToken.None);
                 JsonCacheSerializer.Default.Deserialize<Product>(new ReadOnlySequence<byte>(read.Entry!.Payload));
             }),
-            ("6 step 5 + handing the result over a RunContinuationsAsynchronously TCS (as a flight does)", async () =>
-            {
-                var handover = new TaskCompletionSource<Product>(TaskCreationOptions.RunContinuationsAsynchronously);
-                _ = Fill(handover); // started inline, like RunFlightAsync
-                await handover.Task;
-
-                async Task Fill(TaskCompletionSource<Product> target)
-                {
-                    var read = await tier.ReadAsync(Key, family, CancellationToken.None);
-                    target.SetResult(JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
-                }
-            }),
+            ("6 step 5 + handing the result over a RunContinuationsAsynchronously TCS (as a flight does)", setup.TierReadHandedOverAsync),
             ("6b step 5 through four more nested async ValueTask frames (the depth of the flight path)", async () =>
             {
                 await Frame(Frame(Frame(Frame(Read()))));

@@ -24,19 +24,6 @@ internal static class L2QuickRun
         var (server, db, cache, tier, family, keys, local) = (setup.Server, setup.Db, setup.Cache, setup.Tier, setup.Family, setup.Keys, setup.Local);
         var sample = Product.Sample(42);
 
-        async Task HandOver()
-        {
-            var handover = new TaskCompletionSource<Product>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _ = Fill(handover); // started inline, like RunFlightAsync
-            await handover.Task;
-
-            async Task Fill(TaskCompletionSource<Product> target)
-            {
-                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
-                target.SetResult(JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
-            }
-        }
-
         var steps = new (string Name, Func<Task> Op)[]
         {
             ("GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
@@ -56,7 +43,7 @@ internal static class L2QuickRun
                 Envelope.TryRead(Key, (ReadOnlyMemory<byte>)values[0], null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
-            ("tier read handed over a RunContinuationsAsynchronously TCS (as a flight does)", HandOver),
+            ("tier read handed over a RunContinuationsAsynchronously TCS (as a flight does)", setup.TierReadHandedOverAsync),
             ("no Redis: Local.Remove + GetOrSetAsync (engine miss path)", async () =>
             {
                 local.Local.Remove(Key);
@@ -66,7 +53,7 @@ internal static class L2QuickRun
             {
                 local.Local.Remove(Key);
                 await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
-                await HandOver();
+                await setup.TierReadHandedOverAsync();
             }),
             ("Coherent.GetOrSetAsync after Local.Remove", async () =>
             {

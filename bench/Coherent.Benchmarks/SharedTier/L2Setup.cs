@@ -44,6 +44,20 @@ internal sealed class L2Setup : IAsyncDisposable
 
     public byte[] Json { get; } = Product.Utf8(Product.Sample(42));
 
+    /// <summary>The tier's read and deserialization, handed to the caller over a RunContinuationsAsynchronously TCS (as a flight does).</summary>
+    public async Task TierReadHandedOverAsync()
+    {
+        var handover = new TaskCompletionSource<Product>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = Fill(handover); // started inline, like RunFlightAsync
+        await handover.Task;
+
+        async Task Fill(TaskCompletionSource<Product> target)
+        {
+            var read = await Tier.ReadAsync(Key, Family, CancellationToken.None);
+            target.SetResult(System.Text.Json.JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
+        }
+    }
+
     public static async Task<L2Setup> StartAsync(string prefix)
     {
         var server = await RedisProcess.StartAsync();
