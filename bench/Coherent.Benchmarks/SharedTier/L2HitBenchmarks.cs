@@ -27,78 +27,57 @@ public class L2HitBenchmarks
     private long _factoryRuns;
 
     [GlobalSetup(Target = nameof(Baseline))]
-    public async Task SetupBaseline()
+    public Task SetupBaseline() => StartServerAsync(async endpoint =>
     {
-        _server = await RedisProcess.StartAsync();
-        try
-        {
-            _connection = SharedNodes.Connect(_server.Endpoint);
-            _db = _connection.GetDatabase();
-            await _db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
-            await EnsureEveryOpReadsRedis(Baseline);
-        }
-        catch
-        {
-            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
-            throw;
-        }
-    }
+        _connection = SharedNodes.Connect(endpoint);
+        _db = _connection.GetDatabase();
+        await _db.StringSetAsync("bare:" + Key, Product.Utf8(Product.Sample(42)));
+        await EnsureEveryOpReadsRedis(Baseline);
+    });
 
     [GlobalSetup(Target = nameof(Coherent))]
-    public async Task SetupCoherent()
+    public Task SetupCoherent() => StartServerAsync(async endpoint =>
     {
-        _server = await RedisProcess.StartAsync();
-        try
+        await using (var writer = SharedNodes.Coherent(endpoint, "bench-l2"))
         {
-            await using (var writer = SharedNodes.Coherent(_server.Endpoint, "bench-l2"))
-            {
-                await writer.SetAsync(Key, Product.Sample(42));
-            }
+            await writer.SetAsync(Key, Product.Sample(42));
+        }
 
-            _coherent = SharedNodes.Coherent(_server.Endpoint, "bench-l2");
-            await EnsureEveryOpReadsRedis(Coherent);
-        }
-        catch
-        {
-            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
-            throw;
-        }
-    }
+        _coherent = SharedNodes.Coherent(endpoint, "bench-l2");
+        await EnsureEveryOpReadsRedis(Coherent);
+    });
 
     [GlobalSetup(Target = nameof(Hybrid))]
-    public async Task SetupHybrid()
+    public Task SetupHybrid() => StartServerAsync(async endpoint =>
     {
-        _server = await RedisProcess.StartAsync();
-        try
+        await using (var writer = SharedNodes.Hybrid(endpoint, "bench-l2"))
         {
-            await using (var writer = SharedNodes.Hybrid(_server.Endpoint, "bench-l2"))
-            {
-                await writer.Cache.SetAsync(Key, Product.Sample(42));
-            }
+            await writer.Cache.SetAsync(Key, Product.Sample(42));
+        }
 
-            _hybrid = SharedNodes.Hybrid(_server.Endpoint, "bench-l2");
-            await EnsureEveryOpReadsRedis(Hybrid);
-        }
-        catch
-        {
-            await _server.DisposeAsync(); // BenchmarkDotNet skips the cleanup when a setup fails
-            throw;
-        }
-    }
+        _hybrid = SharedNodes.Hybrid(endpoint, "bench-l2");
+        await EnsureEveryOpReadsRedis(Hybrid);
+    });
 
     [GlobalSetup(Target = nameof(Fusion))]
-    public async Task SetupFusion()
+    public Task SetupFusion() => StartServerAsync(async endpoint =>
+    {
+        await using (var writer = SharedNodes.Fusion(endpoint, "bench-l2"))
+        {
+            await writer.Cache.SetAsync(Key, Product.Sample(42));
+        }
+
+        _fusion = SharedNodes.Fusion(endpoint, "bench-l2");
+        await EnsureEveryOpReadsRedis(Fusion);
+    });
+
+    /// <summary>Starts this case's redis-server, then seeds and opens the peer; a failed setup stops the server itself.</summary>
+    private async Task StartServerAsync(Func<string, Task> seedAndOpen)
     {
         _server = await RedisProcess.StartAsync();
         try
         {
-            await using (var writer = SharedNodes.Fusion(_server.Endpoint, "bench-l2"))
-            {
-                await writer.Cache.SetAsync(Key, Product.Sample(42));
-            }
-
-            _fusion = SharedNodes.Fusion(_server.Endpoint, "bench-l2");
-            await EnsureEveryOpReadsRedis(Fusion);
+            await seedAndOpen(_server.Endpoint);
         }
         catch
         {
