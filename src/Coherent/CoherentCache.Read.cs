@@ -118,9 +118,28 @@ public sealed partial class CoherentCache
     {
         // The counter's stripe value doubles as the LFU's sampling tick: one thread-local read per hit, not two.
         _l1.RecordHit(entry, entry.HitCounter.IncrementRelaxed());
+        RecordServedAge(entry, now);
+    }
+
+    /// <summary>How old the served value was, into the served-age histogram — only while something listens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void RecordServedAge(CacheEntry entry, long now)
+    {
         if (_telemetry.ServedAge.Enabled)
         {
             _telemetry.RecordServedAge(entry.Family, entry.AgeMs(now));
+        }
+    }
+
+    /// <summary>
+    /// The same at the exact clock, for the slow paths: misses (a computed value is a few milliseconds old, one from L2 may be
+    /// older) and stale serves (fail-safe, soft timeout, throttle), where staleness is largest.
+    /// </summary>
+    private void RecordServedAge(CacheEntry entry)
+    {
+        if (_telemetry.ServedAge.Enabled)
+        {
+            RecordServedAge(entry, _clock.PreciseNowMs());
         }
     }
 
@@ -146,7 +165,7 @@ public sealed partial class CoherentCache
             if (Volatile.Read(ref entry.ThrottleUntilMs) > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
             {
                 family.Stats.StaleServed.Increment();
-                RecordStaleServed(entry);
+                RecordServedAge(entry);
                 return ReadValue<T>(entry);
             }
         }
@@ -213,7 +232,7 @@ public sealed partial class CoherentCache
                     // Let the factory finish and refresh the entry; this caller gets the last value now.
                     flight.MarkBackground();
                     family.Stats.StaleServed.Increment();
-                    RecordStaleServed(stale);
+                    RecordServedAge(stale);
                     Log.SoftTimeoutServedStale(_logger, flight.Key, family.Name);
                     return ReadValue<T>(stale);
                 }
@@ -260,11 +279,7 @@ public sealed partial class CoherentCache
         if (now >= entry.EarlyRefreshFromMs && MaybeRefreshEarly(entry, now, state, factory, options))
         {
             _l1.RecordHit(entry, 0);
-            if (_telemetry.ServedAge.Enabled)
-            {
-                _telemetry.RecordServedAge(entry.Family, entry.AgeMs(now));
-            }
-
+            RecordServedAge(entry, now);
             return;
         }
 
@@ -318,26 +333,8 @@ public sealed partial class CoherentCache
             return CastValue<T>(result.Value, "");
         }
 
-        if (result.Stale)
-        {
-            RecordStaleServed(e);
-        }
-        else if (_telemetry.ServedAge.Enabled)
-        {
-            // A computed value is a few milliseconds old; one from L2 may be older: misses belong in the histogram too.
-            _telemetry.RecordServedAge(family, e.AgeMs(_clock.PreciseNowMs()));
-        }
-
+        RecordServedAge(e);
         return ReadValue<T>(e);
-    }
-
-    /// <summary>Stale serves (fail-safe, soft timeout, throttle) are where staleness is largest: they go into the served-age histogram too.</summary>
-    private void RecordStaleServed(CacheEntry entry)
-    {
-        if (_telemetry.ServedAge.Enabled)
-        {
-            _telemetry.RecordServedAge(entry.Family, entry.AgeMs(_clock.PreciseNowMs()));
-        }
     }
 
     /// <summary>The entry's value as a <typeparamref name="T"/>: the shared object, or a private copy for copy-on-read families.</summary>
