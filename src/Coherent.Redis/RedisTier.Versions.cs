@@ -73,6 +73,12 @@ internal sealed partial class RedisTier
     public async ValueTask<DistributedVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
     {
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
+        return await KnownVersionsAsync(tags, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The clear version and the tags' versions as this node knows them now (a tag never seen is read from Redis).</summary>
+    private async ValueTask<DistributedVersions> KnownVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+    {
         var clear = Volatile.Read(ref _clearVersion);
         if (tags is not { Count: > 0 })
         {

@@ -141,26 +141,25 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         }
 
         // A fill carries the versions captured before its factory ran; a write is stamped with the versions known now.
-        var captured = entry.Versions;
+        var versions = entry.Versions ?? await KnownVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
         (string, long)[]? tags = null;
         if (entry.Tags is { Count: > 0 } names)
         {
             tags = new (string, long)[names.Count];
             for (var i = 0; i < names.Count; i++)
             {
-                tags[i] = (names[i], captured is null ? await TagVersionAsync(names[i], cancellationToken).ConfigureAwait(false) : CapturedVersion(captured, names[i]));
+                tags[i] = (names[i], VersionOf(versions, names[i]));
             }
         }
 
-        var clear = captured?.ClearVersion ?? Volatile.Read(ref _clearVersion);
-        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, clear, tags, entry.Payload);
+        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
         return Envelope.Write(key, data, _signingKey);
     }
 
-    /// <summary>A tag missing from the capture gets version 0: older than any bump, so the entry can only be judged stale, never current.</summary>
-    private static long CapturedVersion(DistributedVersions captured, string tag)
+    /// <summary>A tag missing from the versions gets 0: older than any bump, so the entry can only be judged stale, never current.</summary>
+    private static long VersionOf(DistributedVersions versions, string tag)
     {
-        if (captured.Tags is { } known)
+        if (versions.Tags is { } known)
         {
             foreach (var (name, version) in known)
             {
