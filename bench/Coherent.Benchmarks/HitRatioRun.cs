@@ -1,3 +1,4 @@
+using Coherent.Lab.Infrastructure;
 using BitFaster.Caching.Lfu;
 using BitFaster.Caching.Lru;
 using Microsoft.Extensions.Caching.Memory;
@@ -119,19 +120,7 @@ internal static class HitRatioRun
     private static (int[] Trace, string[] Keys) BuildTrace()
     {
         var random = new Random(Seed);
-        var cdf = new double[Universe];
-        double sum = 0;
-        for (var rank = 1; rank <= Universe; rank++)
-        {
-            sum += 1.0 / Math.Pow(rank, Skew);
-            cdf[rank - 1] = sum;
-        }
-
-        for (var i = 0; i < Universe; i++)
-        {
-            cdf[i] /= sum;
-        }
-
+        var zipf = new Zipf(Universe, Skew);
         var idOfRank = Enumerable.Range(0, Universe).ToArray();
         random.Shuffle(idOfRank);
         var trace = new int[ZipfAccesses + ScanLength];
@@ -146,9 +135,7 @@ internal static class HitRatioRun
                 }
             }
 
-            var rankIndex = Array.BinarySearch(cdf, random.NextDouble());
-            rankIndex = rankIndex < 0 ? Math.Min(~rankIndex, Universe - 1) : rankIndex;
-            trace[t++] = idOfRank[rankIndex];
+            trace[t++] = idOfRank[zipf.Next(random) - 1];
         }
 
         var keys = Enumerable.Range(0, Universe + ScanLength).Select(i => $"z:{i}").ToArray();
