@@ -21,8 +21,9 @@ public sealed partial class CoherentCache
     /// <inheritdoc />
     public ValueTask<T> GetOrSetAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
     {
-        KeyRules.ValidateFast(key, _maxKeyLength);
-        if (_l1.Peek(key, out var entry))
+        // Only null is checked before the lookup: an empty, oversized or otherwise invalid key is never stored, so it
+        // misses here and the slow path rejects it with the full rules.
+        if (key is not null && _l1.Peek(key, out var entry))
         {
             // The common hit, kept small (every field it reads sits in the entry's first two cache lines): not expired,
             // before any early-refresh window (one comparison covers both), valid, confirmed, and stored as exactly a T.
@@ -36,7 +37,7 @@ public sealed partial class CoherentCache
             return GetOrSetWarm(entry, now, key, state, factory, options, cancellationToken);
         }
 
-        return GetOrSetSlowAsync(key, state, factory, options, cancellationToken);
+        return GetOrSetSlowAsync(key!, state, factory, options, cancellationToken);
     }
 
     /// <summary>The rest of the hit path: the early-refresh window, values of a subtype of T, null, copy-on-read entries.</summary>
@@ -125,7 +126,7 @@ public sealed partial class CoherentCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordServedAge(CacheEntry entry, long now)
     {
-        if (_telemetry.ServedAge.Enabled)
+        if (_servedAge.Enabled)
         {
             _telemetry.RecordServedAge(entry.Family, entry.AgeMs(now));
         }
@@ -137,7 +138,7 @@ public sealed partial class CoherentCache
     /// </summary>
     private void RecordServedAge(CacheEntry entry)
     {
-        if (_telemetry.ServedAge.Enabled)
+        if (_servedAge.Enabled)
         {
             RecordServedAge(entry, _clock.PreciseNowMs());
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Coherent.Distributed;
 using Coherent.Invalidation;
 using Coherent.Local;
@@ -22,6 +23,9 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     private readonly FlightTable _flights = new();
     private readonly TagTable _tags = new();
     private readonly CoherentTelemetry _telemetry;
+
+    /// <summary>The telemetry's served-age histogram, held here: the hit path checks it is listened to, one load, not two.</summary>
+    private readonly Histogram<double> _servedAge;
     private readonly ILogger _logger;
     private readonly ICacheSerializer _serializer;
     private readonly IDistributedTier? _tier;
@@ -47,6 +51,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.
         _l1 = new L1Store(builder.LocalCapacityValue, builder.LocalMaxWeightValue, builder.WeigherValue, _ => _telemetry!.Evictions.Increment());
         _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations);
+        _servedAge = _telemetry.ServedAge;
 
         // Entries are kept past expiry for fail-safe; the sweep drops those past retention so memory follows the live set.
         _sweeper = _clock.TimeProvider.CreateTimer(static s => ((CoherentCache)s!).Sweep(), this, SweepInterval, SweepInterval);
