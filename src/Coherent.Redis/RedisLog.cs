@@ -38,9 +38,6 @@ internal static partial class RedisLog
     [LoggerMessage(2012, LogLevel.Warning, "Family {Family} has MaxStaleness {MaxStaleness}, under 4 heartbeat intervals ({Heartbeat}): its L1 entries will often be unconfirmed and read from Redis")]
     public static partial void HeartbeatTooSlow(ILogger logger, string family, TimeSpan maxStaleness, TimeSpan heartbeat);
 
-    [LoggerMessage(2013, LogLevel.Warning, "Redis refused MGET (the ACL user lacks +mget, see the ACL section of docs/operations-redis.md): reads fall back to a script, which costs more per read")]
-    public static partial void MgetRefused(ILogger logger, Exception exception);
-
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
 }

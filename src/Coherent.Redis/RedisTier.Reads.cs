@@ -6,16 +6,15 @@ using StackExchange.Redis;
 namespace Coherent.Redis;
 
 /// <summary>
-/// L2 reads. A plain key is read with one <c>MGET</c> of its data and epoch keys: one command, so as atomic as a script
-/// (the epoch returned is the one that went with the data), and both keys carry the key's hash tag, so it stays in one
-/// slot on a Cluster. A script cost 30–40 % more than a GET on this path (Redis runs a script, the client parses a
-/// nested reply); MGET costs a few per cent. Versioned keys keep their script, which follows the pointer.
+/// L2 reads. A plain key's hit is one <c>GET</c> of its data key, the same command as a bare read of the payload: the entry
+/// carries the epoch it was stored under, and as every epoch bump deletes or replaces the data in the same script, data
+/// present in Redis was stored under an epoch no newer than the current one (a fill's is the current one; a SetAsync
+/// stores the writer's older one, which can only make a fence refuse, never accept, a later store). Anything but a hit (no
+/// data, expired, invalidated by a tag or clear, unreadable bytes) then reads the epoch key: the engine fences its
+/// recompute with it, so the recompute replaces what is there. Versioned keys keep their script, which follows the pointer.
 /// </summary>
 internal sealed partial class RedisTier
 {
-    /// <summary>Set when the server refused MGET (an ACL granted before MGET was needed): plain reads then use read.lua.</summary>
-    private volatile bool _readByScript;
-
     public async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken)
     {
         if (_breaker.IsOpen)
@@ -25,7 +24,7 @@ internal sealed partial class RedisTier
 
         Task? call = null;
         RedisValue data;
-        RedisValue epochValue;
+        long? epoch = null;
         try
         {
             if (!_versionsLoaded.IsCompletedSuccessfully)
@@ -33,72 +32,79 @@ internal sealed partial class RedisTier
                 await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            if (IsVersioned(family) || _readByScript)
+            if (IsVersioned(family))
             {
-                var script = IsVersioned(family)
-                    ? _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)])
-                    : _db.ScriptEvaluateAsync(Scripts.Read, _keys.DataAndEpoch(key));
+                var script = _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)]);
                 call = script;
                 var parts = (RedisResult[])(await Bounded(script, cancellationToken).ConfigureAwait(false))!;
                 data = (RedisValue)parts[0];
-                epochValue = (RedisValue)parts[1];
+                epoch = ToEpoch((RedisValue)parts[1]);
             }
             else
             {
-                var mget = _db.StringGetAsync(_keys.DataAndEpoch(key));
-                call = mget;
-                var values = await Bounded(mget, cancellationToken).ConfigureAwait(false);
-                data = values[0];
-                epochValue = values[1];
+                var get = _db.StringGetAsync(_keys.Data(key));
+                call = get;
+                data = await Bounded(get, cancellationToken).ConfigureAwait(false);
             }
 
             _breaker.OnSuccess();
         }
-        catch (RedisServerException ex) when (call is Task<RedisValue[]> && ex.Message.StartsWith("NOPERM", StringComparison.Ordinal))
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            // Not an outage: the server answers, the ACL lacks +mget. Read by script from now on (it needs only +evalsha and
-            // +get), starting with this read: once only, since the flag is now set.
-            _readByScript = true;
-            RedisLog.MgetRefused(_logger, ex);
-            return await ReadAsync(key, family, cancellationToken).ConfigureAwait(false);
+            return ReadFailed(key, call, ex);
+        }
+
+        if (!data.IsNull)
+        {
+            // No copy: the reply's array itself (RedisValue hands out the buffer it holds).
+            var rejection = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
+            if (rejection != EnvelopeRejection.None)
+            {
+                Reject(key, rejection);
+            }
+            else if (envelope.ExpiresAtMs > _time.GetUtcNow().ToUnixTimeMilliseconds() && await IsCurrentAsync(envelope, cancellationToken).ConfigureAwait(false))
+            {
+                var stored = epoch ?? envelope.Epoch;
+                return new DistributedReadResult(new DistributedEntry
+                {
+                    Payload = envelope.Payload,
+                    CreatedAtMs = envelope.CreatedAtMs,
+                    ExpiresAtMs = envelope.ExpiresAtMs,
+                    DeltaMs = envelope.DeltaMs,
+                    Epoch = stored,
+                    Tags = TagNames(envelope.Tags),
+                }, stored);
+            }
+        }
+
+        return epoch is { } known ? new DistributedReadResult(null, known) : await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>
+    private async ValueTask<DistributedReadResult> ReadEpochAsync(string key, CancellationToken cancellationToken)
+    {
+        var get = _db.StringGetAsync(_keys.Epoch(key));
+        try
+        {
+            var epoch = ToEpoch(await Bounded(get, cancellationToken).ConfigureAwait(false));
+            _breaker.OnSuccess();
+            return new DistributedReadResult(null, epoch);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            ObserveLateFault(call);
-            _breaker.OnFailure(ex);
-            RedisLog.ReadFailed(_logger, key, ex);
-            return DistributedReadResult.Down;
+            return ReadFailed(key, get, ex);
         }
-
-        var epoch = epochValue.IsNull ? 0 : (long)epochValue;
-        if (data.IsNull)
-        {
-            return new DistributedReadResult(null, epoch);
-        }
-
-        // No copy: the reply's array itself (RedisValue hands out the buffer it holds).
-        var rejection = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
-        if (rejection != EnvelopeRejection.None)
-        {
-            Reject(key, rejection);
-            return new DistributedReadResult(null, epoch);
-        }
-
-        if (envelope.ExpiresAtMs <= _time.GetUtcNow().ToUnixTimeMilliseconds() || !await IsCurrentAsync(envelope, cancellationToken).ConfigureAwait(false))
-        {
-            return new DistributedReadResult(null, epoch);
-        }
-
-        return new DistributedReadResult(new DistributedEntry
-        {
-            Payload = envelope.Payload,
-            CreatedAtMs = envelope.CreatedAtMs,
-            ExpiresAtMs = envelope.ExpiresAtMs,
-            DeltaMs = envelope.DeltaMs,
-            Epoch = epoch,
-            Tags = TagNames(envelope.Tags),
-        }, epoch);
     }
+
+    private DistributedReadResult ReadFailed(string key, Task? call, Exception ex)
+    {
+        ObserveLateFault(call);
+        _breaker.OnFailure(ex);
+        RedisLog.ReadFailed(_logger, key, ex);
+        return DistributedReadResult.Down;
+    }
+
+    private static long ToEpoch(RedisValue value) => value.IsNull ? 0 : (long)value;
 
     private bool IsVersioned(FamilyState family) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(family.Name);
 

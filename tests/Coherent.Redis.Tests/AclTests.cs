@@ -10,7 +10,7 @@ public sealed class AclTests
     public static readonly string[] Rule =
     [
         "on", ">s3cret-password", "resetkeys", "~app:*", "resetchannels", "&app:bus",
-        "-@all", "+eval", "+evalsha", "+get", "+mget", "+set", "+del", "+exists", "+incr", "+pexpire", "+publish",
+        "-@all", "+eval", "+evalsha", "+get", "+set", "+del", "+exists", "+incr", "+pexpire", "+publish",
         "+script|load",
         "+subscribe", "+unsubscribe", "+ping", "+echo", "+info", "+client|setname", "+client|id", "+cluster|nodes", "+cluster|slots",
     ];

@@ -27,7 +27,6 @@ internal static class L2BreakdownRun
         var ops = args.Length > 1 && int.TryParse(args[1], out var o) ? o : 1000;
         await using var setup = await L2Setup.StartAsync("bench-bd");
         var (server, db, cache, tier, family, keys, json) = (setup.Server, setup.Db, setup.Cache, setup.Tier, setup.Family, setup.Keys, setup.Json);
-        var script = LoadReadScript();
         var sample = Product.Sample(42);
         await using var hybrid = SharedNodes.Hybrid(server.Endpoint, "bench-bd");
         await hybrid.Cache.SetAsync(Key, Product.Sample(42));
@@ -39,20 +38,18 @@ internal static class L2BreakdownRun
         {
             ("1 GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
             ("2 GET + WaitAsync(500 ms, TimeProvider) + Deserialize", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key).WaitAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System))!, Product.Json)),
-            ("3 EVALSHA read.lua (data + epoch) + Deserialize", async () =>
+            ("3 GET data + Envelope.TryRead + Deserialize (the tier's one command, without the tier)", async () =>
             {
-                var parts = (RedisResult[])(await db.ScriptEvaluateAsync(script, [keys.Data(Key), keys.Epoch(Key)]))!;
-                var bytes = (byte[])parts[0]!;
-                Envelope.TryRead(Key, bytes, null, 1 << 20, out var data);
+                Envelope.TryRead(Key, (byte[])(await db.StringGetAsync(keys.Data(Key)))!, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
-            ("4 MGET data + epoch + Deserialize", async () =>
+            ("4 MGET data + epoch + Deserialize (the read before GET-only hits)", async () =>
             {
                 var values = await db.StringGetAsync([keys.Data(Key), keys.Epoch(Key)]);
                 Envelope.TryRead(Key, (byte[])values[0]!, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
-            ("5 RedisTier.ReadAsync (MGET) + Deserialize (no flight, no L1)", async () =>
+            ("5 RedisTier.ReadAsync (GET) + Deserialize (no flight, no L1)", async () =>
             {
                 var read = await tier.ReadAsync(Key, family, CancellationToken.None);
                 JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
@@ -107,11 +104,4 @@ internal static class L2BreakdownRun
 
     /// <summary>One async frame that awaits another and passes its result on (what each layer of the flight path does).</summary>
     private static async ValueTask<Product> Frame(ValueTask<Product> inner) => await inner;
-
-    private static string LoadReadScript()
-    {
-        using var stream = typeof(KeySpace).Assembly.GetManifestResourceStream("Coherent.Redis.Lua.read.lua")!;
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    }
 }

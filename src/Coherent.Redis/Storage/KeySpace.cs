@@ -28,9 +28,6 @@ internal sealed class KeySpace
 
     public RedisKey Epoch(string key) => Compose(key, "}:e");
 
-    /// <summary>The data and epoch keys of one cache key, for the single MGET of a read (same hash tag: one slot).</summary>
-    public RedisKey[] DataAndEpoch(string key) => [Data(key), Epoch(key)];
-
     public RedisKey Lease(string key) => Compose(key, "}:l");
 
     /// <summary>Pointer of a versioned key (holds the current version number).</summary>

@@ -3,7 +3,6 @@ namespace Coherent.Redis.Storage;
 /// <summary>The Lua scripts, loaded once from embedded resources (StackExchange.Redis sends them by SHA after the first call).</summary>
 internal static class Scripts
 {
-    public static readonly string Read = Load("read");
     public static readonly string ReadVersioned = Load("read_versioned");
     public static readonly string Store = Load("store");
     public static readonly string Set = Load("set");
@@ -12,7 +11,7 @@ internal static class Scripts
     public static readonly string Lease = Load("lease");
     public static readonly string Release = Load("release");
 
-    public static IReadOnlyList<string> All { get; } = [Read, ReadVersioned, Store, Set, Invalidate, Bump, Lease, Release];
+    public static IReadOnlyList<string> All { get; } = [ReadVersioned, Store, Set, Invalidate, Bump, Lease, Release];
 
     private static string Load(string name)
     {
