@@ -122,7 +122,7 @@ public sealed partial class CoherentCache
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
         if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == start.TagBumps)
-            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0)
+            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && _l1.AdmitFill(flight.Key))
         {
             _l1.Set(entry);
             if (flight.Fenced)

@@ -221,6 +221,11 @@ public sealed partial class CoherentCache
 
         // Check-and-store atomically with Fence: storing first and undoing on a late fence left a window in which a read
         // that began after the invalidation returned saw the fenced (pre-invalidation) value.
+        if (!_l1.AdmitFill(flight.Key))
+        {
+            return entry; // a full L1 caches a key on its second miss (see L1Store.AdmitFill)
+        }
+
         if (!flight.TryStoreLocally(static s => s.L1.Set(s.Entry), (L1: _l1, Entry: entry)))
         {
             Log.FencedResultDropped(_logger, flight.Key);

