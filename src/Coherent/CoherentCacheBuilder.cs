@@ -81,7 +81,11 @@ public sealed class CoherentCacheBuilder
         return this;
     }
 
-    /// <summary>Bounds the local tier to <paramref name="maxEntries"/> (default 100,000), evicting by W-TinyLFU.</summary>
+    /// <summary>
+    /// Bounds the local tier to <paramref name="maxEntries"/> (default 100,000), evicting by W-TinyLFU. Once full, a value
+    /// fetched for a miss is cached on its key's second recent miss (one-off keys, such as a scan, displace nothing);
+    /// values written with <c>SetAsync</c> are always cached.
+    /// </summary>
     public CoherentCacheBuilder WithLocalCapacity(int maxEntries)
     {
         LocalCapacityValue = maxEntries;
