@@ -108,9 +108,13 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// <inheritdoc />
     public AdvisorReport Advise() => CacheAdvisor.Analyze(_families);
 
-    /// <summary>Drops L1 entries that are past their fail-safe retention, or invalidated by a tag or clear.</summary>
+    /// <summary>
+    /// Drops L1 entries that are past their fail-safe retention, or invalidated by a tag or clear, and applies the hits
+    /// the LFU recorded since the last write (its maintenance otherwise runs on writes).
+    /// </summary>
     internal int Sweep()
     {
+        _l1.MaintainAfterWrite();
         var now = _clock.PreciseNowMs();
         var clear = _tags.ClearVersion;
         return _l1.RemoveWhere(static (e, s) => e.RetainUntilMs <= s.now || !e.IsValid(s.clear), (now, clear));
