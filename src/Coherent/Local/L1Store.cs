@@ -146,12 +146,23 @@ internal sealed class L1Store : IDisposable
             entry.Weight = Math.Max(0, _weigher(entry.Key, entry.Value));
         }
 
-        CacheEntry? previous = null;
-        _map.AddOrUpdate(entry.Key, entry, (_, old) =>
+        // Add or replace without a closure (AddOrUpdate's update delegate would capture `previous`: two objects a write).
+        CacheEntry? previous;
+        while (true)
         {
-            previous = old;
-            return entry;
-        });
+            if (_map.TryGetValue(entry.Key, out previous))
+            {
+                if (_map.TryUpdate(entry.Key, entry, previous))
+                {
+                    break;
+                }
+            }
+            else if (_map.TryAdd(entry.Key, entry))
+            {
+                break;
+            }
+        }
+
         AdjustWeight(entry.Weight - (previous?.Weight ?? 0));
         _lfu.AddOrUpdate(entry.Key, entry);
 
