@@ -15,7 +15,13 @@ namespace Coherent.Redis;
 /// </summary>
 internal sealed partial class RedisTier
 {
-    public async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken)
+    public ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken) =>
+        ReadAsync(key, family, epochOnMiss: true, cancellationToken);
+
+    public ValueTask<DistributedReadResult> LookupAsync(string key, FamilyState family, CancellationToken cancellationToken) =>
+        ReadAsync(key, family, epochOnMiss: false, cancellationToken);
+
+    private async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, bool epochOnMiss, CancellationToken cancellationToken)
     {
         if (_breaker.IsOpen)
         {
@@ -77,7 +83,9 @@ internal sealed partial class RedisTier
             }
         }
 
-        return epoch is { } known ? new DistributedReadResult(null, known) : await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false);
+        return epoch is { } known ? new DistributedReadResult(null, known)
+            : epochOnMiss ? await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false)
+            : new DistributedReadResult(null, -1);
     }
 
     /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>

@@ -139,7 +139,7 @@ public sealed partial class CoherentCache
     {
         try
         {
-            var result = await _tier!.ReadAsync(key, family, token).ConfigureAwait(false);
+            var result = await _tier!.LookupAsync(key, family, token).ConfigureAwait(false);
             if (result.Entry is not { } shared)
             {
                 return null;

@@ -74,6 +74,30 @@ public sealed class L2ReadTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task A_lookup_that_misses_costs_one_GET_since_it_never_stores()
+    {
+        if (redis.Server is not { } server)
+        {
+            Assert.Skip(RedisServer.SkipReason!);
+            return;
+        }
+
+        var prefix = Prefix();
+        var ct = TestContext.Current.CancellationToken;
+        await using var node = await Node.StartAsync(server.Endpoint, prefix);
+        var before = await CommandCallsAsync(server);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.False((await node.Cache.TryGetAsync<long>($"item:absent{i}", ct)).Found);
+        }
+
+        var after = await CommandCallsAsync(server);
+        // Ten GETs of data keys, no epoch reads (a few more GETs at most: the node's once-a-second clear-version refresh).
+        // (A read-through miss reads the epoch as well, 20 or more here: A_plain_hit_is_one_GET… checks the epoch it returns.)
+        Assert.InRange(after.GetValueOrDefault("get") - before.GetValueOrDefault("get"), 10, 14);
+    }
+
+    [Fact]
     public async Task A_SetAsync_value_outdated_by_its_tag_is_replaced_in_L2_by_the_recompute()
     {
         if (redis.Server is not { } server)

@@ -13,8 +13,14 @@ internal interface IDistributedTier : IAsyncDisposable
     /// <summary>Starts connections, subscriptions and heartbeats. Called once, from the cache's constructor path.</summary>
     void Start(IDistributedTierOwner owner);
 
-    /// <summary>Reads the key: the entry, or a miss carrying the key's current epoch (one round trip).</summary>
+    /// <summary>Reads the key: the entry, or a miss carrying the key's current epoch (on Redis a hit is one round trip, a miss two).</summary>
     ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="ReadAsync"/>, for a caller that will not store what it computes (a lookup): a miss may come back
+    /// without the key's epoch (-1), which saves a round trip on Redis.
+    /// </summary>
+    ValueTask<DistributedReadResult> LookupAsync(string key, FamilyState family, CancellationToken cancellationToken);
 
     /// <summary>
     /// Stores a computed value only if the key's epoch still equals <paramref name="expectedEpoch"/> (fencing), releases the
