@@ -109,7 +109,17 @@ public sealed partial class CoherentCache
             return true;
         }
 
+        // Comfortably inside the bound by the cheap clock, or else judged by the exact one: the cheap clock can lag real
+        // time, and a value confirmed just before the bound would then be served past it. The exact floor is one ms later
+        // (the clock truncates to whole ms), so a value is never served even a fraction of a ms past MaxStaleness.
         var floor = now - entry.Family.MaxStalenessMs;
+        return entry.FetchedAtMs >= floor + CacheClock.CoarseGuardMs || confirmed >= floor + CacheClock.CoarseGuardMs || IsCurrentByExactClock(entry, confirmed);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsCurrentByExactClock(CacheEntry entry, long confirmed)
+    {
+        var floor = _clock.PreciseNowMs() - entry.Family.MaxStalenessMs + 1;
         return entry.FetchedAtMs >= floor || confirmed >= floor;
     }
 

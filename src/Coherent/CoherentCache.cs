@@ -40,7 +40,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     internal CoherentCache(CoherentCacheBuilder builder, FamilyRegistry families)
     {
         _families = families;
-        _clock = new CacheClock(builder.TimeProviderValue);
+        _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
         _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
         _serializer = builder.SerializerValue;
         _maxKeyLength = builder.MaxKeyLengthValue;

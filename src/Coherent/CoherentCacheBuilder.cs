@@ -37,6 +37,9 @@ public sealed class CoherentCacheBuilder
     internal bool StrictValue { get; set; }
     internal string NameValue { get; set; } = "default";
     internal TimeProvider TimeProviderValue { get; set; } = TimeProvider.System;
+
+    /// <summary>Tests only: a hit-path clock that lags the time provider, as the coarse clock can under load.</summary>
+    internal Func<long>? LaggingHitClockForTests { get; set; }
     internal ILoggerFactory LoggerFactoryValue { get; set; } = NullLoggerFactory.Instance;
     internal ICacheSerializer SerializerValue { get; set; } = JsonCacheSerializer.Default;
 

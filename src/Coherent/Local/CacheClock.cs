@@ -14,12 +14,16 @@ internal sealed class CacheClock : IDisposable
 {
     private readonly TimeProvider _time;
     private readonly bool _coarse;
+    private readonly Func<long>? _laggingHitClock;
     private int _disposed;
 
-    public CacheClock(TimeProvider time)
+    /// <param name="time">The cache's time provider.</param>
+    /// <param name="laggingHitClock">Tests only: what <see cref="NowMs"/> returns instead of the provider's time.</param>
+    public CacheClock(TimeProvider time, Func<long>? laggingHitClock = null)
     {
         _time = time;
-        if (ReferenceEquals(time, TimeProvider.System))
+        _laggingHitClock = laggingHitClock;
+        if (ReferenceEquals(time, TimeProvider.System) && laggingHitClock is null)
         {
             _coarse = true;
             Ticker.Acquire();
@@ -32,8 +36,17 @@ internal sealed class CacheClock : IDisposable
     public long NowMs
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _coarse ? Volatile.Read(ref Ticker.NowMs) : _time.GetUtcNow().ToUnixTimeMilliseconds();
+        get => _coarse ? Volatile.Read(ref Ticker.NowMs) : ExactOrLaggingNowMs();
     }
+
+    /// <summary>
+    /// How far behind real time <see cref="NowMs"/> may be before a staleness bound is judged by <see cref="PreciseNowMs"/>
+    /// instead: the ticker thread refreshes it every millisecond, but a loaded machine can leave that thread unscheduled
+    /// for longer.
+    /// </summary>
+    public const long CoarseGuardMs = 50;
+
+    private long ExactOrLaggingNowMs() => _laggingHitClock is { } lagging ? lagging() : _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Exact read for slow paths (misses, writes); also refreshes the coarse value.</summary>
     public long PreciseNowMs()
