@@ -135,7 +135,7 @@ public sealed partial class CoherentCache
                 var token = flight.FactoryToken;
                 using var deadlineCts = new CancellationTokenSource();
                 var deadline = Task.Delay(hard, _clock.TimeProvider, deadlineCts.Token);
-                var task = Task.Run(() => InvokeFactory(state, factory, token).AsTask(), CancellationToken.None);
+                var task = InvokeFactoryOnPool(state, factory, token);
                 var first = await Task.WhenAny(task, deadline).ConfigureAwait(false);
                 await deadlineCts.CancelAsync().ConfigureAwait(false); // release the deadline's timer
                 if (first != task)
@@ -166,6 +166,10 @@ public sealed partial class CoherentCache
         _telemetry.RecordFactoryDuration(family, deltaMs);
         return (value, deltaMs);
     }
+
+    /// <summary>The factory on the thread pool; a method of its own so that only the hard-timeout path allocates the closure.</summary>
+    private static Task<T> InvokeFactoryOnPool<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken token) =>
+        Task.Run(() => InvokeFactory(state, factory, token).AsTask(), CancellationToken.None);
 
     private static ValueTask<T> InvokeFactory<TState, T>(TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken token)
     {
