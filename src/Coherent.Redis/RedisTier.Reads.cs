@@ -62,30 +62,97 @@ internal sealed partial class RedisTier
 
         if (!data.IsNull)
         {
-            // No copy: the reply's array itself (RedisValue hands out the buffer it holds).
-            var rejection = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
-            if (rejection != EnvelopeRejection.None)
+            // Judged outside this method's frame (TryJudge): what lives across an await goes into its heap box, and the
+            // envelope's fields made that box the largest allocation of an L2 hit after the value itself.
+            var verdict = TryJudge(key, data, epoch, out var hit);
+            if (verdict == Verdict.Hit)
             {
-                Reject(key, rejection);
+                return hit;
             }
-            else if (envelope.ExpiresAtMs > _time.GetUtcNow().ToUnixTimeMilliseconds() && await IsCurrentAsync(envelope, cancellationToken).ConfigureAwait(false))
+
+            if (verdict == Verdict.TagVersionUnknown && await JudgeWithTagVersionsAsync(key, data, epoch, cancellationToken).ConfigureAwait(false) is { Found: true } found)
             {
-                var stored = epoch ?? envelope.Epoch;
-                return new DistributedReadResult(new DistributedEntry
-                {
-                    Payload = envelope.Payload,
-                    CreatedAtMs = envelope.CreatedAtMs,
-                    ExpiresAtMs = envelope.ExpiresAtMs,
-                    DeltaMs = envelope.DeltaMs,
-                    Epoch = stored,
-                    Tags = TagNames(envelope.Tags),
-                }, stored);
+                return found;
             }
         }
 
         return epoch is { } known ? new DistributedReadResult(null, known)
             : epochOnMiss ? await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false)
             : new DistributedReadResult(null, -1);
+    }
+
+    private enum Verdict
+    {
+        Hit,
+        Miss,
+        TagVersionUnknown,
+    }
+
+    /// <summary>
+    /// Reads the envelope and judges it with what this node knows: refused bytes, expired, or older than the clear or a
+    /// tag's version is a miss. A tag this node has never seen needs a round trip (<see cref="JudgeWithTagVersionsAsync"/>).
+    /// </summary>
+    private Verdict TryJudge(string key, RedisValue data, long? epoch, out DistributedReadResult hit)
+    {
+        hit = default;
+
+        // No copy: the reply's array itself (RedisValue hands out the buffer it holds).
+        var rejection = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
+        if (rejection != EnvelopeRejection.None)
+        {
+            Reject(key, rejection);
+            return Verdict.Miss;
+        }
+
+        if (envelope.ExpiresAtMs <= _time.GetUtcNow().ToUnixTimeMilliseconds() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
+        {
+            return Verdict.Miss;
+        }
+
+        if (envelope.Tags is { } tags)
+        {
+            foreach (var (tag, version) in tags)
+            {
+                if (!_tagVersions.TryGetValue(tag, out var known))
+                {
+                    return Verdict.TagVersionUnknown;
+                }
+
+                if (version < known)
+                {
+                    return Verdict.Miss;
+                }
+            }
+        }
+
+        hit = Hit(envelope, epoch);
+        return Verdict.Hit;
+    }
+
+    /// <summary>The first read of an entry carrying a tag this node has not seen yet: the tag's version is read from Redis.</summary>
+    private async ValueTask<DistributedReadResult> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
+    {
+        if (Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) != EnvelopeRejection.None
+            || !await IsCurrentAsync(envelope, cancellationToken).ConfigureAwait(false))
+        {
+            return default;
+        }
+
+        return Hit(envelope, epoch);
+    }
+
+    private static DistributedReadResult Hit(in EnvelopeData envelope, long? epoch)
+    {
+        var stored = epoch ?? envelope.Epoch;
+        return new DistributedReadResult(new DistributedEntry
+        {
+            Payload = envelope.Payload,
+            CreatedAtMs = envelope.CreatedAtMs,
+            ExpiresAtMs = envelope.ExpiresAtMs,
+            DeltaMs = envelope.DeltaMs,
+            Epoch = stored,
+            Tags = TagNames(envelope.Tags),
+        }, stored);
     }
 
     /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>
