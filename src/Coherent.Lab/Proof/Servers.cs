@@ -78,11 +78,48 @@ public sealed class RedisProcess : IFaultableServer, IAsyncDisposable
 
     public int Pid => _process?.Id ?? 0;
 
+    /// <summary>
+    /// Starts a redis-server on a free loopback port. A port found free can be taken by a parallel test before this
+    /// server binds it: the port then answers, but not from this process (which exits). So the answering server's
+    /// process id is checked, and the start retried on another port, three times at most.
+    /// </summary>
     public static async Task<RedisProcess> StartNewAsync(params string[] extraArgs)
     {
-        var server = new RedisProcess(EmbeddedGarnet.FreePort(), extraArgs);
-        await server.StartAsync();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = new RedisProcess(EmbeddedGarnet.FreePort(), extraArgs);
+            Exception? failure = null;
+            try
+            {
+                await server.StartAsync();
+                if (await server.IsTheOneAnsweringAsync())
+                {
+                    return server;
+                }
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException or RedisException or System.Net.Sockets.SocketException)
+            {
+                failure = ex;
+            }
+
+            await server.DisposeAsync();
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException($"redis-server did not start on a port of its own in 3 attempts (last port {server.Port}).", failure);
+            }
+        }
+    }
+
+    private async Task<bool> IsTheOneAnsweringAsync()
+    {
+        if (_process is not { HasExited: false } process)
+        {
+            return false;
+        }
+
+        var info = (string?)await RedisAdmin.ExecAsync(Endpoint, "INFO", "server") ?? "";
+        var line = info.Split('\n').FirstOrDefault(l => l.StartsWith("process_id:", StringComparison.Ordinal));
+        return line is not null && line["process_id:".Length..].Trim() == process.Id.ToString(CultureInfo.InvariantCulture);
     }
 
     public async Task StartAsync()
