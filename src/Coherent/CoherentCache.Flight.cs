@@ -304,10 +304,14 @@ public sealed partial class CoherentCache
             return entry; // a full L1 caches a key on its second miss (see L1Store.AdmitFill)
         }
 
-        if (!flight.TryStoreLocally(static s => s.L1.Set(s.Entry), (L1: _l1, Entry: entry)))
+        // The LFU's upkeep runs after the flight's store lock is released: an invalidation fencing this flight waits for
+        // the lock, and need not wait for the upkeep too.
+        if (!flight.TryStoreLocally(static s => s.L1.Set(s.Entry, maintain: false), (L1: _l1, Entry: entry)))
         {
             Log.FencedResultDropped(_logger, flight.Key);
         }
+
+        _l1.MaintainAfterWrite();
 
         return entry;
     }

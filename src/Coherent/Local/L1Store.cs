@@ -134,7 +134,10 @@ internal sealed class L1Store : IDisposable
     /// <summary>Looks up without recording an access (readers then call <see cref="RecordHit"/> or <see cref="RecordMiss"/>).</summary>
     public bool Peek(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out CacheEntry entry) => _map.TryGetValue(key, out entry);
 
-    public void Set(CacheEntry entry)
+    public void Set(CacheEntry entry) => Set(entry, maintain: true);
+
+    /// <summary>Stores the entry; with <paramref name="maintain"/> false the caller runs <see cref="MaintainAfterWrite"/> itself.</summary>
+    public void Set(CacheEntry entry, bool maintain)
     {
         if (Interlocked.Increment(ref _writes) % _writesPerEpoch == 0)
         {
@@ -173,7 +176,11 @@ internal sealed class L1Store : IDisposable
             _lfu.AddOrUpdate(entry.Key, current);
         }
 
-        MaintainAfterWrite();
+        if (maintain)
+        {
+            MaintainAfterWrite();
+        }
+
         TrimToWeight();
         if (Capacity < MinLfuCapacity)
         {
