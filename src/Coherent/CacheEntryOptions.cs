@@ -11,4 +11,10 @@ public sealed class CacheEntryOptions
 
     /// <summary>Stores the value in the local tier only, never in the shared tier. Default false.</summary>
     public bool LocalOnly { get; init; }
+
+    /// <summary>The HybridCache adapter's <c>DisableLocalCacheRead</c>: this call does not serve from the local tier.</summary>
+    internal bool SkipLocalRead { get; init; }
+
+    /// <summary>The HybridCache adapter's <c>DisableLocalCacheWrite</c>: this call stores nothing in the local tier (an older local value is dropped).</summary>
+    internal bool SkipLocalWrite { get; init; }
 }

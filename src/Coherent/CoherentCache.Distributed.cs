@@ -29,7 +29,7 @@ public sealed partial class CoherentCache
     /// The rest of a flight's shared-tier step after a first read that served nothing (<see cref="RunFlightAsync"/> makes that
     /// read itself, so an L2 hit passes through no frame but its own): the fleet lease, or the value another node computes.
     /// </summary>
-    private async ValueTask<SharedOutcome> ContinueSharedMissAsync<T>(Flight flight, FamilyState family, SharedRead read, CacheEntry? refreshing)
+    private async ValueTask<SharedOutcome> ContinueSharedMissAsync<T>(Flight flight, FamilyState family, SharedRead read, CacheEntry? refreshing, bool storeLocally)
     {
         var token = flight.FactoryToken;
         if (read.Failed)
@@ -78,7 +78,7 @@ public sealed partial class CoherentCache
             result = DistributedReadResult.Down;
         }
 
-        var after = EndSharedRead<T>(flight, family, start, result);
+        var after = EndSharedRead<T>(flight, family, start, result, storeLocally);
         return after.Entry is { } filled
             ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false), filled.Epoch, null)
             : new SharedOutcome(null, after.Epoch, null); // the other node failed or timed out: compute ourselves, still fenced
@@ -94,7 +94,7 @@ public sealed partial class CoherentCache
     private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight));
 
     /// <summary>Turns a shared read into an entry and, on a hit, fills L1 (fenced like a computed value; see <see cref="BeginSharedRead"/>).</summary>
-    private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result)
+    private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result, bool storeLocally)
     {
         if (result.Unavailable)
         {
@@ -122,7 +122,7 @@ public sealed partial class CoherentCache
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
         if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == start.TagBumps)
-            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && _l1.AdmitFill(flight.Key))
+            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && storeLocally && _l1.AdmitFill(flight.Key))
         {
             _l1.Set(entry);
             if (flight.Fenced)

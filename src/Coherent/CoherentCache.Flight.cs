@@ -53,7 +53,7 @@ public sealed partial class CoherentCache
                 result = DistributedReadResult.Down;
             }
 
-            var read = EndSharedRead<T>(flight, family, start, result);
+            var read = EndSharedRead<T>(flight, family, start, result, storeLocally: options?.SkipLocalWrite != true);
             if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
             {
                 flight.Complete(new FlightResult(hit.Value, hit, Stale: false));
@@ -86,7 +86,7 @@ public sealed partial class CoherentCache
             var (tags, stamps) = first is { } f ? (f.Tags, f.Stamps) : _tags.Snapshot(options?.Tags);
             if (first is { } missed)
             {
-                var shared = await ContinueSharedMissAsync<T>(flight, family, missed.Read, missed.Refreshing).ConfigureAwait(false);
+                var shared = await ContinueSharedMissAsync<T>(flight, family, missed.Read, missed.Refreshing, storeLocally: options?.SkipLocalWrite != true).ConfigureAwait(false);
                 if (shared.Served is { } served)
                 {
                     flight.Complete(served);
@@ -299,9 +299,9 @@ public sealed partial class CoherentCache
 
         // Check-and-store atomically with Fence: storing first and undoing on a late fence left a window in which a read
         // that began after the invalidation returned saw the fenced (pre-invalidation) value.
-        if (!_l1.AdmitFill(flight.Key))
+        if (options?.SkipLocalWrite == true || !_l1.AdmitFill(flight.Key))
         {
-            return entry; // a full L1 caches a key on its second miss (see L1Store.AdmitFill)
+            return entry; // not to be cached locally, or a full L1 caching a key on its second miss (see L1Store.AdmitFill)
         }
 
         // The LFU's upkeep runs after the flight's store lock is released: an invalidation fencing this flight waits for

@@ -23,7 +23,7 @@ public sealed partial class CoherentCache
     {
         // Only null is checked before the lookup: an empty, oversized or otherwise invalid key is never stored, so it
         // misses here and the slow path rejects it with the full rules.
-        if (key is not null && _l1.Peek(key, out var entry))
+        if (key is not null && options?.SkipLocalRead != true && _l1.Peek(key, out var entry))
         {
             // The common hit, kept small (every field it reads sits in the entry's first two cache lines): not expired,
             // before any early-refresh window (one comparison covers both), valid, confirmed, and stored as exactly a T.
@@ -54,20 +54,24 @@ public sealed partial class CoherentCache
     }
 
     /// <inheritdoc />
-    public async ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, CancellationToken cancellationToken = default)
+    public ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, CancellationToken cancellationToken = default) => TryGetAsync<T>(key, skipLocal: false, cancellationToken);
+
+    /// <summary>The lookup; with <paramref name="skipLocal"/> (HybridCache's DisableLocalCacheRead) L1 is not consulted.</summary>
+    internal async ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, bool skipLocal, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         KeyRules.ValidateFull(key, _maxKeyLength);
         var family = _families.Resolve(key);
         var now = _clock.PreciseNowMs();
-        var found = _l1.Peek(key, out var entry);
+        CacheEntry? entry = null;
+        var found = !skipLocal && _l1.Peek(key, out entry);
         if (found && IsServable(entry!, now))
         {
             RecordHit(entry!, now);
             return new CacheLookup<T>(true, ReadValue<T>(entry!));
         }
 
-        if (!found)
+        if (!found && !skipLocal)
         {
             _l1.RecordMiss(key);
         }
@@ -170,7 +174,7 @@ public sealed partial class CoherentCache
             var family = _families.Resolve(key);
             KeyRules.ValidateTags(options?.Tags);
             var now = _clock.PreciseNowMs();
-            if (_l1.Peek(key, out var entry))
+            if (options?.SkipLocalRead != true && _l1.Peek(key, out var entry))
             {
                 if (IsServable(entry, now))
                 {
@@ -187,7 +191,7 @@ public sealed partial class CoherentCache
                     return new ValueTask<T>(ReadValue<T>(entry));
                 }
             }
-            else
+            else if (options?.SkipLocalRead != true)
             {
                 _l1.RecordMiss(key);
             }

@@ -26,7 +26,14 @@ public sealed partial class CoherentCache
             entry = await SetSharedAsync(key, entry, payload, options, cancellationToken).ConfigureAwait(false);
         }
 
-        _l1.Set(entry);
+        if (options?.SkipLocalWrite == true)
+        {
+            _l1.Remove(key); // the older local value must not outlive this write
+        }
+        else
+        {
+            _l1.Set(entry);
+        }
     }
 
     /// <inheritdoc />

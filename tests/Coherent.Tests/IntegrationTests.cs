@@ -103,4 +103,40 @@ public sealed class IntegrationTests
         Assert.Equal(before, runs);
         Assert.False((await coherent.TryGetAsync<int>("product:6", T.Ct)).Found);
     }
+
+    [Fact]
+    public async Task HybridCache_local_cache_flags_skip_the_local_tier_for_that_call()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(new FakeTimeProvider(T.Start));
+        services.AddCoherentHybridCache(b => b.WithName($"hybrid-{Guid.NewGuid():N}").Define("product", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0)));
+        await using var provider = services.BuildServiceProvider();
+        var hybrid = provider.GetRequiredService<HybridCache>();
+        var coherent = provider.GetRequiredService<CoherentCache>();
+        var runs = 0;
+        ValueTask<string> Load(CancellationToken _) => ValueTask.FromResult($"v{++runs}");
+        var noLocalRead = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableLocalCacheRead };
+        var noLocalWrite = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableLocalCacheWrite };
+
+        // DisableLocalCacheWrite: computed and returned, not kept; the next plain read computes again, and then keeps it.
+        Assert.Equal("v1", await hybrid.GetOrCreateAsync("product:1", Load, noLocalWrite, cancellationToken: T.Ct));
+        Assert.False(coherent.Local.Peek("product:1", out _));
+        Assert.Equal("v2", await hybrid.GetOrCreateAsync("product:1", Load, cancellationToken: T.Ct));
+        Assert.Equal("v2", await hybrid.GetOrCreateAsync("product:1", Load, cancellationToken: T.Ct));
+
+        // DisableLocalCacheRead: the cached v2 is not served (no shared tier here, so the factory runs); its result is kept.
+        Assert.Equal("v3", await hybrid.GetOrCreateAsync("product:1", Load, noLocalRead, cancellationToken: T.Ct));
+        Assert.Equal("v3", await hybrid.GetOrCreateAsync("product:1", Load, cancellationToken: T.Ct));
+        Assert.Equal(3, runs);
+
+        // A lookup with DisableLocalCacheRead finds nothing without a shared tier, though L1 holds the value.
+        var lookupNoLocal = new HybridCacheEntryOptions { Flags = HybridCacheEntryFlags.DisableUnderlyingData | HybridCacheEntryFlags.DisableLocalCacheRead };
+        Assert.Null(await hybrid.GetOrCreateAsync("product:1", Load, lookupNoLocal, cancellationToken: T.Ct));
+
+        // SetAsync with DisableLocalCacheWrite drops the older local value rather than leave it to be served.
+        await hybrid.SetAsync("product:2", "old", cancellationToken: T.Ct);
+        await hybrid.SetAsync("product:2", "new", noLocalWrite, cancellationToken: T.Ct);
+        Assert.False(coherent.Local.Peek("product:2", out _));
+        Assert.Equal("v4", await hybrid.GetOrCreateAsync("product:2", Load, cancellationToken: T.Ct));
+    }
 }
