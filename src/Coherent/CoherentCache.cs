@@ -114,7 +114,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// </summary>
     internal int Sweep()
     {
-        _l1.MaintainAfterWrite();
+        _l1.Maintain();
         var now = _clock.PreciseNowMs();
         var clear = _tags.ClearVersion;
         return _l1.RemoveWhere(static (e, s) => e.RetainUntilMs <= s.now || !e.IsValid(s.clear), (now, clear));

@@ -136,7 +136,7 @@ internal sealed class L1Store : IDisposable
 
     public void Set(CacheEntry entry) => Set(entry, maintain: true);
 
-    /// <summary>Stores the entry; with <paramref name="maintain"/> false the caller runs <see cref="MaintainAfterWrite"/> itself.</summary>
+    /// <summary>Stores the entry; with <paramref name="maintain"/> false the caller runs <see cref="Maintain"/> itself.</summary>
     public void Set(CacheEntry entry, bool maintain)
     {
         if (Interlocked.Increment(ref _writes) % _writesPerEpoch == 0)
@@ -178,7 +178,7 @@ internal sealed class L1Store : IDisposable
 
         if (maintain)
         {
-            MaintainAfterWrite();
+            Maintain();
         }
 
         TrimToWeight();
@@ -190,29 +190,25 @@ internal sealed class L1Store : IDisposable
 
     public bool Remove(string key)
     {
-        if (_map.TryRemove(key, out var removed))
+        if (!RemoveWithoutUpkeep(key))
         {
-            AdjustWeight(-removed.Weight);
-            _lfu.TryRemove(key);
-            MaintainAfterWrite();
-            return true;
+            return false;
         }
 
-        return false;
+        Maintain();
+        return true;
     }
 
     /// <summary>Removes the key only if it still maps to <paramref name="entry"/> (a newer value stays).</summary>
     public bool Remove(CacheEntry entry)
     {
-        if (_map.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry)))
+        if (!RemoveWithoutUpkeep(entry))
         {
-            AdjustWeight(-entry.Weight);
-            _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry));
-            MaintainAfterWrite();
-            return true;
+            return false;
         }
 
-        return false;
+        Maintain();
+        return true;
     }
 
     public void Clear()
@@ -220,8 +216,10 @@ internal sealed class L1Store : IDisposable
         _full = false;
         foreach (var key in _map.Keys)
         {
-            Remove(key);
+            RemoveWithoutUpkeep(key);
         }
+
+        Maintain();
     }
 
     /// <summary>Drops entries matching a predicate (expired past retention, fetched before an outage...). Returns how many.</summary>
@@ -230,13 +228,46 @@ internal sealed class L1Store : IDisposable
         var removed = 0;
         foreach (var pair in _map)
         {
-            if (predicate(pair.Value, state) && Remove(pair.Value))
+            if (predicate(pair.Value, state) && RemoveWithoutUpkeep(pair.Value))
             {
                 removed++;
             }
         }
 
+        if (removed > 0)
+        {
+            Maintain();
+        }
+
         return removed;
+    }
+
+    /// <summary>
+    /// A removal whose LFU upkeep the caller runs: bulk removals (clear, sweep, recovery) run it once at the end, not once
+    /// an entry. The LFU drains its own write buffer if it fills meanwhile.
+    /// </summary>
+    private bool RemoveWithoutUpkeep(string key)
+    {
+        if (!_map.TryRemove(key, out var removed))
+        {
+            return false;
+        }
+
+        AdjustWeight(-removed.Weight);
+        _lfu.TryRemove(key);
+        return true;
+    }
+
+    private bool RemoveWithoutUpkeep(CacheEntry entry)
+    {
+        if (!_map.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry)))
+        {
+            return false;
+        }
+
+        AdjustWeight(-entry.Weight);
+        _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry));
+        return true;
     }
 
     private void AdjustWeight(long delta)
@@ -310,7 +341,7 @@ internal sealed class L1Store : IDisposable
     private int _maintenanceWanted;
 
     /// <summary>
-    /// The LFU's maintenance runs here, on the writer's thread, right after each write; a writer that finds another one
+    /// The LFU's maintenance, run on the writer's thread right after each write (and by the periodic sweep); a writer that finds another one
     /// maintaining leaves it a note, and that one runs again before it leaves (both sides fence, so a note is never missed).
     /// BitFaster's default scheduler ran each drain as a thread-pool work item: a worker woken, and then spinning for more
     /// work, after every write — on the miss path (remove + miss + fill, no I/O) 10.2–11.2 µs of process CPU per operation
@@ -318,7 +349,7 @@ internal sealed class L1Store : IDisposable
     /// it: a sampled hit or a miss goes into the LFU's read buffer (dropped when full, as BitFaster does under load) and is
     /// applied at the next write, or by the periodic sweep when nothing is written.
     /// </summary>
-    public void MaintainAfterWrite()
+    public void Maintain()
     {
         Interlocked.Exchange(ref _maintenanceWanted, 1);
         while (Volatile.Read(ref _maintenanceWanted) == 1 && Interlocked.CompareExchange(ref _maintaining, 1, 0) == 0)
