@@ -83,9 +83,11 @@ public sealed partial class CoherentCache
         try
         {
             // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
-            var (tags, stamps) = first is { } f ? (f.Tags, f.Stamps) : _tags.Snapshot(options?.Tags);
+            Invalidation.TagState[]? tags;
+            long[]? stamps;
             if (first is { } missed)
             {
+                (tags, stamps) = (missed.Tags, missed.Stamps); // snapshot set on the flight before its shared read
                 var shared = await ContinueSharedMissAsync<T>(flight, family, missed.Read, missed.Refreshing, storeLocally: options?.SkipLocalWrite != true).ConfigureAwait(false);
                 if (shared.Served is { } served)
                 {
@@ -104,7 +106,8 @@ public sealed partial class CoherentCache
             }
             else
             {
-                flight.SetTagSnapshot(tags, stamps); // (a flight that read the shared tier set it before that read)
+                (tags, stamps) = _tags.Snapshot(options?.Tags);
+                flight.SetTagSnapshot(tags, stamps);
             }
 
             T value;
@@ -163,16 +166,10 @@ public sealed partial class CoherentCache
         // as soon as the factory runs must find it registered).
         using var softCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var softDeadline = Task.Delay(soft, _clock.TimeProvider, softCts.Token);
-        if (owner)
-        {
-            // The soft timeout can only fire if the factory cannot hold this caller's thread (a factory that blocks
-            // before its first await would run to the end before the caller starts waiting): start the flight on the pool.
-            RunFlightOnPool(flight, family, state, factory, options);
-        }
-        else
-        {
-            family.Stats.SingleFlightJoins.Increment();
-        }
+
+        // The soft timeout can only fire if the factory cannot hold this caller's thread (a factory that blocks before its
+        // first await would run to the end before the caller starts waiting): the flight starts on the pool.
+        StartOrJoin(flight, owner, onPool: true, family, state, factory, options);
 
         try
         {
@@ -181,6 +178,23 @@ public sealed partial class CoherentCache
         finally
         {
             softCts.Cancel(); // release the soft-timeout timer
+        }
+    }
+
+    /// <summary>The owner starts the flight (here, or on the pool); any other caller has joined it, which is counted.</summary>
+    private void StartOrJoin<TState, T>(Flight flight, bool owner, bool onPool, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
+    {
+        if (!owner)
+        {
+            family.Stats.SingleFlightJoins.Increment();
+        }
+        else if (onPool)
+        {
+            RunFlightOnPool(flight, family, state, factory, options);
+        }
+        else
+        {
+            _ = RunFlightAsync(flight, family, state, factory, options);
         }
     }
 
@@ -306,12 +320,14 @@ public sealed partial class CoherentCache
 
         // The LFU's upkeep runs after the flight's store lock is released: an invalidation fencing this flight waits for
         // the lock, and need not wait for the upkeep too.
-        if (!flight.TryStoreLocally(static s => s.L1.Set(s.Entry, maintain: false), (L1: _l1, Entry: entry)))
+        if (flight.TryStoreLocally(static s => s.L1.Set(s.Entry, maintain: false), (L1: _l1, Entry: entry)))
+        {
+            _l1.Maintain();
+        }
+        else
         {
             Log.FencedResultDropped(_logger, flight.Key);
         }
-
-        _l1.MaintainAfterWrite();
 
         return entry;
     }

@@ -174,7 +174,8 @@ public sealed partial class CoherentCache
             var family = _families.Resolve(key);
             KeyRules.ValidateTags(options?.Tags);
             var now = _clock.PreciseNowMs();
-            if (options?.SkipLocalRead != true && _l1.Peek(key, out var entry))
+            var readLocal = options?.SkipLocalRead != true;
+            if (readLocal && _l1.Peek(key, out var entry))
             {
                 if (IsServable(entry, now))
                 {
@@ -191,7 +192,7 @@ public sealed partial class CoherentCache
                     return new ValueTask<T>(ReadValue<T>(entry));
                 }
             }
-            else if (options?.SkipLocalRead != true)
+            else if (readLocal)
             {
                 _l1.RecordMiss(key);
             }
@@ -214,15 +215,7 @@ public sealed partial class CoherentCache
                 return AwaitWithSoftTimeoutAsync(flight, owner, soft, family, state, factory, options, cancellationToken);
             }
 
-            if (owner)
-            {
-                _ = RunFlightAsync(flight, family, state, factory, options);
-            }
-            else
-            {
-                family.Stats.SingleFlightJoins.Increment();
-            }
-
+            StartOrJoin(flight, owner, onPool: false, family, state, factory, options);
             return AwaitFlightAsync<T>(flight, family, softDeadline: null, cancellationToken);
         }
         catch (Exception ex)
