@@ -129,16 +129,20 @@ internal sealed partial class RedisTier
         return Verdict.Hit;
     }
 
-    /// <summary>The first read of an entry carrying a tag this node has not seen yet: the tag's version is read from Redis.</summary>
+    /// <summary>
+    /// The first read of an entry carrying a tag this node has not seen yet: the entry's tag versions are read from Redis,
+    /// then it is judged as any other (<see cref="TryJudge"/>: an entry stored before its tag's or the clear's latest
+    /// version is a miss).
+    /// </summary>
     private async ValueTask<DistributedReadResult> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
     {
-        if (Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) != EnvelopeRejection.None
-            || !await IsCurrentAsync(envelope, cancellationToken).ConfigureAwait(false))
+        var tags = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) == EnvelopeRejection.None ? envelope.Tags : null;
+        foreach (var (tag, _) in tags ?? [])
         {
-            return default;
+            await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false);
         }
 
-        return Hit(envelope, epoch);
+        return TryJudge(key, data, epoch, out var hit) == Verdict.Hit ? hit : default;
     }
 
     private static DistributedReadResult Hit(in EnvelopeData envelope, long? epoch)

@@ -48,28 +48,6 @@ internal sealed partial class RedisTier
         await loaded.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>An entry stored before its tag's or the global clear's latest version is a miss.</summary>
-    private async ValueTask<bool> IsCurrentAsync(EnvelopeData data, CancellationToken cancellationToken)
-    {
-        if (data.ClearVersion < Volatile.Read(ref _clearVersion))
-        {
-            return false;
-        }
-
-        if (data.Tags is { } tags)
-        {
-            foreach (var (tag, version) in tags)
-            {
-                if (version < await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false))
-                {
-                    return false;
-                }
-            }
-        }
-
-        return true;
-    }
-
     public async ValueTask<DistributedVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
     {
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
