@@ -9,48 +9,37 @@ namespace Coherent.Tests;
 public sealed class StalenessBoundTests
 {
     [Fact]
-    public async Task An_unconfirmed_value_is_not_served_past_MaxStaleness_when_the_hit_clock_lags()
-    {
-        var time = T.Clock();
-        var lagMs = 30L;
-        var builder = T.Price(time, ttl: TimeSpan.FromMinutes(10));
-        builder.LaggingHitClockForTests = () => time.GetUtcNow().ToUnixTimeMilliseconds() - lagMs;
-        await using var cache = builder.Build();
-        var owner = (IDistributedTierOwner)cache;
-
-        // The bus confirmed everything up to now, then went silent (as under a fault): the value is fetched and confirmed
-        // at t0 and nothing confirms it afterwards.
-        var t0 = time.GetUtcNow().ToUnixTimeMilliseconds();
-        owner.SetConfirmedUpTo(t0);
-        var runs = 0;
-        ValueTask<int> Factory(CancellationToken _) => ValueTask.FromResult(++runs);
-        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
-
-        // MaxStaleness − 10 ms later (real time): within the bound, served.
-        var maxStaleness = cache.Families.Resolve("price:1").MaxStalenessMs;
-        time.Advance(TimeSpan.FromMilliseconds(maxStaleness - 10));
-        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
-
-        // 10 ms past the bound by real time, 20 ms inside it by the lagging clock: not served, recomputed.
-        time.Advance(TimeSpan.FromMilliseconds(20));
-        Assert.Equal(2, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
-    }
+    public Task An_unconfirmed_value_is_not_served_past_MaxStaleness_when_the_hit_clock_lags() =>
+        // 10 ms inside the bound: served; 10 ms past it by real time (20 ms inside it by the lagging clock): recomputed.
+        ServedUntilTheBoundAsync(hitClockLagMs: 30, servedAtMs: -10, refusedAtMs: 10);
 
     [Fact]
-    public async Task Exactly_at_the_bound_a_value_is_no_longer_served()
+    public Task Exactly_at_the_bound_a_value_is_no_longer_served() =>
+        ServedUntilTheBoundAsync(hitClockLagMs: 0, servedAtMs: -1, refusedAtMs: 0);
+
+    /// <summary>
+    /// The bus confirmed everything up to t0, then went silent (as under a fault): a value fetched at t0 is served at
+    /// t0 + MaxStaleness + <paramref name="servedAtMs"/> and recomputed at t0 + MaxStaleness + <paramref name="refusedAtMs"/>.
+    /// </summary>
+    private static async Task ServedUntilTheBoundAsync(long hitClockLagMs, long servedAtMs, long refusedAtMs)
     {
         var time = T.Clock();
-        await using var cache = T.Price(time, ttl: TimeSpan.FromMinutes(10)).Build();
-        var owner = (IDistributedTierOwner)cache;
-        owner.SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds());
+        var builder = T.Price(time, ttl: TimeSpan.FromMinutes(10));
+        if (hitClockLagMs > 0)
+        {
+            builder.LaggingHitClockForTests = () => time.GetUtcNow().ToUnixTimeMilliseconds() - hitClockLagMs;
+        }
+
+        await using var cache = builder.Build();
+        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds());
         var runs = 0;
         ValueTask<int> Factory(CancellationToken _) => ValueTask.FromResult(++runs);
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
 
         var maxStaleness = cache.Families.Resolve("price:1").MaxStalenessMs;
-        time.Advance(TimeSpan.FromMilliseconds(maxStaleness - 1));
+        time.Advance(TimeSpan.FromMilliseconds(maxStaleness + servedAtMs));
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
-        time.Advance(TimeSpan.FromMilliseconds(1));
+        time.Advance(TimeSpan.FromMilliseconds(refusedAtMs - servedAtMs));
         Assert.Equal(2, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
     }
 }
