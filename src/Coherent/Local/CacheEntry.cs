@@ -11,8 +11,9 @@ namespace Coherent.Local;
 /// </summary>
 /// <remarks>
 /// Field order matters: the runtime lays out references first, then 8-byte fields, each group in declaration order.
-/// What an L1 hit reads (<see cref="Value"/>, <see cref="ValueTypeHandle"/>, <see cref="Tags"/>, <see cref="HitCounter"/>, <see cref="HotUntilMs"/>,
-/// <see cref="ClearStamp"/>, <see cref="SampleMark"/>) is declared first so that it spans two cache lines, not four:
+/// What an L1 hit reads (<see cref="Value"/>, <see cref="ValueTypeHandle"/>, <see cref="Tags"/>, <see cref="MapNext"/>,
+/// <see cref="HitCounter"/>, <see cref="Key"/>, <see cref="HotUntilMs"/>, <see cref="ClearStamp"/>, <see cref="SampleMark"/>,
+/// <see cref="MapHash"/>) is declared first so that it spans two cache lines, not four (the entry is its own map node):
 /// with 1,000 resident keys the entries do not fit in the core's L1 data cache, and each extra line cost ~2 ns a hit.
 /// </remarks>
 internal sealed class CacheEntry
@@ -38,6 +39,9 @@ internal sealed class CacheEntry
     public nint ValueTypeHandle { get; }
     public TagState[]? Tags { get; init; }
 
+    /// <summary>The next entry in this entry's <see cref="EntryMap"/> bucket (the entry is its own map node). Map-owned.</summary>
+    public CacheEntry? MapNext;
+
     /// <summary>The family's hit counter, held here so a hit does not walk entry → family → stats → counter.</summary>
     public StripedCounter HitCounter { get; }
 
@@ -51,6 +55,9 @@ internal sealed class CacheEntry
 
     /// <summary>The LFU recording state of this entry, owned by <see cref="L1Store"/>. Mutable, racy by design.</summary>
     public long SampleMark;
+
+    /// <summary>The key's hash in the <see cref="EntryMap"/> holding this entry. Map-owned.</summary>
+    public long MapHash;
 
     private readonly long _hotUntilMs;
     private readonly long _expiresAtMs;

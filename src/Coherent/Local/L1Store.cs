@@ -15,7 +15,7 @@ namespace Coherent.Local;
 /// </summary>
 internal sealed class L1Store : IDisposable
 {
-    private readonly ConcurrentDictionary<string, CacheEntry> _map;
+    private readonly EntryMap _map;
     private readonly ICache<string, CacheEntry> _lfu;
     private readonly long _maxWeight;
     private readonly Func<string, object?, long>? _weigher;
@@ -44,7 +44,7 @@ internal sealed class L1Store : IDisposable
 
     public L1Store(int maxEntries, long maxWeight, Func<string, object?, long>? weigher, Action<CacheEntry>? onEvicted)
     {
-        _map = new ConcurrentDictionary<string, CacheEntry>(Environment.ProcessorCount, Math.Min(maxEntries, 1024), StringComparer.Ordinal);
+        _map = new EntryMap(Math.Min(maxEntries, 1024));
         _lfu = new ConcurrentLfuBuilder<string, CacheEntry>()
             .WithCapacity(Math.Max(maxEntries, MinLfuCapacity))
             .WithKeyComparer(StringComparer.Ordinal)
@@ -79,7 +79,8 @@ internal sealed class L1Store : IDisposable
 
     public long Weight => Interlocked.Read(ref _weight);
 
-    public ICollection<string> Keys => _map.Keys;
+    /// <summary>The resident keys, weakly consistent (a snapshot of a walk that runs alongside writers).</summary>
+    public IEnumerable<string> Keys => _map.Entries().Select(e => e.Key);
 
     /// <summary>
     /// Records a hit on <paramref name="entry"/> into the LFU policy, or not. Every hit is recorded until the entry has
@@ -149,23 +150,7 @@ internal sealed class L1Store : IDisposable
             entry.Weight = Math.Max(0, _weigher(entry.Key, entry.Value));
         }
 
-        // Add or replace without a closure (AddOrUpdate's update delegate would capture `previous`: two objects a write).
-        CacheEntry? previous;
-        while (true)
-        {
-            if (_map.TryGetValue(entry.Key, out previous))
-            {
-                if (_map.TryUpdate(entry.Key, entry, previous))
-                {
-                    break;
-                }
-            }
-            else if (_map.TryAdd(entry.Key, entry))
-            {
-                break;
-            }
-        }
-
+        var previous = _map.AddOrReplace(entry);
         AdjustWeight(entry.Weight - (previous?.Weight ?? 0));
         _lfu.AddOrUpdate(entry.Key, entry);
 
@@ -214,9 +199,9 @@ internal sealed class L1Store : IDisposable
     public void Clear()
     {
         _full = false;
-        foreach (var key in _map.Keys)
+        foreach (var entry in _map.Entries())
         {
-            RemoveWithoutUpkeep(key);
+            RemoveWithoutUpkeep(entry.Key);
         }
 
         Maintain();
@@ -226,9 +211,9 @@ internal sealed class L1Store : IDisposable
     public int RemoveWhere<TState>(Func<CacheEntry, TState, bool> predicate, TState state)
     {
         var removed = 0;
-        foreach (var pair in _map)
+        foreach (var entry in _map.Entries())
         {
-            if (predicate(pair.Value, state) && RemoveWithoutUpkeep(pair.Value))
+            if (predicate(entry, state) && RemoveWithoutUpkeep(entry))
             {
                 removed++;
             }
@@ -260,7 +245,7 @@ internal sealed class L1Store : IDisposable
 
     private bool RemoveWithoutUpkeep(CacheEntry entry)
     {
-        if (!_map.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry)))
+        if (!_map.TryRemove(entry))
         {
             return false;
         }
@@ -318,7 +303,7 @@ internal sealed class L1Store : IDisposable
     private void OnLfuRemoved(object? sender, ItemRemovedEventArgs<string, CacheEntry> e)
     {
         if (e.Reason is ItemRemovedReason.Evicted or ItemRemovedReason.Trimmed && e.Value is { } entry
-            && _map.TryRemove(new KeyValuePair<string, CacheEntry>(e.Key, entry)))
+            && _map.TryRemove(entry))
         {
             AdjustWeight(-entry.Weight);
             _full = true;
