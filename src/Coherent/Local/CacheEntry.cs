@@ -12,7 +12,7 @@ namespace Coherent.Local;
 /// <remarks>
 /// Field order matters: the runtime lays out references first, then 8-byte fields, each group in declaration order.
 /// What an L1 hit reads (<see cref="Value"/>, <see cref="ValueTypeHandle"/>, <see cref="Tags"/>, <see cref="MapNext"/>,
-/// <see cref="HitCounter"/>, <see cref="Key"/>, <see cref="HotUntilMs"/>, <see cref="ClearStamp"/>, <see cref="SampleMark"/>,
+/// <see cref="HitSlots"/>, <see cref="Key"/>, <see cref="HotUntilMs"/>, <see cref="ClearStamp"/>, <see cref="SampleMark"/>,
 /// <see cref="MapHash"/>) is declared first so that it spans two cache lines, not four (the entry is its own map node):
 /// with 1,000 resident keys the entries do not fit in the core's L1 data cache, and each extra line cost ~2 ns a hit.
 /// </remarks>
@@ -24,11 +24,12 @@ internal sealed class CacheEntry
         Value = value;
         Family = family;
         IsSerialized = value is SerializedValue;
-        HitCounter = family.Stats.Hits;
+        HitSlots = family.Stats.Hits.Slots;
         ValueTypeHandle = value is null ? 0 : RuntimeTypeHandle.ToIntPtr(value.GetType().TypeHandle);
     }
 
-    public object? Value { get; }
+    /// <summary>The cached value (a field, not a property: the hit path reinterprets it in place as the caller's T).</summary>
+    public readonly object? Value;
 
     /// <summary>
     /// <see cref="Value"/>'s runtime type handle (0 for null), read once here: the hit path compares it with the caller's
@@ -42,8 +43,8 @@ internal sealed class CacheEntry
     /// <summary>The next entry in this entry's <see cref="EntryMap"/> bucket (the entry is its own map node). Map-owned.</summary>
     public CacheEntry? MapNext;
 
-    /// <summary>The family's hit counter, held here so a hit does not walk entry → family → stats → counter.</summary>
-    public StripedCounter HitCounter { get; }
+    /// <summary>The family's hit counter's stripes, held here so a hit does not walk entry → family → stats → counter → stripes.</summary>
+    public long[] HitSlots { get; }
 
     /// <summary>
     /// min(<see cref="ExpiresAtMs"/>, <see cref="EarlyRefreshFromMs"/>): before it, a hit needs neither the expiry nor the

@@ -67,18 +67,42 @@ internal sealed class EntryMap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out CacheEntry entry)
     {
+        entry = Find(key);
+        return entry is not null;
+    }
+
+    /// <summary>The entry under <paramref name="key"/>, or null. (The hit path's form: no out-parameter, so the entry stays in a register.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public CacheEntry? Find(string key)
+    {
         var table = _table;
         var hash = table.Hash(key);
         for (var e = Volatile.Read(ref table.Buckets[hash & (table.Buckets.Length - 1)]); e is not null; e = Volatile.Read(ref e.MapNext))
         {
-            if (e.MapHash == hash && IsKey(e.Key, key))
+            if (e.MapHash == hash)
             {
-                entry = e;
-                return true;
+                // The same string instance (the caller's constant or interned key) is the common hit; comparing
+                // characters is a call, kept out of line so the inlined lookup holds the entry in a register.
+                return ReferenceEquals(e.Key, key) ? e : FindFrom(e, table, hash, key);
             }
         }
 
-        return MissOrRetry(table, key, out entry);
+        return MissOrRetry(table, key);
+    }
+
+    /// <summary>The rest of <see cref="Find"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private CacheEntry? FindFrom(CacheEntry? e, Table table, int hash, string key)
+    {
+        for (; e is not null; e = Volatile.Read(ref e.MapNext))
+        {
+            if (e.MapHash == hash && IsKey(e.Key, key))
+            {
+                return e;
+            }
+        }
+
+        return MissOrRetry(table, key);
     }
 
     public bool ContainsKey(string key) => TryGetValue(key, out _);
@@ -210,16 +234,15 @@ internal sealed class EntryMap
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool MissOrRetry(Table table, string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out CacheEntry entry)
+    private CacheEntry? MissOrRetry(Table table, string key)
     {
         if (table.Retired)
         {
             WaitForSuccessor(table);
-            return TryGetValue(key, out entry);
+            return Find(key);
         }
 
-        entry = null;
-        return false;
+        return null;
     }
 
     private void WaitForSuccessor(Table retired)

@@ -77,6 +77,9 @@ internal sealed class L1Store : IDisposable
 
     public int Count => _map.Count;
 
+    /// <summary>The key → entry map, for the cache's hit path (reads only; every write goes through this store).</summary>
+    public EntryMap Map => _map;
+
     public long Weight => Interlocked.Read(ref _weight);
 
     /// <summary>The resident keys, weakly consistent (a snapshot of a walk that runs alongside writers).</summary>

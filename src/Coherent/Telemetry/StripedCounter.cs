@@ -28,7 +28,17 @@ internal sealed class StripedCounter
     /// Returns the new value of the caller's stripe (not the total): the L1 uses it as a free tick to sample accesses.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public long IncrementRelaxed() => ++_slots[StackStripeOffset()];
+    public long IncrementRelaxed() => IncrementRelaxed(_slots);
+
+    /// <summary>The counter's stripes, for a holder that increments them with <see cref="IncrementRelaxed(long[])"/>.</summary>
+    public long[] Slots => _slots;
+
+    /// <summary>
+    /// <see cref="IncrementRelaxed()"/> on a counter's <see cref="Slots"/>: an L1 entry holds its family's slots, so a hit
+    /// loads entry → slots, not entry → counter → slots (one dependent load fewer, ~0.3 ns of a 13 ns hit).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long IncrementRelaxed(long[] slots) => ++slots[StackStripeOffset()];
 
     /// <summary>
     /// The caller's stripe from the address of one of its locals: threads' stacks are disjoint (a thread's stack is at
