@@ -13,7 +13,7 @@ public sealed class L1RecordingTests
         await using var cache = T.Price(T.Clock()).WithLocalCapacity(100).Build();
         await cache.SetAsync("price:resident", 7, cancellationToken: T.Ct);
 
-        // 40 hits: the first 16 are recorded; of the next 24, none falls on the 1-in-128 sample (the family's counter
+        // 40 hits: the first 16 are recorded; of the next 24, none falls on the 1-in-1,024 sample (the family's counter
         // starts at zero in a new cache).
         for (var i = 0; i < 40; i++)
         {

@@ -32,7 +32,7 @@ public sealed class StripedCounterTests
     [Fact]
     public void The_relaxed_tick_counts_up_on_the_callers_stripe()
     {
-        // The L1 samples one hit in 128 by this tick: it must advance by one per call from the same frame depth.
+        // The L1 samples one hit in 1,024 by this tick: it must advance by one per call from the same frame depth.
         var counter = new StripedCounter();
         var first = counter.IncrementRelaxed();
         var second = counter.IncrementRelaxed();
