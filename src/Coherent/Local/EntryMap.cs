@@ -12,19 +12,21 @@ namespace Coherent.Local;
 /// Why not <c>ConcurrentDictionary</c>: its node sits between the bucket and the entry, so a hit loaded two objects from
 /// memory (node, then entry) before it could judge the entry; here the bucket points at the entry. With 1,000 resident keys
 /// neither fits the core's L1 data cache, and that second dependent load was most of the gap to a bare dictionary lookup.
-/// The hash is a seeded multiply-xorshift over 8 bytes at a time (Marvin, the runtime's, takes 4), and buckets are a power
-/// of two at a load of at most 1/2, so a hit rarely walks a chain.
+/// The bucket array hangs directly off the map (map → buckets → entry), buckets are a power of two at a load of at most
+/// 1/2 so a hit rarely walks a chain, and the hash is a seeded 64×64→128-bit multiply per 16 bytes (<see cref="FastHash"/>).
 /// <para>
 /// Concurrency: writers hold the bucket's stripe lock and publish each link with a volatile store; a reader follows links
 /// with volatile loads and sees the chain before or after a write, never a broken one (a removed entry keeps its link, so
-/// a reader standing on it walks on). A resize relinks every entry into a new bucket array under all locks: a reader that
-/// walked the old array meanwhile may miss its key, so a miss on a retired table is retried on the new one — a hit is never
-/// wrong, and a miss is never reported because of a resize. An entry object is put into the map once.
+/// a reader standing on it walks on). A rebuild (resize, or the switch to the randomized hash) relinks every entry into a
+/// new bucket array under all locks: a reader that walked the old array meanwhile may have been led into another chain,
+/// or hashed with the other function, so a miss is retried whenever a rebuild ran or runs — a hit is never wrong (keys are
+/// compared), and a miss is never reported because of a rebuild. An entry object is put into the map once.
 /// </para>
 /// <para>
-/// Hash flooding: the seed is random per map, so colliding keys cannot be prepared offline; should a chain still reach
-/// <see cref="MaxChain"/> on insert (at load 1/2 it does not by chance), the map is rebuilt on the runtime's randomized
-/// string hash, as the runtime's own <c>Dictionary</c> does for its non-randomized comparer.
+/// Hash flooding: the seed is random per map and enters both operands of every multiply, so colliding keys cannot be
+/// prepared offline; should a chain still reach <see cref="MaxChain"/> on insert (at load 1/2 it does not by chance), the
+/// map is rebuilt on the runtime's randomized string hash (Marvin), as the runtime's own <c>Dictionary</c> does for its
+/// non-randomized comparer.
 /// </para>
 /// </remarks>
 internal sealed class EntryMap
@@ -33,7 +35,16 @@ internal sealed class EntryMap
     internal const int MaxChain = 32;
 
     private readonly object[] _locks;
-    private volatile Table _table;
+    private readonly ulong _seed;
+    private readonly ulong _seed2;
+    private volatile CacheEntry?[] _buckets;
+
+    /// <summary>Keys are hashed with Marvin (string.GetHashCode) instead of <see cref="FastHash"/>: set by a flood.</summary>
+    private volatile bool _randomized;
+
+    /// <summary>Non-zero while a rebuild relinks entries: a reader's miss in that window is retried after it.</summary>
+    private volatile int _rebuilding;
+
     private int _count;
 
     public EntryMap(int initialCapacity)
@@ -51,8 +62,9 @@ internal sealed class EntryMap
             _locks[i] = new object();
         }
 
-        var buckets = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(initialCapacity * 2, lockCount, 1 << 20));
-        _table = new Table(buckets, seed, randomized: false);
+        _seed = seed;
+        _seed2 = Mum(seed ^ 0xE7037ED1A0B428DBUL, 0x8EBC6AF09C88C6E3UL);
+        _buckets = new CacheEntry?[(int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(initialCapacity * 2, lockCount, 1 << 20))];
     }
 
     public int Count => Volatile.Read(ref _count);
@@ -60,9 +72,9 @@ internal sealed class EntryMap
     public bool IsEmpty => Count == 0;
 
     /// <summary>True once a flood of colliding keys switched the map to the randomized hash. For tests.</summary>
-    internal bool IsRandomized => _table.Randomized;
+    internal bool IsRandomized => _randomized;
 
-    internal int BucketCount => _table.Buckets.Length;
+    internal int BucketCount => _buckets.Length;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out CacheEntry entry)
@@ -75,56 +87,41 @@ internal sealed class EntryMap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public CacheEntry? Find(string key)
     {
-        var table = _table;
-        var hash = table.Hash(key);
-        for (var e = Volatile.Read(ref table.Buckets[hash & (table.Buckets.Length - 1)]); e is not null; e = Volatile.Read(ref e.MapNext))
+        var buckets = _buckets;
+        var hash = Hash(key);
+        for (var e = Volatile.Read(ref buckets[hash & (buckets.Length - 1)]); e is not null; e = Volatile.Read(ref e.MapNext))
         {
             if (e.MapHash == hash)
             {
                 // The same string instance (the caller's constant or interned key) is the common hit; comparing
                 // characters is a call, kept out of line so the inlined lookup holds the entry in a register.
-                return ReferenceEquals(e.Key, key) ? e : FindFrom(e, table, hash, key);
+                return ReferenceEquals(e.Key, key) ? e : FindFrom(e, buckets, hash, key);
             }
         }
 
-        return MissOrRetry(table, key);
+        return MissOrRetry(buckets, key);
     }
 
-    /// <summary>The rest of <see cref="Find"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private CacheEntry? FindFrom(CacheEntry? e, Table table, int hash, string key)
-    {
-        for (; e is not null; e = Volatile.Read(ref e.MapNext))
-        {
-            if (e.MapHash == hash && IsKey(e.Key, key))
-            {
-                return e;
-            }
-        }
-
-        return MissOrRetry(table, key);
-    }
-
-    public bool ContainsKey(string key) => TryGetValue(key, out _);
+    public bool ContainsKey(string key) => Find(key) is not null;
 
     /// <summary>Stores <paramref name="entry"/> (never in a map before) under its key; returns the entry it replaced.</summary>
     public CacheEntry? AddOrReplace(CacheEntry entry)
     {
         while (true)
         {
-            var table = _table;
-            var hash = table.Hash(entry.Key);
-            var bucket = hash & (table.Buckets.Length - 1);
+            var buckets = _buckets;
+            var hash = Hash(entry.Key);
+            var bucket = hash & (buckets.Length - 1);
             CacheEntry? previous = null;
             var chain = 0;
             lock (_locks[bucket & (_locks.Length - 1)])
             {
-                if (!ReferenceEquals(table, _table))
+                if (!ReferenceEquals(buckets, _buckets))
                 {
-                    continue; // resized meanwhile: the bucket (and maybe the lock) is another one now
+                    continue; // rebuilt meanwhile: the bucket (and maybe the lock, or the hash) is another one now
                 }
 
-                ref var link = ref table.Buckets[bucket];
+                ref var link = ref buckets[bucket];
                 for (var e = link; e is not null; e = e.MapNext)
                 {
                     chain++;
@@ -137,25 +134,18 @@ internal sealed class EntryMap
                     link = ref e.MapNext;
                 }
 
+                // link is the chain's last (null) link, or the one pointing at previous, which entry replaces.
                 entry.MapHash = hash;
-                if (previous is null)
-                {
-                    entry.MapNext = null;
-                    Volatile.Write(ref link, entry); // link is the chain's last (null) link: append
-                }
-                else
-                {
-                    entry.MapNext = previous.MapNext;
-                    Volatile.Write(ref link, entry); // link pointed at previous: entry takes its place
-                }
+                entry.MapNext = previous?.MapNext;
+                Volatile.Write(ref link, entry);
             }
 
             if (previous is null)
             {
-                var flooded = chain >= MaxChain && !table.Randomized;
-                if (Interlocked.Increment(ref _count) > table.Buckets.Length / 2 || flooded)
+                var flooded = chain >= MaxChain && !_randomized;
+                if (Interlocked.Increment(ref _count) > buckets.Length / 2 || flooded)
                 {
-                    Rebuild(table, randomize: flooded);
+                    Rebuild(buckets, randomize: flooded);
                 }
             }
 
@@ -174,22 +164,22 @@ internal sealed class EntryMap
         var result = new List<CacheEntry>(Count);
         while (true)
         {
-            var table = _table;
-            for (var i = 0; i < table.Buckets.Length; i++)
+            var buckets = _buckets;
+            for (var i = 0; i < buckets.Length; i++)
             {
-                for (var e = Volatile.Read(ref table.Buckets[i]); e is not null; e = Volatile.Read(ref e.MapNext))
+                for (var e = Volatile.Read(ref buckets[i]); e is not null; e = Volatile.Read(ref e.MapNext))
                 {
                     result.Add(e);
                 }
             }
 
-            if (!table.Retired)
+            if (_rebuilding == 0 && ReferenceEquals(buckets, _buckets))
             {
                 return result;
             }
 
-            result.Clear(); // relinked under the walk: walk the new table
-            WaitForSuccessor(table);
+            result.Clear(); // relinked under the walk: walk the new array
+            WaitForRebuild();
         }
     }
 
@@ -197,17 +187,17 @@ internal sealed class EntryMap
     {
         while (true)
         {
-            var table = _table;
-            var hash = table.Hash(key);
-            var bucket = hash & (table.Buckets.Length - 1);
+            var buckets = _buckets;
+            var hash = Hash(key);
+            var bucket = hash & (buckets.Length - 1);
             lock (_locks[bucket & (_locks.Length - 1)])
             {
-                if (!ReferenceEquals(table, _table))
+                if (!ReferenceEquals(buckets, _buckets))
                 {
                     continue;
                 }
 
-                ref var link = ref table.Buckets[bucket];
+                ref var link = ref buckets[bucket];
                 for (var e = link; e is not null; e = e.MapNext)
                 {
                     if (e.MapHash == hash && IsKey(e.Key, key))
@@ -233,31 +223,50 @@ internal sealed class EntryMap
         }
     }
 
+    /// <summary>The rest of <see cref="Find"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private CacheEntry? MissOrRetry(Table table, string key)
+    private CacheEntry? FindFrom(CacheEntry? e, CacheEntry?[] buckets, int hash, string key)
     {
-        if (table.Retired)
+        for (; e is not null; e = Volatile.Read(ref e.MapNext))
         {
-            WaitForSuccessor(table);
-            return Find(key);
+            if (e.MapHash == hash && IsKey(e.Key, key))
+            {
+                return e;
+            }
         }
 
-        return null;
+        return MissOrRetry(buckets, key);
     }
 
-    private void WaitForSuccessor(Table retired)
+    /// <summary>A miss stands only if no rebuild ran since the walk began (same array) and none runs now.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private CacheEntry? MissOrRetry(CacheEntry?[] walked, string key)
+    {
+        if (_rebuilding == 0 && ReferenceEquals(walked, _buckets))
+        {
+            return null;
+        }
+
+        WaitForRebuild();
+        return Find(key);
+    }
+
+    private void WaitForRebuild()
     {
         var spin = new SpinWait();
-        while (ReferenceEquals(_table, retired))
+        while (_rebuilding != 0)
         {
             spin.SpinOnce();
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Hash(string key) => _randomized ? key.GetHashCode() & 0x7FFF_FFFF : FastHash(key, _seed, _seed2);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsKey(string stored, string key) => ReferenceEquals(stored, key) || string.Equals(stored, key, StringComparison.Ordinal);
 
-    private void Rebuild(Table seen, bool randomize)
+    private void Rebuild(CacheEntry?[] seen, bool randomize)
     {
         var taken = 0;
         try
@@ -267,32 +276,33 @@ internal sealed class EntryMap
                 Monitor.Enter(_locks[taken]);
             }
 
-            if (!ReferenceEquals(seen, _table))
+            if (!ReferenceEquals(seen, _buckets))
             {
                 return; // another writer rebuilt first
             }
 
-            var randomized = seen.Randomized || randomize;
-            var next = new Table(randomize ? seen.Buckets.Length : seen.Buckets.Length * 2, seen.Seed, randomized);
-            var mask = next.Buckets.Length - 1;
-
             // Readers still walking the old array can be led astray by the relinking below: they check this on a miss.
-            seen.Retired = true;
-            foreach (var head in seen.Buckets)
+            _rebuilding = 1;
+            var next = new CacheEntry?[randomize ? seen.Length : seen.Length * 2];
+            var mask = next.Length - 1;
+            foreach (var head in seen)
             {
                 var e = head;
                 while (e is not null)
                 {
                     var following = e.MapNext;
-                    var hash = next.Hash(e.Key);
+                    var hash = randomize || _randomized ? e.Key.GetHashCode() & 0x7FFF_FFFF : FastHash(e.Key, _seed, _seed2);
                     e.MapHash = hash;
-                    Volatile.Write(ref e.MapNext, next.Buckets[hash & mask]);
-                    next.Buckets[hash & mask] = e;
+                    Volatile.Write(ref e.MapNext, next[hash & mask]);
+                    next[hash & mask] = e;
                     e = following;
                 }
             }
 
-            _table = next;
+            // The mode before the array: a reader that sees the new array hashes the new way.
+            _randomized = _randomized || randomize;
+            _buckets = next;
+            _rebuilding = 0;
         }
         finally
         {
@@ -303,55 +313,58 @@ internal sealed class EntryMap
         }
     }
 
-    private sealed class Table(int size, ulong seed, bool randomized)
-    {
-        public readonly CacheEntry?[] Buckets = new CacheEntry?[size];
-        public readonly ulong Seed = seed;
-        public readonly bool Randomized = randomized;
-
-        /// <summary>Set (before any relinking) when a rebuild replaces this table.</summary>
-        public volatile bool Retired;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public int Hash(string key) => Randomized ? key.GetHashCode() & 0x7FFF_FFFF : FastHash(key, Seed);
-    }
-
     /// <summary>
-    /// A seeded multiply-xorshift hash over the key's UTF-16 bytes, 8 at a time (the last read overlaps the one before it, so
-    /// no byte past the string is read). Not a cryptographic hash: the random seed keeps prepared collision lists useless,
-    /// the chain limit handles the rest. Non-negative, so a bucket index is a mask away.
+    /// A seeded hash of the key's UTF-16 bytes: 16 bytes per 64×64→128-bit multiply, both operands mixed with the seed (so no
+    /// input can zero one of them without knowing it), the last block read overlapping the one before it (no byte past the
+    /// string is read). Not a cryptographic hash; the chain limit handles what the seed does not. Non-negative.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int FastHash(string key, ulong seed)
+    internal static int FastHash(string key, ulong seed, ulong seed2)
     {
-        ref var start = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(key.AsSpan()));
+        ref var p = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(key.AsSpan()));
         var length = key.Length * 2;
-        var h = seed ^ ((ulong)length * 0x9E3779B97F4A7C15UL);
-        if (length >= 8)
+        var state = seed2 ^ (ulong)length;
+        ulong a, b;
+        if (length <= 16)
         {
-            for (var i = 0; i < length - 8; i += 8)
+            if (length >= 8)
             {
-                h = Mix(h ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, i)));
+                a = Unsafe.ReadUnaligned<ulong>(ref p);
+                b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, length - 8));
+            }
+            else if (length >= 4)
+            {
+                a = Unsafe.ReadUnaligned<uint>(ref p);
+                b = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, length - 4));
+            }
+            else
+            {
+                a = length > 0 ? Unsafe.ReadUnaligned<ushort>(ref p) : 0UL;
+                b = 0;
+            }
+        }
+        else
+        {
+            for (var i = 0; i < length - 16; i += 16)
+            {
+                state = Mum(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i)) ^ seed, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, i + 8)) ^ state);
             }
 
-            h = Mix(h ^ Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref start, length - 8)));
-        }
-        else if (length >= 4)
-        {
-            h = Mix(h ^ (Unsafe.ReadUnaligned<uint>(ref start) | ((ulong)Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref start, length - 4)) << 32)));
-        }
-        else if (length > 0)
-        {
-            h = Mix(h ^ Unsafe.ReadUnaligned<ushort>(ref start));
+            a = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, length - 16));
+            b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, length - 8));
         }
 
+        var h = Mum(a ^ seed, b ^ state);
         return (int)((h ^ (h >> 32)) & 0x7FFF_FFFF);
     }
 
+    /// <summary>For tests: the hash this map's fast mode gives <paramref name="key"/>.</summary>
+    internal int FastHashOf(string key) => FastHash(key, _seed, _seed2);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Mix(ulong x)
+    private static ulong Mum(ulong x, ulong y)
     {
-        x *= 0xBF58476D1CE4E5B9UL;
-        return x ^ (x >> 31);
+        var high = Math.BigMul(x, y, out var low);
+        return high ^ low;
     }
 }
