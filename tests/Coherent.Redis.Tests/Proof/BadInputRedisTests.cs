@@ -214,7 +214,11 @@ public sealed class BadInputRedisTests(SharedRedis redis)
         }
 
         Assert.Equal("kept", await b.Cache.GetOrSetAsync("item:kept", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
-        Assert.Equal(0, b.Cache.Flights.Count);
+
+        // The flight the frozen read's caller abandoned runs on once the server answers (its read, factory and fill), and
+        // a flight leaves the table just after handing over its result: none may stay. (Asserted at once, this failed in
+        // two full-suite runs, one flight left, 460 ms into the test.)
+        await Eventually.TrueAsync(() => b.Cache.Flights.Count == 0, TimeSpan.FromSeconds(5), $"{b.Cache.Flights.Count} flight(s) never left the table");
     }
 
     [Fact]
