@@ -95,6 +95,63 @@ public sealed class EntryMapTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// Readers look up resident keys while a writer floods one bucket and the map switches its hash under them: every
+    /// lookup must still find its key (a reader that hashed the old way on the new array, or walked a relinked chain,
+    /// retries instead of reporting a miss).
+    /// </summary>
+    [Fact]
+    public async Task Switching_to_the_randomized_hash_under_readers_never_hides_a_resident_key()
+    {
+        for (var round = 0; round < 5; round++)
+        {
+            var seed = (ulong)(1000 + round);
+            // 2,000 residents (the rebuild relinks them all: a window readers can fall into), no growth before the flood.
+            var map = new EntryMap(2_048, seed);
+            var mask = map.BucketCount - 1;
+            var resident = Enumerable.Range(0, 2_000).Select(i => Entry($"resident:{i}")).ToArray();
+            Assert.True(resident.Length + EntryMap.MaxChain + 1 <= map.BucketCount / 2, "the flood must not also trigger a resize");
+            foreach (var e in resident)
+            {
+                map.AddOrReplace(e);
+            }
+
+            var colliding = Enumerable.Range(0, 2_000_000).Select(i => $"flood:{i}")
+                .Where(k => (map.FastHashOf(k) & mask) == 0)
+                .Take(EntryMap.MaxChain + 1)
+                .Select(k => Entry(k))
+                .ToArray();
+            using var start = new Barrier(3);
+            var writerDone = 0;
+            var failures = 0;
+            var readers = Enumerable.Range(0, 2).Select(_ => Task.Factory.StartNew(() =>
+            {
+                start.SignalAndWait();
+                var n = 0;
+                while (Volatile.Read(ref writerDone) == 0 || n < 20_000)
+                {
+                    var e = resident[(n++ * 7) % resident.Length];
+                    if (!map.TryGetValue(e.Key, out var found) || !ReferenceEquals(found, e))
+                    {
+                        Interlocked.Increment(ref failures);
+                    }
+                }
+            }, TaskCreationOptions.LongRunning)).ToArray();
+
+            start.SignalAndWait();
+            foreach (var e in colliding)
+            {
+                map.AddOrReplace(e);
+            }
+
+            Volatile.Write(ref writerDone, 1);
+            await Task.WhenAll(readers).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.True(map.IsRandomized, "the flood must switch the hash");
+            Assert.Equal(0, failures);
+            Assert.All(colliding.Concat(resident), e => Assert.True(map.TryGetValue(e.Key, out var found) && ReferenceEquals(found, e), e.Key));
+        }
+    }
+
+    /// <summary>
     /// Writers add, replace and remove their own keys (sharing buckets, forcing resizes) while readers look up a resident set
     /// nobody touches: a resident key must be found on every lookup, and whatever a lookup finds must carry the key asked
     /// for. At the end every writer's keys are exactly what that writer last did to them.
