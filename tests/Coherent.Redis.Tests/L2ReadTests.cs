@@ -19,12 +19,7 @@ public sealed class L2ReadTests(SharedRedis redis)
     [Fact]
     public async Task A_plain_hit_is_one_GET_and_carries_the_epoch_its_value_was_stored_under()
     {
-        if (redis.Server is not { } server)
-        {
-            Assert.Skip(RedisServer.SkipReason!);
-            return;
-        }
-
+        var server = redis.Require();
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         await using var writer = await Node.StartAsync(server.Endpoint, prefix);
@@ -76,12 +71,7 @@ public sealed class L2ReadTests(SharedRedis redis)
     [Fact]
     public async Task A_lookup_that_misses_costs_one_GET_since_it_never_stores()
     {
-        if (redis.Server is not { } server)
-        {
-            Assert.Skip(RedisServer.SkipReason!);
-            return;
-        }
-
+        var server = redis.Require();
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         await using var node = await Node.StartAsync(server.Endpoint, prefix);
@@ -100,12 +90,7 @@ public sealed class L2ReadTests(SharedRedis redis)
     [Fact]
     public async Task A_SetAsync_value_outdated_by_its_tag_is_replaced_in_L2_by_the_recompute()
     {
-        if (redis.Server is not { } server)
-        {
-            Assert.Skip(RedisServer.SkipReason!);
-            return;
-        }
-
+        var server = redis.Require();
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         await using var writer = await Node.StartAsync(server.Endpoint, prefix);
