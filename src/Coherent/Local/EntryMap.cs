@@ -281,8 +281,10 @@ internal sealed class EntryMap
                 return; // another writer rebuilt first
             }
 
-            // Readers still walking the old array can be led astray by the relinking below: they check this on a miss.
+            // Readers still walking the old array can be led astray by the relinking below (or hash the new way on it): they
+            // check this on a miss.
             _rebuilding = 1;
+            _randomized = _randomized || randomize;
             var next = new CacheEntry?[randomize ? seen.Length : seen.Length * 2];
             var mask = next.Length - 1;
             foreach (var head in seen)
@@ -291,7 +293,7 @@ internal sealed class EntryMap
                 while (e is not null)
                 {
                     var following = e.MapNext;
-                    var hash = randomize || _randomized ? e.Key.GetHashCode() & 0x7FFF_FFFF : FastHash(e.Key, _seed, _seed2);
+                    var hash = Hash(e.Key);
                     e.MapHash = hash;
                     Volatile.Write(ref e.MapNext, next[hash & mask]);
                     next[hash & mask] = e;
@@ -299,8 +301,6 @@ internal sealed class EntryMap
                 }
             }
 
-            // The mode before the array: a reader that sees the new array hashes the new way.
-            _randomized = _randomized || randomize;
             _buckets = next;
             _rebuilding = 0;
         }
