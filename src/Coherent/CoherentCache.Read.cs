@@ -25,7 +25,7 @@ public sealed partial class CoherentCache
         // misses here and the slow path rejects it with the full rules.
         // No out-parameters on this path: an out local lives in the stack frame, and every use of the entry was then a
         // store-and-reload (~1 ns of a 13 ns hit).
-        if (key is not null && options?.SkipLocalRead != true && _l1Map.Find(key) is { } entry)
+        if (key is not null && options?.SkipLocalRead != true && _l1.Map.Find(key) is { } entry)
         {
             // The common hit, kept small (every field it reads sits in the entry's first two cache lines): not expired,
             // before any early-refresh window (one comparison covers both), valid, confirmed, and stored as exactly a T.
@@ -133,7 +133,7 @@ public sealed partial class CoherentCache
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RecordHit(CacheEntry entry, long now)
     {
-        // The counter's stripe value doubles as the LFU's sampling tick: one thread-local read per hit, not two.
+        // The counter's stripe value doubles as the LFU's sampling tick: one stripe lookup per hit, not two.
         _l1.RecordHit(entry, StripedCounter.IncrementRelaxed(entry.HitSlots));
         RecordServedAge(entry, now);
     }

@@ -19,9 +19,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 {
     private readonly FamilyRegistry _families;
     private readonly L1Store _l1;
-
-    /// <summary>The L1's map, held here as well: the hit path's lookup is one load shorter (this → map, not this → L1 → map).</summary>
-    private readonly EntryMap _l1Map;
     private readonly CacheClock _clock;
     private readonly FlightTable _flights = new();
     private readonly TagTable _tags = new();
@@ -53,7 +50,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.
         _l1 = new L1Store(builder.LocalCapacityValue, builder.LocalMaxWeightValue, builder.WeigherValue, _ => _telemetry!.Evictions.Increment());
-        _l1Map = _l1.Map;
         _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations);
         _servedAge = _telemetry.ServedAge;
 

@@ -57,7 +57,10 @@ internal sealed class CacheEntry
     /// <summary>The LFU recording state of this entry, owned by <see cref="L1Store"/>. Mutable, racy by design.</summary>
     public long SampleMark;
 
-    /// <summary>The key's hash in the <see cref="EntryMap"/> holding this entry. Map-owned.</summary>
+    /// <summary>
+    /// The key's (int) hash in the <see cref="EntryMap"/> holding this entry. Map-owned. A long so that the runtime places it
+    /// among the 8-byte fields a hit reads anyway (ints go after them, on another cache line).
+    /// </summary>
     public long MapHash;
 
     private readonly long _hotUntilMs;

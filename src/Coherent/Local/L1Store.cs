@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using BitFaster.Caching;
 using BitFaster.Caching.Lfu;
@@ -7,9 +6,9 @@ using BitFaster.Caching.Scheduler;
 namespace Coherent.Local;
 
 /// <summary>
-/// The bounded in-process tier. Reads go to a plain <see cref="ConcurrentDictionary{TKey,TValue}"/>; admission and
+/// The bounded in-process tier. Reads go to the <see cref="EntryMap"/> (whose nodes are the entries); admission and
 /// eviction are decided by BitFaster's W-TinyLFU <c>ConcurrentLfu</c>, which mirrors the same entries.
-/// Why the mirror: <c>ConcurrentLfu.TryGet</c> costs ~32 ns here against ~10 ns for the dictionary, because it records
+/// Why the mirror: <c>ConcurrentLfu.TryGet</c> costs ~32 ns here against ~10 ns for a dictionary lookup, because it records
 /// every access in a striped buffer (and hashes the key again). So hits are recorded into the LFU selectively
 /// (<see cref="RecordHit"/>), and misses are reported to it (<see cref="RecordMiss"/>) as its own get-or-add would.
 /// </summary>
