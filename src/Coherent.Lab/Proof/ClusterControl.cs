@@ -74,9 +74,8 @@ public static class ClusterControl
             var server = admin.GetServer(master);
             await server.ExecuteAsync("CLIENT", "PAUSE", (long)(timeout.TotalMilliseconds * 2), "WRITE");
             var info = (string?)await server.ExecuteAsync("INFO", "replication") ?? "";
-            var target = InfoField(info, "master_repl_offset");
-            var replica = info.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("slave0:", StringComparison.Ordinal));
-            var fields = replica?["slave0:".Length..].Split(',').Select(f => f.Split('=')).Where(f => f.Length == 2).ToDictionary(f => f[0], f => f[1]);
+            var target = InfoNumber(info, "master_repl_offset");
+            var fields = InfoValue(info, "slave0")?.Split(',').Select(f => f.Split('=')).Where(f => f.Length == 2).ToDictionary(f => f[0], f => f[1]);
             if (target is null || fields is null || !fields.TryGetValue("ip", out var ip) || !fields.TryGetValue("port", out var port))
             {
                 return;
@@ -87,7 +86,7 @@ public static class ClusterControl
             var watch = Stopwatch.StartNew();
             while (watch.Elapsed < timeout)
             {
-                var offset = InfoField((string?)await replicaServer.ExecuteAsync("INFO", "replication") ?? "", "slave_repl_offset");
+                var offset = InfoNumber((string?)await replicaServer.ExecuteAsync("INFO", "replication") ?? "", "slave_repl_offset");
                 if (offset >= target)
                 {
                     return;
@@ -102,19 +101,12 @@ public static class ClusterControl
         }
     }
 
-    private static long? InfoField(string info, string name)
-    {
-        foreach (var line in info.Split('\n'))
-        {
-            var trimmed = line.Trim();
-            if (trimmed.StartsWith(name + ":", StringComparison.Ordinal) && long.TryParse(trimmed.AsSpan(name.Length + 1), CultureInfo.InvariantCulture, out var value))
-            {
-                return value;
-            }
-        }
+    /// <summary>The value of one <c>name:value</c> line of an INFO reply, or null.</summary>
+    private static string? InfoValue(string info, string name) =>
+        info.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(name + ":", StringComparison.Ordinal))?[(name.Length + 1)..];
 
-        return null;
-    }
+    private static long? InfoNumber(string info, string name) =>
+        long.TryParse(InfoValue(info, name), CultureInfo.InvariantCulture, out var value) ? value : null;
 
     /// <summary>
     /// Kills one master (SIGKILL, no handover), waits until its replica has been elected in its place and the cluster is
