@@ -61,6 +61,9 @@ public sealed class CoherentRedisOptions
     /// <summary>Test hook (an injected delay): awaited after a tag or clear bump landed in Redis, before this node's tier learns its version.</summary>
     internal Func<Task>? AfterVersionBumpLanded { get; set; }
 
+    /// <summary>Test hook (an injected delay): runs on the caller's thread before a key's invalidation or write-through goes to Redis.</summary>
+    internal Action<string>? BeforeWrite { get; set; }
+
     internal void Validate(List<string> problems)
     {
         if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))

@@ -39,6 +39,7 @@ internal sealed partial class RedisTier
 
     public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken)
     {
+        _options.BeforeWrite?.Invoke(key);
         try
         {
             ThrowIfOpen();

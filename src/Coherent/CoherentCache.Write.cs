@@ -23,7 +23,14 @@ public sealed partial class CoherentCache
         {
             payload ??= Serialization.SerializerGuard.Serialize(_serializer, key, value, _maxPayloadBytes);
             _l1.Remove(key);
-            entry = await SetSharedAsync(key, entry, payload, options, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                entry = await SetSharedAsync(key, entry, payload, options, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                FenceAfterSharedWrite(key);
+            }
         }
 
         if (options?.SkipLocalWrite == true)
@@ -49,7 +56,14 @@ public sealed partial class CoherentCache
         _l1.Remove(key);
         if (_tier is not null)
         {
-            await InvalidateSharedAsync(key, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await InvalidateSharedAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                FenceAfterSharedWrite(key);
+            }
         }
     }
 
@@ -94,6 +108,18 @@ public sealed partial class CoherentCache
         {
             Interlocked.Decrement(ref _versionWritesInFlight);
         }
+    }
+
+    /// <summary>
+    /// Fences and empties the key again once the write's shared-tier call is over. This node ignores its own bus message, and
+    /// a flight that began after the first fence may have read the shared tier before the write landed: without this, it would
+    /// put the old value into this node's L1 after the write returned, where heartbeats keep confirming it until the key's
+    /// next invalidation. A flight still running is fenced (it stores nothing); one that already stored is removed here.
+    /// </summary>
+    private void FenceAfterSharedWrite(string key)
+    {
+        FenceFlight(key);
+        _l1.Remove(key);
     }
 
     private void FenceFlight(string key)

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Coherent.Redis.Tests.Infrastructure;
 
 namespace Coherent.Redis.Tests.Proof;
@@ -20,39 +19,6 @@ public sealed class TagRaceTests
     /// <summary>Invalidates the tests' tag, or clears the cache.</summary>
     private static ValueTask InvalidateAsync(Node node, bool clear, CancellationToken ct) => clear ? node.Cache.ClearAsync(ct) : node.Cache.InvalidateTagAsync("catalog", ct);
 
-    /// <summary>Holds the first armed (de)serialization (between the checks and the L1 fill, or the L2 store) until released.</summary>
-    private sealed class GateSerializer : ICacheSerializer
-    {
-        public volatile bool Armed;
-        public volatile bool ArmedSerialize;
-        public readonly ManualResetEventSlim Entered = new();
-        public readonly ManualResetEventSlim Release = new();
-
-        public void Serialize<T>(T value, IBufferWriter<byte> destination)
-        {
-            if (ArmedSerialize)
-            {
-                ArmedSerialize = false;
-                Entered.Set();
-                Release.Wait(TimeSpan.FromSeconds(10));
-            }
-
-            JsonCacheSerializer.Default.Serialize(value, destination);
-        }
-
-        public T Deserialize<T>(ReadOnlySequence<byte> source)
-        {
-            if (Armed)
-            {
-                Armed = false;
-                Entered.Set();
-                Release.Wait(TimeSpan.FromSeconds(10));
-            }
-
-            return JsonCacheSerializer.Default.Deserialize<T>(source);
-        }
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -67,9 +33,9 @@ public sealed class TagRaceTests
         await a.Cache.SetAsync("item:t", "old", Tagged, ct);
         a.Cache.Local.Clear();
 
-        gate.Armed = true;
+        gate.OnDeserialize.Arm();
         var read = Task.Run(() => a.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("new"), Tagged, ct).AsTask(), ct);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromSeconds(5), ct), "the L2 read never reached deserialization");
+        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the L2 read never reached deserialization");
         if (remote)
         {
             await b.Cache.InvalidateTagAsync("catalog", ct);
@@ -81,7 +47,7 @@ public sealed class TagRaceTests
             await a.Cache.InvalidateTagAsync("catalog", ct);
         }
 
-        gate.Release.Set();
+        gate.OnDeserialize.Open();
         await read; // concurrent with the invalidation: this caller may get either value
 
         Assert.Equal("new", await a.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("new"), Tagged, ct));
@@ -99,12 +65,12 @@ public sealed class TagRaceTests
         await b.Cache.InvalidateTagAsync("catalog", ct); // both nodes know the tag
 
         // A computes from the source before the invalidation and is held just before its store to L2.
-        gate.ArmedSerialize = true;
+        gate.OnSerialize.Arm();
         var fill = Task.Run(() => a.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("old"), Tagged, ct).AsTask(), ct);
-        Assert.True(gate.Entered.Wait(TimeSpan.FromSeconds(5), ct), "the fill never reached serialization");
+        Assert.True(gate.OnSerialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the fill never reached serialization");
         await b.Cache.InvalidateTagAsync("catalog", ct);
         await Task.Delay(100, ct); // the message lands on A
-        gate.Release.Set();
+        gate.OnSerialize.Open();
         Assert.Equal("old", await fill);
 
         await using var c = await Node.StartAsync(server.Endpoint, prefix);
