@@ -17,15 +17,19 @@ internal sealed partial class RedisTier
 
     public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
     {
-        var envelope = await BuildEnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
+        _options.BeforeWrite?.Invoke(key);
         var ttl = TtlMs(entry);
         try
         {
             ThrowIfOpen();
+
+            // Inside the try: stamping a tag this node has not seen reads its version from Redis, and that read failing is a
+            // failed write like any other (queued and retried), never a raw Redis exception with nothing queued.
+            var envelope = await BuildEnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
             var result = await CallAsync(SendSet(key, envelope, ttl), cancellationToken).ConfigureAwait(false);
             return (long)result;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is not PayloadTooLargeException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {
             // The new value did not land: other nodes must at least drop the old one, so an invalidation is retried.
             throw Queue(PendingWrite.ForKey(key), ex);
