@@ -40,4 +40,7 @@ internal static partial class RedisLog
 
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
+
+    [LoggerMessage(2030, LogLevel.Information, "Released the lease of key {Key}, taken after its requester had stopped waiting")]
+    public static partial void OrphanedLeaseReleased(ILogger logger, string key);
 }

@@ -15,11 +15,56 @@ internal sealed partial class RedisTier
     {
         ThrowIfOpen();
         var token = Guid.NewGuid().ToString("N");
-        var result = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds]), cancellationToken).ConfigureAwait(false);
+        var call = _db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds]);
+        RedisResult result;
+        try
+        {
+            result = await CallAsync(call, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The caller stopped waiting (cancelled, timed out), but the script may still run and take the lease. Its token
+            // would be lost with this frame and every node's next miss would wait the whole lease time: release it here.
+            ReleaseIfTakenLater(call, key, token);
+            throw;
+        }
+
+        return TakenLease(result, key, token);
+    }
+
+    private static DistributedLease? TakenLease(RedisResult result, string key, string token)
+    {
         var parts = (RedisResult[])result!;
         var epoch = parts[1].IsNull ? 0 : (long)parts[1];
         return (long)parts[0] == 1 ? new DistributedLease(key, token, epoch) : null;
     }
+
+    private void ReleaseIfTakenLater(Task<RedisResult> call, string key, string token) =>
+        _ = call.ContinueWith(
+            async (t, state) =>
+            {
+                var tier = (RedisTier)state!;
+                if (!t.IsCompletedSuccessfully || TakenLease(t.Result, key, token) is not { } orphan)
+                {
+                    _ = t.Exception; // observed: the caller has already seen its own failure
+                    return;
+                }
+
+                try
+                {
+                    await tier.CallAsync(tier._db.ScriptEvaluateAsync(Scripts.Release, [tier._keys.Lease(key)], [token, tier._keys.Channel.ToString(), BusMessage.Fill(key)]),
+                        CancellationToken.None).ConfigureAwait(false);
+                    RedisLog.OrphanedLeaseReleased(tier._logger, orphan.Key);
+                }
+                catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+                {
+                    RedisLog.ReadFailed(tier._logger, orphan.Key, ex); // it expires by itself after its lease time
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.None,
+            TaskScheduler.Default);
 
     public async ValueTask ReleaseLeaseAsync(DistributedLease lease, CancellationToken cancellationToken)
     {
