@@ -9,6 +9,9 @@ internal sealed partial class RedisTier
 {
     private const int MaxKnownTags = 10_000;
 
+    /// <summary>Set once the versions were first loaded; from then on, a version the refresh learns voids local entries.</summary>
+    private bool _versionsKnown;
+
     /// <summary>
     /// Loads the scripts on every server up front, so the first read does not pay for compiling them (Garnet compiles on first
     /// use, which can exceed the operation timeout). Failures are harmless: the scripts are sent in full when missing.
@@ -85,21 +88,59 @@ internal sealed partial class RedisTier
         return _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
     }
 
-    internal void ObserveTagVersion(string tag, long version) => _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
+    /// <summary>Learns a tag's version; true when it moved this node's knowledge forward.</summary>
+    internal bool ObserveTagVersion(string tag, long version)
+    {
+        var advanced = false;
+        _tagVersions.AddOrUpdate(tag, version, (_, old) =>
+        {
+            advanced = version > old;
+            return Math.Max(old, version);
+        });
+        return advanced;
+    }
 
-    internal void ObserveClearVersion(long version)
+    /// <summary>Learns the clear version; true when it moved this node's knowledge forward.</summary>
+    internal bool ObserveClearVersion(long version)
     {
         long current;
-        while ((current = Volatile.Read(ref _clearVersion)) < version && Interlocked.CompareExchange(ref _clearVersion, version, current) != current)
+        while ((current = Volatile.Read(ref _clearVersion)) < version)
         {
+            if (Interlocked.CompareExchange(ref _clearVersion, version, current) == current)
+            {
+                return true;
+            }
         }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A bus gap or a recovery: a tag or clear message may have been lost, so what this node knows of the versions may be
+    /// behind Redis. Reads and stores wait for a fresh load (<see cref="EnsureVersionsLoadedAsync"/>) instead of judging an
+    /// old L2 entry current with the stale versions; what the load learns voids local entries (<see cref="RefreshVersionsAsync"/>).
+    /// </summary>
+    internal void DistrustVersions()
+    {
+        var load = RefreshVersionsAsync();
+        _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _versionsLoaded = load;
     }
 
     /// <summary>Re-reads every known tag version and the clear version (never cached forever; heals lost bus messages).</summary>
     internal async Task RefreshVersionsAsync()
     {
+        // After the first load, a version learned here and not from the bus means its message was lost or is still on its
+        // way: local entries stamped with the old version must not outlive it (an L2 read judged with the old version may
+        // have put one in L1), so this node voids them as if the message had arrived. Twice is harmless.
+        var voidLocal = Volatile.Read(ref _versionsKnown);
         var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
-        ObserveClearVersion(clear.IsNull ? 0 : (long)clear);
+        if (ObserveClearVersion(clear.IsNull ? 0 : (long)clear) && voidLocal)
+        {
+            Owner.OnRemoteCleared();
+        }
+
+        Volatile.Write(ref _versionsKnown, true);
         if (_tagVersions.Count > MaxKnownTags)
         {
             _tagVersions.Clear(); // forgetting is safe: an unknown tag's version is read from Redis on next use
@@ -115,7 +156,10 @@ internal sealed partial class RedisTier
         var values = await Task.WhenAll(reads).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
         for (var i = 0; i < tags.Length; i++)
         {
-            ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]);
+            if (ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]) && voidLocal)
+            {
+                Owner.OnRemoteTagInvalidated(tags[i]);
+            }
         }
     }
 }

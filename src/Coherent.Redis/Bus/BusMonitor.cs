@@ -298,7 +298,7 @@ internal sealed class BusMonitor : IAsyncDisposable
             var dropped = _owner.DropLocalEntriesFetchedBefore(loss ? now : outageStart);
             Recoveries++;
             RedisLog.BusRecovered(_logger, now - outageStart, dropped);
-            _ = RefreshQuietlyAsync();
+            _tier.DistrustVersions(); // a tag or clear message may have been lost in the outage
         }
 
         if (!_sequences.AnyMissing && sentAt > Volatile.Read(ref _lastConfirmedMs))
@@ -308,21 +308,10 @@ internal sealed class BusMonitor : IAsyncDisposable
         }
     }
 
-    private async Task RefreshQuietlyAsync()
-    {
-        try
-        {
-            await _tier.RefreshVersionsAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
-        {
-            // the periodic refresh retries
-        }
-    }
-
     private void OnGap(string sender, long lost, long now)
     {
         GapsDetected += lost;
+        _tier.DistrustVersions(); // the lost message may have been a tag or clear version
         var dropped = _owner.DropLocalEntriesFetchedBefore(now);
         RedisLog.SequenceGap(_logger, sender, lost, dropped);
     }
