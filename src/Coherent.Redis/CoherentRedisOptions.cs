@@ -64,6 +64,9 @@ public sealed class CoherentRedisOptions
     /// <summary>Test hook (an injected delay): runs on the caller's thread before a key's invalidation or write-through goes to Redis.</summary>
     internal Action<string>? BeforeWrite { get; set; }
 
+    /// <summary>Test hook (an injected delay): awaited before the bus subscribes.</summary>
+    internal Func<Task>? BeforeSubscribe { get; set; }
+
     internal void Validate(List<string> problems)
     {
         if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))

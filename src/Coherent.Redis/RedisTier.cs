@@ -227,8 +227,32 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     {
         lock (_sendLock)
         {
+            RecordLastSequence(_seq);
             return _db.PublishAsync(_keys.Channel, message(_seq));
         }
+    }
+
+    /// <summary>
+    /// Leaves this node's last issued sequence number in Redis (under the send lock, after the messages it counts), so that a
+    /// node subscribing later starts from it: a message of ours that it then misses, even its first, is a detected gap.
+    /// The recorded number is never ahead of what was published, so the baseline can only report a gap too many.
+    /// </summary>
+    internal void RecordLastSequence(long seq) => _db.HashSet(_keys.Senders, _sender, seq, flags: CommandFlags.FireAndForget);
+
+    /// <summary>Every sender's last recorded sequence number (see <see cref="RecordLastSequence"/>).</summary>
+    internal async Task<IReadOnlyList<(string Sender, long Seq)>> ReadSenderBaselinesAsync()
+    {
+        var entries = await CallAsync(_db.HashGetAllAsync(_keys.Senders), CancellationToken.None).ConfigureAwait(false);
+        var baselines = new List<(string, long)>(entries.Length);
+        foreach (var entry in entries)
+        {
+            if (entry.Value.TryParse(out long seq) && seq >= 0)
+            {
+                baselines.Add((entry.Name.ToString(), seq));
+            }
+        }
+
+        return baselines;
     }
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)

@@ -20,7 +20,13 @@ public sealed partial class CoherentCache
     private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
 
     /// <summary>What was known before a shared read went out: compared afterwards to decide whether its hit may fill L1.</summary>
-    private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight);
+    private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight, long Reconciliations);
+
+    /// <summary>
+    /// Times L1 was reconciled (entries fetched before an instant dropped: a bus gap, a recovery, a new subscription). An L2
+    /// read in flight across one may have read what a lost invalidation would have removed: it is served, not cached.
+    /// </summary>
+    private long _reconciliations;
 
     /// <summary>A shared read's outcome: an entry (a hit), or the key's epoch; Failed when the tier could not be asked.</summary>
     private readonly record struct SharedRead(CacheEntry? Entry, long Epoch, bool Failed);
@@ -91,7 +97,7 @@ public sealed partial class CoherentCache
     /// moved at its start, the tier learns the new one only when Redis answers, so the tier may judge an old entry current
     /// meanwhile.
     /// </summary>
-    private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight));
+    private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight), Volatile.Read(ref _reconciliations));
 
     /// <summary>Turns a shared read into an entry and, on a hit, fills L1 (fenced like a computed value; see <see cref="BeginSharedRead"/>).</summary>
     private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result, bool storeLocally)
@@ -122,10 +128,11 @@ public sealed partial class CoherentCache
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
         var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
         if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == start.TagBumps)
-            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && storeLocally && _l1.AdmitFill(flight.Key))
+            && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && start.Reconciliations == Volatile.Read(ref _reconciliations)
+            && storeLocally && _l1.AdmitFill(flight.Key))
         {
             _l1.Set(entry);
-            if (flight.Fenced)
+            if (flight.Fenced || start.Reconciliations != Volatile.Read(ref _reconciliations))
             {
                 _l1.Remove(entry);
             }

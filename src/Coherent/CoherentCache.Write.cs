@@ -149,6 +149,7 @@ public sealed partial class CoherentCache
 
     int Distributed.IDistributedTierOwner.DropLocalEntriesFetchedBefore(long ms)
     {
+        Interlocked.Increment(ref _reconciliations); // before the removal: a read filling after it must see the change
         var dropped = _l1.RemoveWhere(static (e, before) => e.FetchedAtMs < before, ms);
         Telemetry.Log.LocalEntriesDropped(_logger, dropped, DateTimeOffset.FromUnixTimeMilliseconds(ms));
         return dropped;

@@ -10,7 +10,7 @@ public sealed class AclTests
     public static readonly string[] Rule =
     [
         "on", ">s3cret-password", "resetkeys", "~app:*", "resetchannels", "&app:bus",
-        "-@all", "+eval", "+evalsha", "+get", "+set", "+del", "+exists", "+incr", "+pexpire", "+publish",
+        "-@all", "+eval", "+evalsha", "+get", "+set", "+del", "+exists", "+incr", "+pexpire", "+publish", "+hset", "+hgetall",
         "+script|load",
         "+subscribe", "+unsubscribe", "+ping", "+echo", "+info", "+client|setname", "+client|id", "+cluster|nodes", "+cluster|slots",
     ];

@@ -40,6 +40,8 @@ internal sealed class BusMonitor : IAsyncDisposable
     private bool _lossSuspected;
     private long _outageStartMs;
     private bool _disposed;
+    private long _subscribedAtMs = long.MaxValue;
+    private bool _readySinceSubscribe;
 
     public BusMonitor(RedisTier tier, IDistributedTierOwner owner, IConnectionMultiplexer connection, CoherentRedisOptions options, ILogger logger)
     {
@@ -56,13 +58,14 @@ internal sealed class BusMonitor : IAsyncDisposable
 
     public bool IsCluster { get; }
 
+    /// <summary>True while the bus cannot vouch for L1: in trouble, or not yet confirmed since subscribing (a starting node).</summary>
     public bool Suspect
     {
         get
         {
             lock (_stateLock)
             {
-                return _suspect;
+                return _suspect || !Volatile.Read(ref _readySinceSubscribe);
             }
         }
     }
@@ -91,13 +94,46 @@ internal sealed class BusMonitor : IAsyncDisposable
 
         try
         {
+            if (_options.BeforeSubscribe is { } hold)
+            {
+                await hold().ConfigureAwait(false);
+            }
+
             var queue = await _connection.GetSubscriber().SubscribeAsync(_tier.Keys.Channel).WaitAsync(_options.OperationTimeout).ConfigureAwait(false);
+
+            // From here on every message reaches this node in order; those published before did not. So nothing fetched
+            // before now may ever be confirmed by a heartbeat (it is dropped, and L2 reads in flight do not fill), the tag
+            // and clear versions are reloaded, and each sender's numbering starts from the server's record, not from its
+            // first message. Messages arriving meanwhile wait in the queue until the handler is attached.
+            await SeedSequencesAsync().ConfigureAwait(false);
+            var now = _owner.Clock.PreciseNowMs();
+            Volatile.Write(ref _subscribedAtMs, now);
+            _owner.DropLocalEntriesFetchedBefore(now);
+            _tier.DistrustVersions();
             queue.OnMessage(Handle);
             _queue = queue;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {
             MarkSuspect("cannot subscribe: " + ex.Message, loss: true);
+        }
+    }
+
+    private async Task SeedSequencesAsync()
+    {
+        try
+        {
+            foreach (var (sender, seq) in await _tier.ReadSenderBaselinesAsync().ConfigureAwait(false))
+            {
+                if (sender != _tier.SenderId)
+                {
+                    _sequences.Seed(sender, seq);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            RedisLog.ReadFailed(_logger, "(bus sequence baselines)", ex); // senders then start from their first message
         }
     }
 
@@ -162,6 +198,7 @@ internal sealed class BusMonitor : IAsyncDisposable
         var calls = new List<Task<RedisResult>>(masters.Length);
         _tier.WithSendLock(seq =>
         {
+            _tier.RecordLastSequence(seq);
             var message = BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id);
             foreach (var master in masters)
             {
@@ -301,8 +338,10 @@ internal sealed class BusMonitor : IAsyncDisposable
             _tier.DistrustVersions(); // a tag or clear message may have been lost in the outage
         }
 
-        if (!_sequences.AnyMissing && sentAt > Volatile.Read(ref _lastConfirmedMs))
+        // A heartbeat sent before the subscription was set up proves nothing about the messages published before it.
+        if (!_sequences.AnyMissing && sentAt >= Volatile.Read(ref _subscribedAtMs) && sentAt > Volatile.Read(ref _lastConfirmedMs))
         {
+            Volatile.Write(ref _readySinceSubscribe, true);
             Volatile.Write(ref _lastConfirmedMs, sentAt);
             _owner.SetConfirmedUpTo(sentAt);
         }

@@ -60,6 +60,18 @@ internal sealed class SequenceTracker(long graceMs)
         }
     }
 
+    /// <summary>
+    /// Starts a sender not heard from yet at <paramref name="seq"/> (read from the server when subscribing), instead of at
+    /// whatever first arrives from it: if that first message is lost, the next one then shows the gap.
+    /// </summary>
+    public void Seed(string sender, long seq)
+    {
+        lock (_lock)
+        {
+            _senders.TryAdd(sender, new Sender { Max = seq });
+        }
+    }
+
     /// <summary>Forgets every sender (after a subscription loss everything is re-based).</summary>
     public void Reset()
     {

@@ -16,11 +16,15 @@ internal sealed class KeySpace
         _prefix = prefix;
         Channel = RedisChannel.Literal(prefix + ":bus");
         ClearKey = prefix + ":clear";
+        Senders = prefix + ":senders";
     }
 
     public RedisChannel Channel { get; }
 
     public RedisKey ClearKey { get; }
+
+    /// <summary>Hash of sender id to the last sequence number it had issued at its latest heartbeat: a subscriber's baseline.</summary>
+    public RedisKey Senders { get; }
 
     public string Prefix => _prefix;
 
