@@ -20,7 +20,7 @@ public sealed partial class CoherentCache
     private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
 
     /// <summary>What was known before a shared read went out: compared afterwards to decide whether its hit may fill L1.</summary>
-    private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight, long Reconciliations);
+    private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight, long Reconciliations, long AtMs);
 
     /// <summary>
     /// Times L1 was reconciled (entries fetched before an instant dropped: a bus gap, a recovery, a new subscription). An L2
@@ -66,7 +66,7 @@ public sealed partial class CoherentCache
         }
 
         // Another node computes. A value within fail-safe policy is served at once; otherwise wait for its "filled" notice.
-        if (StaleCandidate(flight.Key, family) is { } stale)
+        if (StaleCandidate(flight.Key, family, confirmedOnly: true) is { } stale)
         {
             return new SharedOutcome(new FlightResult(stale.Value, stale, Stale: true), 0, null);
         }
@@ -97,7 +97,7 @@ public sealed partial class CoherentCache
     /// moved at its start, the tier learns the new one only when Redis answers, so the tier may judge an old entry current
     /// meanwhile.
     /// </summary>
-    private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight), Volatile.Read(ref _reconciliations));
+    private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight), Volatile.Read(ref _reconciliations), _clock.PreciseNowMs());
 
     /// <summary>Turns a shared read into an entry and, on a hit, fills L1 (fenced like a computed value; see <see cref="BeginSharedRead"/>).</summary>
     private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result, bool storeLocally)
@@ -126,7 +126,8 @@ public sealed partial class CoherentCache
 
         var now = _clock.PreciseNowMs();
         var (tags, stamps) = _tags.Snapshot(shared.Tags);
-        var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs);
+        // Fetched when the read began: what the reply holds may be that old, and staleness is bounded from there.
+        var (entry, _) = CreateEntry(flight.Key, family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, flight.ClearStamp, shared.Epoch, shared.ExpiresAtMs, start.AtMs);
         if (!flight.Fenced && flight.ClearStamp == _tags.ClearVersion && (tags is null || _tags.BumpCount == start.TagBumps)
             && start.VersionWritesInFlight == 0 && Volatile.Read(ref _versionWritesInFlight) == 0 && start.Reconciliations == Volatile.Read(ref _reconciliations)
             && storeLocally && _l1.AdmitFill(flight.Key))

@@ -112,6 +112,10 @@ public sealed partial class CoherentCache
 
             T value;
             double deltaMs;
+
+            // Staleness counts from before the factory read its source, not from when it returned: an invalidation this node
+            // misses while the factory runs must not stretch the MaxStaleness bound by the factory's time.
+            var fetchedAtMs = _clock.PreciseNowMs();
             try
             {
                 (value, deltaMs) = await RunFactoryAsync(flight, family, state, factory).ConfigureAwait(false);
@@ -140,7 +144,7 @@ public sealed partial class CoherentCache
                 return;
             }
 
-            var entry = await StoreComputedAsync(flight, family, value, deltaMs, options, tags, stamps, epoch, versions, useShared ? lease : null, useShared).ConfigureAwait(false);
+            var entry = await StoreComputedAsync(flight, family, value, deltaMs, fetchedAtMs, options, tags, stamps, epoch, versions, useShared ? lease : null, useShared).ConfigureAwait(false);
             lease = null; // released by the store
             flight.Complete(new FlightResult(value, entry, Stale: false));
         }
@@ -276,11 +280,11 @@ public sealed partial class CoherentCache
     /// Stores a computed value unless the key was invalidated, overwritten, tag-invalidated or cleared since the flight began
     /// (then the value is returned to callers but not cached). Returns the entry (stored or not).
     /// </summary>
-    private async ValueTask<CacheEntry> StoreComputedAsync<T>(Flight flight, FamilyState family, T value, double deltaMs, CacheEntryOptions? options,
+    private async ValueTask<CacheEntry> StoreComputedAsync<T>(Flight flight, FamilyState family, T value, double deltaMs, long fetchedAtMs, CacheEntryOptions? options,
         Invalidation.TagState[]? tags, long[]? stamps, long epoch, DistributedVersions? versions, DistributedLease? lease, bool useShared)
     {
         var now = _clock.PreciseNowMs();
-        var (entry, payload) = CreateEntry(flight.Key, family, value, now, now, deltaMs, options, tags, stamps, flight.ClearStamp, epoch);
+        var (entry, payload) = CreateEntry(flight.Key, family, value, now, now, deltaMs, options, tags, stamps, flight.ClearStamp, epoch, fetchedAtMs: fetchedAtMs);
         if (flight.Fenced || flight.ClearStamp != _tags.ClearVersion || !entry.TagsCurrent())
         {
             Log.FencedResultDropped(_logger, flight.Key);
@@ -346,7 +350,7 @@ public sealed partial class CoherentCache
 
     /// <summary>Builds an entry with jittered expiry, XFetch window and fail-safe retention. Returns the payload if it had to serialize.</summary>
     private (CacheEntry Entry, byte[]? Payload) CreateEntry<T>(string key, FamilyState family, T value, long createdAt, long now, double deltaMs,
-        CacheEntryOptions? options, Invalidation.TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null)
+        CacheEntryOptions? options, Invalidation.TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null, long? fetchedAtMs = null)
     {
         var ttlMs = family.TtlMs;
         if (options?.Ttl is { } overrideTtl && overrideTtl > TimeSpan.Zero)
@@ -373,7 +377,7 @@ public sealed partial class CoherentCache
         var entry = new CacheEntry(key, stored, family)
         {
             CreatedAtMs = createdAt,
-            FetchedAtMs = now,
+            FetchedAtMs = fetchedAtMs ?? now,
             ExpiresAtMs = expires,
             RetainUntilMs = retain,
             DeltaMs = deltaMs,

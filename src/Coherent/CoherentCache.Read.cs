@@ -232,11 +232,11 @@ public sealed partial class CoherentCache
     {
         try
         {
-            if (softDeadline is not null && StaleCandidate(flight.Key, family) is not null)
+            if (softDeadline is not null && StaleCandidate(flight.Key, family, confirmedOnly: true) is not null)
             {
                 var first = await Task.WhenAny(flight.Task, softDeadline).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
-                if (first != flight.Task && !flight.Task.IsCompleted && StaleCandidate(flight.Key, family) is { } stale)
+                if (first != flight.Task && !flight.Task.IsCompleted && StaleCandidate(flight.Key, family, confirmedOnly: true) is { } stale)
                 {
                     // Let the factory finish and refresh the entry; this caller gets the last value now.
                     flight.MarkBackground();
@@ -269,14 +269,20 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>The current L1 value of the key if fail-safe allows serving it (valid, within the fail-safe age).</summary>
-    private CacheEntry? StaleCandidate(string key, FamilyState family)
+    /// <summary>
+    /// The last value, if fail-safe allows one this old. With <paramref name="confirmedOnly"/> (nothing failed: a soft timeout,
+    /// or another node computing) it must also be current as any read's (fetched or confirmed within MaxStaleness): only a
+    /// failed factory may serve past the staleness bound, which is what declaring FailSafe means.
+    /// </summary>
+    private CacheEntry? StaleCandidate(string key, FamilyState family, bool confirmedOnly = false)
     {
         if (family.FailSafeMaxAgeMs < 0 || !_l1.Peek(key, out var entry) || !entry.IsValid(_tags.ClearVersion))
         {
             return null;
         }
 
-        return entry.AgeMs(_clock.PreciseNowMs()) <= family.FailSafeMaxAgeMs ? entry : null;
+        var now = _clock.PreciseNowMs();
+        return entry.AgeMs(now) <= family.FailSafeMaxAgeMs && (!confirmedOnly || IsCurrent(entry, now)) ? entry : null;
     }
 
     /// <summary>

@@ -42,4 +42,62 @@ public sealed class StalenessBoundTests
         time.Advance(TimeSpan.FromMilliseconds(refusedAtMs - servedAtMs));
         Assert.Equal(2, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
     }
+
+    /// <summary>
+    /// Issue 11, hole 7: the fetch time was taken when the factory returned, so with the bus silent a value computed by a
+    /// 3-second factory was served until 3 s past MaxStaleness from when its source was read.
+    /// </summary>
+    [Fact]
+    public async Task A_computed_value_is_bounded_from_when_its_factory_began_not_from_when_it_returned()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, ttl: TimeSpan.FromMinutes(10)).Build();
+        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
+        var runs = 0;
+        ValueTask<int> Factory(CancellationToken _)
+        {
+            var run = ++runs;
+            if (run == 1)
+            {
+                time.Advance(TimeSpan.FromSeconds(3)); // reads its source now, returns 3 s later
+            }
+
+            return ValueTask.FromResult(run);
+        }
+
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
+        var maxStaleness = cache.Families.Resolve("price:1").MaxStalenessMs;
+        time.Advance(TimeSpan.FromMilliseconds(maxStaleness - 3000 - 10));
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
+        time.Advance(TimeSpan.FromMilliseconds(20)); // MaxStaleness + 10 ms after the source was read
+        Assert.Equal(2, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
+    }
+
+    /// <summary>
+    /// Issue 11, hole 7: a soft timeout served the last value however long the bus had been silent, although no factory had
+    /// failed. Only a failure may serve past MaxStaleness (that is what FailSafe declares); a slow factory is waited for.
+    /// </summary>
+    [Fact]
+    public async Task A_soft_timeout_serves_the_last_value_only_while_it_is_within_MaxStaleness()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, ttl: TimeSpan.FromMinutes(10),
+            more: p => p.FailSafe(TimeSpan.FromHours(1)).Timeouts(soft: TimeSpan.FromMilliseconds(100))).Build();
+        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct));
+        time.Advance(TimeSpan.FromMilliseconds(cache.Families.Resolve("price:1").MaxStalenessMs + 10));
+
+        var started = T.Gate();
+        var release = T.Gate<int>();
+        var call = cache.GetOrSetAsync("price:1", async _ =>
+        {
+            started.SetResult();
+            return await release.Task;
+        }, cancellationToken: T.Ct).AsTask();
+        await T.Soon(started.Task);
+        time.Advance(TimeSpan.FromMilliseconds(100)); // the soft timeout passes
+        await Task.WhenAny(call, Task.Delay(200, T.Ct)); // room for a wrong answer to arrive
+        release.SetResult(2);
+        Assert.Equal(2, await T.Soon(call));
+    }
 }

@@ -46,7 +46,7 @@ public sealed class GateSerializer : ICacheSerializer
             if (Interlocked.Exchange(ref _armed, 0) == 1)
             {
                 Entered.Set();
-                Release.Wait(TimeSpan.FromSeconds(10));
+                Release.Wait(TimeSpan.FromSeconds(30));
             }
         }
     }

@@ -35,7 +35,7 @@ public sealed class TagRaceTests
 
         gate.OnDeserialize.Arm();
         var read = Task.Run(() => a.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("new"), Tagged, ct).AsTask(), ct);
-        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the L2 read never reached deserialization");
+        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(30), ct), "the L2 read never reached deserialization");
         if (remote)
         {
             await b.Cache.InvalidateTagAsync("catalog", ct);
@@ -67,7 +67,7 @@ public sealed class TagRaceTests
         // A computes from the source before the invalidation and is held just before its store to L2.
         gate.OnSerialize.Arm();
         var fill = Task.Run(() => a.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("old"), Tagged, ct).AsTask(), ct);
-        Assert.True(gate.OnSerialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the fill never reached serialization");
+        Assert.True(gate.OnSerialize.WaitEntered(TimeSpan.FromSeconds(30), ct), "the fill never reached serialization");
         await b.Cache.InvalidateTagAsync("catalog", ct);
         await Task.Delay(100, ct); // the message lands on A
         gate.OnSerialize.Open();

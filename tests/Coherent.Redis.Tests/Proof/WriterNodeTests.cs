@@ -25,12 +25,12 @@ public sealed class WriterNodeTests
         // The writer is held after its fence, before its Redis call.
         gate.OnSerialize.Arm();
         var write = Task.Run(() => a.Cache.SetAsync("item:w", "new", cancellationToken: ct).AsTask(), ct);
-        Assert.True(gate.OnSerialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the write never reached serialization");
+        Assert.True(gate.OnSerialize.WaitEntered(TimeSpan.FromSeconds(30), ct), "the write never reached serialization");
 
         // A reader starts after the fence, reads the old value from L2 and is held before it fills L1.
         gate.OnDeserialize.Arm();
         var read = Task.Run(() => a.Cache.GetOrSetAsync("item:w", _ => ValueTask.FromResult("computed"), cancellationToken: ct).AsTask(), ct);
-        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the read never reached deserialization");
+        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(30), ct), "the read never reached deserialization");
 
         // The write lands and returns first; then the reader fills.
         gate.OnSerialize.Open();
@@ -61,7 +61,7 @@ public sealed class WriterNodeTests
 
         gate.OnDeserialize.Arm();
         var read = Task.Run(() => a.Cache.GetOrSetAsync("item:i", _ => ValueTask.FromResult("computed"), cancellationToken: ct).AsTask(), ct);
-        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(5), ct), "the read never reached deserialization");
+        Assert.True(gate.OnDeserialize.WaitEntered(TimeSpan.FromSeconds(30), ct), "the read never reached deserialization");
 
         holdWrite.Set();
         await invalidate;
