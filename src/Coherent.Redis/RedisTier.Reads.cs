@@ -104,7 +104,7 @@ internal sealed partial class RedisTier
             return Verdict.Miss;
         }
 
-        if (envelope.ExpiresAtMs <= _time.GetUtcNow().ToUnixTimeMilliseconds() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
+        if (envelope.ExpiresAtMs <= Owner.Clock.PreciseNowMs() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
         {
             return Verdict.Miss;
         }

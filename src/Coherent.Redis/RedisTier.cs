@@ -131,7 +131,8 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         return colon < 0 ? key : key[..colon];
     }
 
-    private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - _time.GetUtcNow().ToUnixTimeMilliseconds());
+    /// <summary>The remaining time to live, on the engine's clock (the one that stamped the entry): a wall-clock step does not stretch it.</summary>
+    private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - Owner.Clock.PreciseNowMs());
 
     private async ValueTask<byte[]> BuildEnvelopeAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken)
     {

@@ -100,4 +100,29 @@ public sealed class StalenessBoundTests
         release.SetResult(2);
         Assert.Equal(2, await T.Soon(call));
     }
+
+    /// <summary>
+    /// Issue 11, hole 8: time ran on the wall clock, so a step back kept a value fetched before it "fresh" (and the bus's
+    /// confirmation "recent") for as long as the step — an hour here. Elapsed time now comes from the monotonic timestamp.
+    /// </summary>
+    [Theory]
+    [InlineData(-3600)]
+    [InlineData(3600)]
+    public async Task A_wall_clock_step_neither_extends_MaxStaleness_nor_expires_early(int stepSeconds)
+    {
+        var time = new SteppingTimeProvider(T.Clock());
+        await using var cache = new CoherentCacheBuilder().WithTimeProvider(time).WithName($"step-{Guid.NewGuid():N}")
+            .Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(10)).Jitter(0).NoEarlyRefresh()).Build();
+        var owner = (IDistributedTierOwner)cache;
+        owner.SetConfirmedUpTo(owner.Clock.PreciseNowMs()); // then the bus goes silent
+        var runs = 0;
+        ValueTask<int> Factory(CancellationToken _) => ValueTask.FromResult(++runs);
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
+
+        time.StepWallClock(TimeSpan.FromSeconds(stepSeconds));
+        time.Inner.Advance(TimeSpan.FromSeconds(4));
+        Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct)); // 4 s: within the bound whatever the wall says
+        time.Inner.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct)); // 5 s: past it
+    }
 }

@@ -66,6 +66,28 @@ internal static class T
     public static ValueTask<TValue> Value<TValue>(TValue value) => ValueTask.FromResult(value);
 }
 
+/// <summary>
+/// A fake clock whose wall time can be stepped (NTP, a resumed VM) while its monotonic timestamp and timers go on as the
+/// inner <see cref="FakeTimeProvider"/>'s do.
+/// </summary>
+internal sealed class SteppingTimeProvider(FakeTimeProvider inner) : TimeProvider
+{
+    private TimeSpan _step;
+
+    public FakeTimeProvider Inner => inner;
+
+    /// <summary>Moves the wall clock alone (negative: back).</summary>
+    public void StepWallClock(TimeSpan by) => _step += by;
+
+    public override DateTimeOffset GetUtcNow() => inner.GetUtcNow() + _step;
+
+    public override long GetTimestamp() => inner.GetTimestamp();
+
+    public override long TimestampFrequency => inner.TimestampFrequency;
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => inner.CreateTimer(callback, state, dueTime, period);
+}
+
 /// <summary>A Random whose draws are chosen by the test (jitter and the XFetch coin both use NextDouble).</summary>
 internal sealed class FixedRandom(double value) : Random
 {

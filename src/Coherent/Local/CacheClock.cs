@@ -3,7 +3,10 @@ using System.Runtime.CompilerServices;
 namespace Coherent.Local;
 
 /// <summary>
-/// Milliseconds since the Unix epoch, from the cache's <see cref="TimeProvider"/>.
+/// Milliseconds on a monotonic clock, anchored to the Unix epoch once: the wall time when the clock started plus the time
+/// elapsed since, by the provider's timestamp. Every local bound (expiry, MaxStaleness, bus confirmation, heartbeats) is a
+/// difference of two such readings, so a step of the wall clock (NTP, a VM resumed) neither freezes expiry nor extends a
+/// bound; readings still serve as absolute times for the shared tier, off by the wall clock's drift since the anchor.
 /// With <see cref="TimeProvider.System"/> the value is read from a field that a dedicated background thread refreshes every
 /// millisecond, because a clock call costs ~28 ns on the virtual machines this runs on — more than the whole L1 hit budget.
 /// A dedicated thread, not a timer: a timer's callback needs a thread-pool thread, so an application that starves its pool
@@ -15,6 +18,8 @@ internal sealed class CacheClock : IDisposable
     private readonly TimeProvider _time;
     private readonly bool _coarse;
     private readonly Func<long>? _laggingHitClock;
+    private readonly long _anchorMs;
+    private readonly long _anchorTimestamp;
     private int _disposed;
 
     /// <param name="time">The cache's time provider.</param>
@@ -23,6 +28,8 @@ internal sealed class CacheClock : IDisposable
     {
         _time = time;
         _laggingHitClock = laggingHitClock;
+        _anchorMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        _anchorTimestamp = time.GetTimestamp();
         if (ReferenceEquals(time, TimeProvider.System) && laggingHitClock is null)
         {
             _coarse = true;
@@ -46,18 +53,21 @@ internal sealed class CacheClock : IDisposable
     /// </summary>
     public const long CoarseGuardMs = 50;
 
-    private long ExactOrLaggingNowMs() => _laggingHitClock is { } lagging ? lagging() : _time.GetUtcNow().ToUnixTimeMilliseconds();
+    private long ExactOrLaggingNowMs() => _laggingHitClock is { } lagging ? lagging() : MonotonicNowMs();
+
+    private long MonotonicNowMs() => _anchorMs + (long)_time.GetElapsedTime(_anchorTimestamp).TotalMilliseconds;
 
     /// <summary>Exact read for slow paths (misses, writes); also refreshes the coarse value.</summary>
     public long PreciseNowMs()
     {
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
         if (_coarse)
         {
+            var now = Ticker.Read();
             Ticker.Advance(now);
+            return now;
         }
 
-        return now;
+        return MonotonicNowMs();
     }
 
     public long GetTimestamp() => _time.GetTimestamp();
@@ -72,10 +82,16 @@ internal sealed class CacheClock : IDisposable
         }
     }
 
-    /// <summary>One thread per process, running while at least one coarse clock is alive.</summary>
+    /// <summary>One thread per process, running while at least one coarse clock is alive; anchored once per process.</summary>
     private static class Ticker
     {
-        public static long NowMs = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
+        private static readonly long AnchorMs = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
+        private static readonly long AnchorTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+
+        public static long NowMs = AnchorMs;
+
+        /// <summary>The process's monotonic clock in anchored milliseconds.</summary>
+        public static long Read() => AnchorMs + (long)System.Diagnostics.Stopwatch.GetElapsedTime(AnchorTimestamp).TotalMilliseconds;
 
         private static readonly Lock Gate = new();
         private static int s_users;
@@ -85,7 +101,7 @@ internal sealed class CacheClock : IDisposable
         {
             lock (Gate)
             {
-                Advance(TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+                Advance(Read());
                 if (s_users++ == 0 && s_thread is null)
                 {
                     s_thread = new Thread(Run) { IsBackground = true, Name = "Coherent clock" };
@@ -115,7 +131,7 @@ internal sealed class CacheClock : IDisposable
         {
             while (true)
             {
-                Advance(TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+                Advance(Read());
                 Thread.Sleep(1);
                 lock (Gate)
                 {
