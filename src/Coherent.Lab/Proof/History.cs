@@ -23,6 +23,18 @@ public enum FaultKind
     SlowFactory,
     ClusterFailover,
     ClusterMasterKilled,
+
+    /// <summary>One node loses every tag and clear message (<c>T|</c>, <c>C|</c>) sent to it for the fault's length.</summary>
+    VersionMessagesDropped,
+
+    /// <summary>A new node joins mid-run and serves at once, without waiting for its bus.</summary>
+    NodeJoined,
+
+    /// <summary>One node is cut off from Redis while its factory is slow (reads its source, then takes longer than the hard timeout).</summary>
+    PartitionedSlowFactory,
+
+    /// <summary>The nodes' wall clock steps back an hour (NTP, a resumed VM) and forward again at the fault's end.</summary>
+    WallClockStepped,
 }
 
 /// <summary>How a writer told the cache about a new version.</summary>

@@ -73,6 +73,9 @@ public sealed class CheckReport
 /// </summary>
 public static class HistoryChecker
 {
+    /// <summary>The only errors a reader may see: the injected factory failure and the hard timeout of the slow factory.</summary>
+    private static readonly HashSet<string> ExpectedReadErrors = new(StringComparer.Ordinal) { nameof(InvalidOperationException), nameof(FactoryTimeoutException) };
+
     public static CheckReport Check(History history, IReadOnlyDictionary<string, FamilyBound> bounds, double toleranceMs, double graceMs)
     {
         var faults = history.Faults.OrderBy(f => f.StartMs).ToList();
@@ -94,6 +97,12 @@ public static class HistoryChecker
             if (read.Error is { } error)
             {
                 errors[error] = errors.GetValueOrDefault(error) + 1;
+                if (!ExpectedReadErrors.Contains(error))
+                {
+                    // Readers never cancel, and a shared-tier fault must never reach a caller as a Redis exception.
+                    Violate($"node {read.Node} read {read.Key} threw {error}: only the injected factory failures may reach a reader", "error/" + read.Family);
+                }
+
                 continue;
             }
 
@@ -137,6 +146,14 @@ public static class HistoryChecker
                 {
                     Violate($"node {read.Node} read {read.Key} = v{read.Version} {staleness:F1} ms after a newer version whose invalidation failed was committed (Ttl {bound.TtlMs} ms)", $"{kind}/{read.Family} (Ttl)");
                 }
+            }
+        }
+
+        foreach (var write in history.Writes)
+        {
+            if (write.Error is { } error && error != nameof(InvalidationFailedException))
+            {
+                Violate($"node {write.Node} write of {write.Key} threw {error}: a failed write must surface as {nameof(InvalidationFailedException)} with its retry queued", "error/" + write.Family);
             }
         }
 

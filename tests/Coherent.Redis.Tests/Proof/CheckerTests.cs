@@ -76,4 +76,23 @@ public sealed class CheckerTests
         Assert.Equal(298, report.ByFault.Single(f => f.Kind == FaultKind.PubSubKilled).WorstStaleMs, 3);
         Assert.Equal(2, report.ByFault.Single(f => f.Kind == FaultKind.None).WorstStaleMs, 3);
     }
+
+    [Fact]
+    public void A_raw_redis_exception_or_a_cancellation_reaching_a_caller_is_a_violation_and_the_injected_errors_are_not()
+    {
+        var h = new History();
+        h.Write(new WriteRecord(0, "acct:1", "acct", 2, WriteKind.Invalidate, CommitMs: 100, ToldMs: double.PositiveInfinity, Failed: true, "RedisConnectionException"));
+        h.Write(new WriteRecord(0, "acct:1", "acct", 3, WriteKind.Invalidate, CommitMs: 200, ToldMs: double.PositiveInfinity, Failed: true, nameof(InvalidationFailedException)));
+        h.Read(new ReadRecord(1, "acct:1", "acct", -1, StartMs: 300, EndMs: 301, nameof(InvalidOperationException)));
+        h.Read(new ReadRecord(1, "acct:1", "acct", -1, StartMs: 300, EndMs: 301, nameof(FactoryTimeoutException)));
+        h.Read(new ReadRecord(1, "acct:1", "acct", -1, StartMs: 300, EndMs: 301, nameof(OperationCanceledException)));
+        h.Read(new ReadRecord(1, "acct:1", "acct", -1, StartMs: 300, EndMs: 301, "RedisTimeoutException"));
+
+        var report = Check(h);
+
+        Assert.Equal(3, report.ViolationCount);
+        Assert.Contains(report.Violations, v => v.Contains("RedisConnectionException", StringComparison.Ordinal));
+        Assert.Contains(report.Violations, v => v.Contains(nameof(OperationCanceledException), StringComparison.Ordinal));
+        Assert.Contains(report.Violations, v => v.Contains("RedisTimeoutException", StringComparison.Ordinal));
+    }
 }
