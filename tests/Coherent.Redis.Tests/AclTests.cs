@@ -20,7 +20,7 @@ public sealed class AclTests
     {
         if (!RedisServer.Available)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         await using var server = await RedisServer.StartAsync();

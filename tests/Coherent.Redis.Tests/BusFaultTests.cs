@@ -254,7 +254,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     {
         if (!RedisServer.Available)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         return await RedisServer.StartAsync();

@@ -27,7 +27,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         if (Cluster is null)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         return Cluster;

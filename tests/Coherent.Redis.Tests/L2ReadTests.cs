@@ -115,7 +115,7 @@ public sealed class L2ReadTests(SharedRedis redis)
     {
         if (!RedisServer.Available)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         await using var server = await RedisServer.StartAsync();

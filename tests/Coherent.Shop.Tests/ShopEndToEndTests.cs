@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Coherent.Lab.Proof;
+using Coherent.Redis.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Shop;
 
@@ -51,7 +52,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
     {
         if (_redis is null)
         {
-            Assert.Skip("redis-server is not installed (apt-get install redis-server; .ci/run installs it).");
+            MissingServer.Skip("redis-server is not installed (apt-get install redis-server; .ci/run installs it).");
         }
     }
 
@@ -111,7 +112,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
         var chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
         if (chromium is null)
         {
-            Assert.Skip("chromium is not installed (apt-get install chromium; .ci/run installs it).");
+            MissingServer.Skip("chromium is not installed (apt-get install chromium; .ci/run installs it).");
         }
 
         using var http = new HttpClient();

@@ -65,7 +65,7 @@ public sealed class SharedRedis : IAsyncLifetime
     {
         if (Server is null)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         return Server;

@@ -9,7 +9,7 @@ internal static class FixtureServer
     {
         if (!RedisServer.Available)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         return await RedisServer.StartAsync(args);

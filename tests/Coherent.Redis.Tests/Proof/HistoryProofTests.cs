@@ -70,7 +70,7 @@ public sealed class HistoryProofTests
     {
         if (!RedisServer.Available)
         {
-            Assert.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisServer.SkipReason!);
         }
 
         var servers = new List<RedisServer>();
