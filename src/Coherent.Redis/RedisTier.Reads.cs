@@ -38,7 +38,7 @@ internal sealed partial class RedisTier
                 await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            if (IsVersioned(family))
+            if (IsVersionedKey(key))
             {
                 var script = _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)]);
                 call = script;
@@ -184,8 +184,6 @@ internal sealed partial class RedisTier
     }
 
     private static long ToEpoch(RedisValue value) => value.IsNull ? 0 : (long)value;
-
-    private bool IsVersioned(FamilyState family) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(family.Name);
 
     /// <summary>
     /// Bounds a read by the operation timeout. The client's own AsyncTimeout is not enough: it is checked on the client's

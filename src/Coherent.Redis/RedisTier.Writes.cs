@@ -102,7 +102,7 @@ internal sealed partial class RedisTier
 
     private Task<RedisResult> SendSet(string key, byte[] envelope, long ttl)
     {
-        var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
+        var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
             [envelope, ttl, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key), (long)_options.EpochRetention.TotalMilliseconds,
@@ -111,7 +111,7 @@ internal sealed partial class RedisTier
 
     private Task<RedisResult> SendInvalidate(string key)
     {
-        var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
+        var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
             [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key),

@@ -102,7 +102,6 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             return true; // cannot fence or store: keep the value locally only (the engine's L1 is still fenced locally)
         }
 
-        var family = FamilyOf(key);
         if (entry.Payload.Length > _maxPayloadBytes)
         {
             // Over Redis's payload limit (not the cache's): keep it in this node's L1 only and let the waiters compute.
@@ -118,18 +117,19 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
         var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
         var ttl = TtlMs(entry);
-        var versioned = _options.VersionedFamilies.Contains(family);
+        var versioned = IsVersionedKey(key);
         var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
         var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), BusMessage.Fill(key), versioned ? _keys.VersionBase(key) : "" };
         var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
         return (long)stored == 1;
     }
 
-    private static string FamilyOf(string key)
-    {
-        var colon = key.IndexOf(':', StringComparison.Ordinal);
-        return colon < 0 ? key : key[..colon];
-    }
+    /// <summary>
+    /// Whether the key's family is stored as versioned keys — by the engine's one rule for a key's family
+    /// (<see cref="FamilyRegistry.FamilyOf"/>), on reads and writes alike: a key without a family is never versioned.
+    /// </summary>
+    private bool IsVersionedKey(string key) =>
+        _options.VersionedFamilies.Count > 0 && FamilyRegistry.FamilyOf(key) is { IsEmpty: false } family && _options.VersionedFamilies.Contains(family.ToString());
 
     /// <summary>The remaining time to live, on the engine's clock (the one that stamped the entry): a wall-clock step does not stretch it.</summary>
     private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - Owner.Clock.PreciseNowMs());

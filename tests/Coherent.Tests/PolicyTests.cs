@@ -253,4 +253,21 @@ public sealed class PolicyReportTests
         await Assert.ThrowsAsync<PayloadTooLargeException>(async () => await cache.SetAsync("basket:1", new string('x', 100), cancellationToken: T.Ct));
         Assert.True(cache.DescribePolicies().Rows.Single().CopyOnRead);
     }
+
+    /// <summary>Issue 11, hole 11: these two were accepted by the reader and then did nothing.</summary>
+    [Fact]
+    public void Shared_tier_settings_in_the_core_section_are_reported_not_silently_ignored()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Coherent:Families:price:MaxStaleness"] = "00:00:05",
+            ["Coherent:Families:price:Ttl"] = "00:10:00",
+            ["Coherent:Redis"] = "127.0.0.1:6379",
+            ["Coherent:KeyPrefix"] = "shop",
+        }).Build();
+
+        var ex = Assert.Throws<CoherentConfigurationException>(() => T.Builder(T.Clock()).FromConfiguration(config.GetSection("Coherent")).Build());
+        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:Redis' is not read", StringComparison.Ordinal) && p.Contains("WithRedis", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:KeyPrefix' is not read", StringComparison.Ordinal));
+    }
 }

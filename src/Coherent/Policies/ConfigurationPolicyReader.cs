@@ -17,14 +17,25 @@ internal static class ConfigurationPolicyReader
 
     private static readonly HashSet<string> RootKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name", "Redis", "KeyPrefix",
+        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name",
+    };
+
+    /// <summary>Settings people expect here that the core does not read: a problem each, never silently ignored.</summary>
+    private static readonly Dictionary<string, string> NotReadHere = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Redis"] = "the shared tier is not configured from this section yet: call WithRedis(connection, options => ...) on the builder",
+        ["KeyPrefix"] = "the key prefix belongs to the shared tier: set CoherentRedisOptions.KeyPrefix in WithRedis(...)",
     };
 
     public static void Read(IConfiguration section, CoherentCacheBuilder builder, List<string> problems)
     {
         foreach (var child in section.GetChildren())
         {
-            if (!RootKeys.Contains(child.Key))
+            if (NotReadHere.TryGetValue(child.Key, out var instead))
+            {
+                problems.Add($"Configuration: '{child.Path}' is not read ({instead}).");
+            }
+            else if (!RootKeys.Contains(child.Key))
             {
                 problems.Add($"Configuration: unknown setting '{child.Path}' (known: {string.Join(", ", RootKeys)}).");
             }

@@ -38,7 +38,7 @@ public sealed class FamilyPolicy
     /// <summary>Expiry in the local (L1) tier; defaults to <see cref="Ttl"/> and may not exceed it.</summary>
     public TimeSpan LocalTtl { get; }
 
-    /// <summary>Fraction in [0, 1) by which each entry's TTL is randomly moved up or down (uniform ±fraction). Default 0.05.</summary>
+    /// <summary>Fraction in [0, 1) by which each entry's local TTL is randomly shortened (uniform, never lengthened past the Ttl). Default 0.05.</summary>
     public double Jitter { get; }
 
     /// <summary>The XFetch <c>beta</c> for probabilistic early refresh, or <see langword="null"/> when early refresh is off. Default 1.0.</summary>

@@ -30,7 +30,7 @@ public sealed class FamilyPolicyBuilder
     /// <summary>Expiry in the local tier, at most <see cref="Ttl"/>. Default: the TTL.</summary>
     public FamilyPolicyBuilder LocalTtl(TimeSpan value) { LocalTtlValue = value; return this; }
 
-    /// <summary>Random TTL spread as a fraction in [0, 1): each entry lives TTL × (1 ± U·fraction). Default 0.05.</summary>
+    /// <summary>Random TTL spread as a fraction in [0, 1): each entry lives TTL × (1 − U·fraction), never past the TTL. Default 0.05.</summary>
     public FamilyPolicyBuilder Jitter(double fraction) { JitterValue = fraction; return this; }
 
     /// <summary>Turns on XFetch early refresh with the given <paramref name="beta"/> (≥ 0; larger refreshes earlier). On by default with beta 1.</summary>
