@@ -10,10 +10,15 @@ namespace Coherent.Redis;
 internal sealed partial class RedisTier
 {
     private readonly ConcurrentDictionary<string, PendingWrite> _pending = new(StringComparer.Ordinal);
+    private readonly Lock _queueLock = new();
+    private long _collapses;
     private ITimer? _retryTimer;
     private int _retrying;
 
     public long PendingCount => _pending.Count;
+
+    /// <summary>Times the bounded queue overflowed into a clear of the whole cache (tests and diagnostics).</summary>
+    internal long QueueCollapses => Interlocked.Read(ref _collapses);
 
     public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
     {
@@ -86,11 +91,11 @@ internal sealed partial class RedisTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.Clear, ex);
+            throw Queue(PendingWrite.ForClear(), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.Clear);
+            Requeue(PendingWrite.ForClear());
             throw;
         }
     }
@@ -131,11 +136,14 @@ internal sealed partial class RedisTier
 
     private InvalidationFailedException Queue(PendingWrite write, Exception cause)
     {
-        _pending[write.Target] = write;
+        var collapsed = Enqueue(write);
         RedisLog.InvalidationQueued(_logger, write.Target, cause);
-        return new InvalidationFailedException(
-            $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
-            "until then other nodes may serve the old value up to the family's Ttl.", cause);
+        return new InvalidationFailedException(collapsed
+            ? $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}), and {_options.MaxPendingInvalidations} invalidations " +
+              "were already waiting: every queued key and tag invalidation was collapsed into one clear of the whole cache, retried in the background " +
+              "until it lands (every entry is then recomputed once); until then other nodes may serve old values up to their family's Ttl."
+            : $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
+              "until then other nodes may serve the old value up to the family's Ttl.", cause);
     }
 
     /// <summary>
@@ -143,7 +151,43 @@ internal sealed partial class RedisTier
     /// can be lost), so it is retried like a failed one and never silently dropped. A retry of one that did land is one extra
     /// invalidation: harmless.
     /// </summary>
-    private void Requeue(PendingWrite write) => _pending[write.Target] = write;
+    private void Requeue(PendingWrite write) => Enqueue(write);
+
+    /// <summary>
+    /// Queues <paramref name="write"/> (replacing an older one for the same target: a retry in flight then does not remove the
+    /// newer). Bounded: when it would not fit, every key and tag write is dropped for one clear of the whole cache, which voids
+    /// all they would have voided. Returns true when it collapsed the queue.
+    /// </summary>
+    private bool Enqueue(PendingWrite write)
+    {
+        int dropped;
+        lock (_queueLock)
+        {
+            if (_pending.ContainsKey(write.Target) || _pending.Count < _options.MaxPendingInvalidations)
+            {
+                _pending[write.Target] = write;
+                return false;
+            }
+
+            dropped = 0;
+            foreach (var target in _pending.Keys)
+            {
+                if (_pending.TryRemove(target, out var removed) && removed.Kind != PendingKind.Clear)
+                {
+                    dropped++;
+                }
+            }
+
+            // Always a new clear, even if one was queued: one already in flight may have run before the writes it now replaces.
+            var clear = PendingWrite.ForClear();
+            _pending[clear.Target] = clear;
+        }
+
+        _queueCollapses.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName));
+        Interlocked.Increment(ref _collapses);
+        RedisLog.QueueCollapsed(_logger, _options.MaxPendingInvalidations, dropped + 1);
+        return true;
+    }
 
     private void StartRetries() =>
         _retryTimer = _time.CreateTimer(static s => _ = ((RedisTier)s!).RetryPendingAsync(), this, _options.RetryInterval, _options.RetryInterval);
@@ -156,7 +200,18 @@ internal sealed partial class RedisTier
         }
     }
 
-    /// <summary>Retries queued invalidations; each lands with a fresh sequence number and its own publication.</summary>
+    /// <summary>Sends one queued write: each lands with a fresh sequence number and its own publication.</summary>
+    private Task<RedisResult> Send(PendingWrite write) => write.Kind switch
+    {
+        PendingKind.Key => SendInvalidate(write.Name),
+        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
+        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
+    };
+
+    /// <summary>
+    /// Retries queued invalidations. A write the server refuses (an ACL, a poisoned value, a cross-slot key) backs off on its
+    /// own and never holds up the others; a failure to reach the server ends the round (the next tick tries again).
+    /// </summary>
     internal async Task RetryPendingAsync()
     {
         if (_pending.IsEmpty || _breaker.IsOpen || Interlocked.Exchange(ref _retrying, 1) == 1)
@@ -166,6 +221,7 @@ internal sealed partial class RedisTier
 
         try
         {
+            var now = _time.GetTimestamp();
             foreach (var (target, write) in _pending)
             {
                 if (_stopping.IsCancellationRequested)
@@ -173,39 +229,46 @@ internal sealed partial class RedisTier
                     return;
                 }
 
+                if (write.NotBefore > now)
+                {
+                    continue; // refused recently: backing off
+                }
+
                 write.Attempts++;
                 try
                 {
-                    var call = write.Kind switch
-                    {
-                        PendingKind.Key => SendInvalidate(write.Name),
-                        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
-                        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
-                    };
-                    await CallAsync(call, _stopping.Token).ConfigureAwait(false);
-                    _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
-
-                    // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
-                    // from the old L2 copy: drop it now, as every other node does on the message.
-                    switch (write.Kind)
-                    {
-                        case PendingKind.Key:
-                            Owner.OnRemoteInvalidated(write.Name);
-                            break;
-                        case PendingKind.Tag:
-                            Owner.OnRemoteTagInvalidated(write.Name);
-                            break;
-                        default:
-                            Owner.OnRemoteCleared();
-                            break;
-                    }
-
-                    RedisLog.InvalidationLanded(_logger, target, write.Attempts);
+                    await CallAsync(Send(write), _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsRefusal(ex))
+                {
+                    var delay = Backoff(write.Attempts);
+                    write.NotBefore = now + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+                    RedisLog.InvalidationRefused(_logger, target, write.Attempts, delay, ex.Message);
+                    continue;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     return; // still down; the next tick tries again
                 }
+
+                _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
+
+                // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
+                // from the old L2 copy: drop it now, as every other node does on the message.
+                switch (write.Kind)
+                {
+                    case PendingKind.Key:
+                        Owner.OnRemoteInvalidated(write.Name);
+                        break;
+                    case PendingKind.Tag:
+                        Owner.OnRemoteTagInvalidated(write.Name);
+                        break;
+                    default:
+                        Owner.OnRemoteCleared();
+                        break;
+                }
+
+                RedisLog.InvalidationLanded(_logger, target, write.Attempts);
             }
         }
         catch (OperationCanceledException)
@@ -215,6 +278,73 @@ internal sealed partial class RedisTier
         finally
         {
             Volatile.Write(ref _retrying, 0);
+        }
+    }
+
+    /// <summary>RetryInterval doubled per refusal, at most a minute (or RetryInterval when that is longer).</summary>
+    private TimeSpan Backoff(int attempts)
+    {
+        var cap = TimeSpan.FromMinutes(1) > _options.RetryInterval ? TimeSpan.FromMinutes(1) : _options.RetryInterval;
+        var factor = Math.Pow(2, Math.Min(attempts - 1, 20));
+        var delay = _options.RetryInterval * factor;
+        return delay < cap ? delay : cap;
+    }
+
+    /// <summary>
+    /// The server answered and refused this one command (NOPERM, a script error on a poisoned value, CROSSSLOT): retrying at
+    /// once cannot help, and the server is up. Replies that mean a server in transition (loading, busy, failing over) are not
+    /// refusals: they are treated as the server being unreachable.
+    /// </summary>
+    internal static bool IsRefusal(Exception ex) =>
+        ex is RedisServerException server && !TransientPrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal));
+
+    private static readonly string[] TransientPrefixes = ["LOADING", "BUSY", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK"];
+
+    /// <summary>
+    /// Disposal: one attempt at every queued write, bounded by the operation timeout in all; each one that did not land is
+    /// logged (event 2015), since nothing will retry it.
+    /// </summary>
+    private async Task FlushPendingAsync()
+    {
+        var writes = _pending.ToArray();
+        if (writes.Length == 0)
+        {
+            return;
+        }
+
+        var calls = new Task[writes.Length];
+        for (var i = 0; i < writes.Length; i++)
+        {
+            try
+            {
+                calls[i] = Send(writes[i].Value);
+            }
+            catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
+            {
+                calls[i] = Task.FromException(ex);
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll(calls).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        {
+            // judged one by one below
+        }
+
+        for (var i = 0; i < writes.Length; i++)
+        {
+            if (calls[i].IsCompletedSuccessfully)
+            {
+                _pending.TryRemove(writes[i]);
+                continue;
+            }
+
+            ObserveLateFault(calls[i]);
+            var reason = calls[i].Exception?.InnerException?.Message ?? $"no answer within {_options.OperationTimeout.TotalMilliseconds} ms";
+            RedisLog.InvalidationUndelivered(_logger, writes[i].Key, reason);
         }
     }
 }
@@ -240,9 +370,14 @@ internal sealed class PendingWrite(PendingKind kind, string name)
         _ => "the whole cache",
     };
 
+    /// <summary>Retry rounds that tried it (read and written by the one retry loop).</summary>
     public int Attempts { get; set; }
 
-    public static PendingWrite Clear { get; } = new(PendingKind.Clear, "");
+    /// <summary>Timestamp (TimeProvider) before which the retry loop skips it: set after the server refused it.</summary>
+    public long NotBefore { get; set; }
+
+    /// <summary>A new instance each time: the retry loop removes a write only if it is still the same instance.</summary>
+    public static PendingWrite ForClear() => new(PendingKind.Clear, "");
 
     public static PendingWrite ForKey(string key) => new(PendingKind.Key, key);
 

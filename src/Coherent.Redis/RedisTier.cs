@@ -32,6 +32,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     private readonly ConcurrentDictionary<string, long> _tagVersions = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _queueCollapses;
     private readonly CancellationTokenSource _stopping = new();
     private long _clearVersion;
     private long _seq;
@@ -53,6 +54,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         _signingKey = options.SigningKey?.ToArray();
         _meter = new Meter("Coherent");
         _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
+        _queueCollapses = _meter.CreateCounter<long>("coherent.redis.pending_collapsed", description: "Times the queue of invalidations waiting for Redis was full and collapsed into one clear of the whole cache.");
         _meter.CreateObservableUpDownCounter("coherent.redis.breaker_open", () => _breaker.IsOpen ? 1 : 0, description: "1 while the Redis circuit breaker is open.");
         CacheName = context.CacheName;
     }
@@ -192,7 +194,8 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            if (ex is not PayloadTooLargeException)
+            // A refusal (NOPERM on one key, a poisoned value) is an answer from a live server: it must not open the breaker for all.
+            if (ex is not PayloadTooLargeException && !IsRefusal(ex))
             {
                 _breaker.OnFailure(ex);
             }
@@ -242,6 +245,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
     public async ValueTask DisposeAsync()
     {
+        await StopRetriesAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         _connection.ConnectionFailed -= OnConnectionFailed;
         if (_bus is not null)
@@ -249,7 +253,8 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             await _bus.DisposeAsync().ConfigureAwait(false);
         }
 
-        await StopRetriesAsync().ConfigureAwait(false);
+        // Queued invalidations would otherwise vanish with the process: one last attempt, and a log line for each that failed.
+        await FlushPendingAsync().ConfigureAwait(false);
         foreach (var waiter in _fillWaiters.Values)
         {
             waiter.TrySetResult(false);
