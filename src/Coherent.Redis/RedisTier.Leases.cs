@@ -17,7 +17,7 @@ internal sealed partial class RedisTier
         var token = Guid.NewGuid().ToString("N");
         var result = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds]), cancellationToken).ConfigureAwait(false);
         var parts = (RedisResult[])result!;
-        var epoch = parts[1].IsNull ? 0 : (long)parts[1];
+        var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)parts[1]);
         return (long)parts[0] == 1 ? new DistributedLease(key, token, epoch) : null;
     }
 
@@ -28,7 +28,7 @@ internal sealed partial class RedisTier
             return; // the lease expires by itself
         }
 
-        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), BusMessage.Fill(lease.Key)]), cancellationToken).ConfigureAwait(false);
+        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), Frame(BusMessage.Fill(lease.Key))]), cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken)

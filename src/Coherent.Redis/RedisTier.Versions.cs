@@ -80,8 +80,14 @@ internal sealed partial class RedisTier
             return known;
         }
 
-        var value = await CallAsync(_db.StringGetAsync(_keys.Tag(tag)), cancellationToken).ConfigureAwait(false);
-        var version = value.IsNull ? 0 : (long)value;
+        var tagKey = _keys.Tag(tag);
+        var value = await CallAsync(_db.StringGetAsync(tagKey), cancellationToken).ConfigureAwait(false);
+        if (!TryReadVersion(tagKey, value, out var version))
+        {
+            // Refused (logged): not remembered, so an entry carrying the tag stays a miss here until a bump repairs the key.
+            return 0;
+        }
+
         return _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
     }
 
@@ -99,7 +105,10 @@ internal sealed partial class RedisTier
     internal async Task RefreshVersionsAsync()
     {
         var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
-        ObserveClearVersion(clear.IsNull ? 0 : (long)clear);
+        if (TryReadVersion(_keys.ClearKey, clear, out var clearVersion))
+        {
+            ObserveClearVersion(clearVersion);
+        }
         if (_tagVersions.Count > MaxKnownTags)
         {
             _tagVersions.Clear(); // forgetting is safe: an unknown tag's version is read from Redis on next use
@@ -115,7 +124,10 @@ internal sealed partial class RedisTier
         var values = await Task.WhenAll(reads).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
         for (var i = 0; i < tags.Length; i++)
         {
-            ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]);
+            if (TryReadVersion(_keys.Tag(tags[i]), values[i], out var version))
+            {
+                ObserveTagVersion(tags[i], version);
+            }
         }
     }
 }

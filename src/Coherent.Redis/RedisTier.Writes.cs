@@ -22,13 +22,14 @@ internal sealed partial class RedisTier
 
     public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
     {
-        var envelope = await BuildEnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
+        var data = await EnvelopeDataAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
+        var envelope = Envelope.Write(key, data, _signingKey);
         var ttl = TtlMs(entry);
+        long epoch;
         try
         {
             ThrowIfOpen();
-            var result = await CallAsync(SendSet(key, envelope, ttl), cancellationToken).ConfigureAwait(false);
-            return (long)result;
+            epoch = (long)await CallAsync(SendSet(key, envelope, ttl), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -39,6 +40,34 @@ internal sealed partial class RedisTier
         {
             Requeue(PendingWrite.ForKey(key));
             throw;
+        }
+
+        if (_signingKey is not null)
+        {
+            await RestampAsync(key, data with { Epoch = epoch }, ttl, cancellationToken).ConfigureAwait(false);
+        }
+
+        return epoch;
+    }
+
+    /// <summary>
+    /// Signed reads refuse an envelope older than its key's epoch (a captured one written back), and the write-through's
+    /// envelope carries the writer's older epoch (the script bumps it after the MAC was made): store it again with the epoch
+    /// the write made, fenced on that epoch, so it stays an L2 hit. Until this lands readers miss and recompute; a failure
+    /// here only costs that (the write itself landed).
+    /// </summary>
+    private async ValueTask RestampAsync(string key, EnvelopeData data, long ttl, CancellationToken cancellationToken)
+    {
+        var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
+        RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
+        RedisValue[] args = [data.Epoch, Envelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : ""];
+        try
+        {
+            await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            RedisLog.ReadFailed(_logger, key + " (restamp after write)", ex);
         }
     }
 
@@ -105,7 +134,7 @@ internal sealed partial class RedisTier
         var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
-            [envelope, ttl, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key), (long)_options.EpochRetention.TotalMilliseconds,
+            [envelope, ttl, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)), (long)_options.EpochRetention.TotalMilliseconds,
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
@@ -114,13 +143,13 @@ internal sealed partial class RedisTier
         var versioned = _options.VersionedFamilies.Contains(FamilyOf(key));
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
-            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key),
+            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)),
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
     /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
     private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
-        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), message(seq), floor]);
+        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), Frame(message(seq)), floor]);
 
     private Task AfterBumpLandedAsync() => _options.AfterVersionBumpLanded?.Invoke() ?? Task.CompletedTask;
 
@@ -280,106 +309,4 @@ internal sealed partial class RedisTier
             Volatile.Write(ref _retrying, 0);
         }
     }
-
-    /// <summary>RetryInterval doubled per refusal, at most a minute (or RetryInterval when that is longer).</summary>
-    private TimeSpan Backoff(int attempts)
-    {
-        var cap = TimeSpan.FromMinutes(1) > _options.RetryInterval ? TimeSpan.FromMinutes(1) : _options.RetryInterval;
-        var factor = Math.Pow(2, Math.Min(attempts - 1, 20));
-        var delay = _options.RetryInterval * factor;
-        return delay < cap ? delay : cap;
-    }
-
-    /// <summary>
-    /// The server answered and refused this one command (NOPERM, a script error on a poisoned value, CROSSSLOT): retrying at
-    /// once cannot help, and the server is up. Replies that mean a server in transition (loading, busy, failing over) are not
-    /// refusals: they are treated as the server being unreachable.
-    /// </summary>
-    internal static bool IsRefusal(Exception ex) =>
-        ex is RedisServerException server && !TransientPrefixes.Any(p => server.Message.StartsWith(p, StringComparison.Ordinal));
-
-    private static readonly string[] TransientPrefixes = ["LOADING", "BUSY", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK"];
-
-    /// <summary>
-    /// Disposal: one attempt at every queued write, bounded by the operation timeout in all; each one that did not land is
-    /// logged (event 2015), since nothing will retry it.
-    /// </summary>
-    private async Task FlushPendingAsync()
-    {
-        var writes = _pending.ToArray();
-        if (writes.Length == 0)
-        {
-            return;
-        }
-
-        var calls = new Task[writes.Length];
-        for (var i = 0; i < writes.Length; i++)
-        {
-            try
-            {
-                calls[i] = Send(writes[i].Value);
-            }
-            catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
-            {
-                calls[i] = Task.FromException(ex);
-            }
-        }
-
-        try
-        {
-            await Task.WhenAll(calls).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
-        {
-            // judged one by one below
-        }
-
-        for (var i = 0; i < writes.Length; i++)
-        {
-            if (calls[i].IsCompletedSuccessfully)
-            {
-                _pending.TryRemove(writes[i]);
-                continue;
-            }
-
-            ObserveLateFault(calls[i]);
-            var reason = calls[i].Exception?.InnerException?.Message ?? $"no answer within {_options.OperationTimeout.TotalMilliseconds} ms";
-            RedisLog.InvalidationUndelivered(_logger, writes[i].Key, reason);
-        }
-    }
-}
-
-internal enum PendingKind
-{
-    Key,
-    Tag,
-    Clear,
-}
-
-/// <summary>An invalidation waiting to be applied to Redis.</summary>
-internal sealed class PendingWrite(PendingKind kind, string name)
-{
-    public PendingKind Kind { get; } = kind;
-
-    public string Name { get; } = name;
-
-    public string Target => Kind switch
-    {
-        PendingKind.Key => "key " + Name,
-        PendingKind.Tag => "tag " + Name,
-        _ => "the whole cache",
-    };
-
-    /// <summary>Retry rounds that tried it (read and written by the one retry loop).</summary>
-    public int Attempts { get; set; }
-
-    /// <summary>Timestamp (TimeProvider) before which the retry loop skips it: set after the server refused it.</summary>
-    public long NotBefore { get; set; }
-
-    /// <summary>A new instance each time: the retry loop removes a write only if it is still the same instance.</summary>
-    public static PendingWrite ForClear() => new(PendingKind.Clear, "");
-
-    public static PendingWrite ForKey(string key) => new(PendingKind.Key, key);
-
-    public static PendingWrite ForTag(string tag) => new(PendingKind.Tag, tag);
 }

@@ -20,6 +20,9 @@ namespace Coherent.Redis.Bus;
 /// </summary>
 internal sealed class BusMonitor : IAsyncDisposable
 {
+    /// <summary>How far ahead of this node's clock its own heartbeat's send time may be (it is read from the same clock).</summary>
+    private const long FutureToleranceMs = 20;
+
     private readonly RedisTier _tier;
     private readonly IDistributedTierOwner _owner;
     private readonly IConnectionMultiplexer _connection;
@@ -162,7 +165,7 @@ internal sealed class BusMonitor : IAsyncDisposable
         var calls = new List<Task<RedisResult>>(masters.Length);
         _tier.WithSendLock(seq =>
         {
-            var message = BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id);
+            var message = _tier.Frame(BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id));
             foreach (var master in masters)
             {
                 calls.Add(master.ExecuteAsync("PUBLISH", _tier.Keys.Channel.ToString(), message));
@@ -176,7 +179,7 @@ internal sealed class BusMonitor : IAsyncDisposable
         string text = message.Message!;
         try
         {
-            if (_options.DropIncomingMessage?.Invoke(text) == true)
+            if (_options.DropIncomingMessage?.Invoke(text) == true || !_tier.TryOpenFrame(text, out text))
             {
                 return;
             }
@@ -195,6 +198,12 @@ internal sealed class BusMonitor : IAsyncDisposable
 
             // An invalidation's L1 removal is what the propagation delay measures: nothing but parsing comes before it.
             var self = sender == _tier.SenderId;
+            if (!self && kind != 'H' && _sequences.IsDuplicate(sender, number))
+            {
+                _tier.RejectFrame("replayed", text); // a copy of a frame already handled (or declared lost): never acted on twice
+                return;
+            }
+
             long now;
             switch (kind)
             {
@@ -210,7 +219,7 @@ internal sealed class BusMonitor : IAsyncDisposable
                 // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
                 // versions captured before their factory ran, so this order is safe for them too).
                 case 'T' when BusMessage.TrySplitLast(text, rest, out var tag, out var version):
-                    _tier.ObserveTagVersion(tag, version);
+                    _tier.ObserveBusTagVersion(tag, version, text);
                     if (!self)
                     {
                         _owner.OnRemoteTagInvalidated(tag);
@@ -218,7 +227,7 @@ internal sealed class BusMonitor : IAsyncDisposable
 
                     break;
                 case 'C' when long.TryParse(text.AsSpan(rest), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var clear):
-                    _tier.ObserveClearVersion(clear);
+                    _tier.ObserveBusClearVersion(clear, text);
                     if (!self)
                     {
                         _owner.OnRemoteCleared();
@@ -263,6 +272,13 @@ internal sealed class BusMonitor : IAsyncDisposable
         var parts = rest.Split('|');
         if (parts.Length != 3 || !long.TryParse(parts[0], out var sentAt) || !int.TryParse(parts[1], out var copies) || !long.TryParse(parts[2], out var id))
         {
+            return;
+        }
+
+        // This node's own send time and id: one from the future (or an id never sent) is forged, and would confirm L1 past now.
+        if (sentAt > now + FutureToleranceMs || id > Interlocked.Read(ref _heartbeatId))
+        {
+            _tier.RejectFrame("future_heartbeat", rest);
             return;
         }
 

@@ -36,6 +36,18 @@ internal sealed class SequenceTracker(long graceMs)
         }
     }
 
+    /// <summary>
+    /// True when <paramref name="seq"/> from <paramref name="sender"/> was already received or declared lost: a copy (a
+    /// replay) to drop. A number still awaited out of order on a Cluster is not a duplicate.
+    /// </summary>
+    public bool IsDuplicate(string sender, long seq)
+    {
+        lock (_lock)
+        {
+            return _senders.TryGetValue(sender, out var known) && seq <= known.Max && !known.Missing.ContainsKey(seq);
+        }
+    }
+
     /// <summary>Declares lost the numbers missing for longer than the grace. Returns (sender, count) of the worst, or null.</summary>
     public (string Sender, long Lost)? Expire(long now)
     {
