@@ -20,8 +20,10 @@ public sealed class CoherentRedisOptions
     public long? MaxPayloadBytes { get; set; }
 
     /// <summary>
-    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries: entries not signed with it are refused
-    /// (a counted miss), never deserialized. Every node of the application must use the same secret.
+    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries and bus frames: entries not signed with it
+    /// are refused (a counted miss), never deserialized, and so is an entry older than its key's epoch; frames not signed with
+    /// it, or replayed, are dropped and counted. Every node of the application must use the same secret. Costs a pipelined
+    /// epoch read on every L2 hit and a second round trip per <c>SetAsync</c> (docs/operations-redis.md).
     /// </summary>
     public byte[]? SigningKey { get; set; }
 

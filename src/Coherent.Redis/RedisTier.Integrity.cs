@@ -73,25 +73,17 @@ internal sealed partial class RedisTier
     }
 
     /// <summary>
-    /// A tag version from the bus. Taken only for a tag this node knows and within <see cref="MaxBusVersionStep"/> of it;
-    /// out of range it is refused (counted) and the tag forgotten, so its next use reads Redis. An unknown tag is not
-    /// recorded: its first use reads Redis anyway. The caller still drops the tag's local entries (always safe).
+    /// A tag version from the bus: never outside 0 to <see cref="MaxVersion"/>, and for a tag this node knows, never more
+    /// than <see cref="MaxBusVersionStep"/> above it. A refused one is counted and the tag forgotten, so its next use reads
+    /// Redis. A tag not known yet takes any version in range: it is the floor of this node's next bump, which must not go
+    /// below what other nodes stamped if Redis loses the key (DataLossTests). The caller still drops the tag's local entries.
     /// </summary>
     internal void ObserveBusTagVersion(string tag, long version, string frame)
     {
-        if (!_tagVersions.TryGetValue(tag, out var known))
-        {
-            if (version is < 0 or > MaxVersion)
-            {
-                RejectFrame("version_out_of_range", frame);
-            }
-
-            return;
-        }
-
+        var known = _tagVersions.TryGetValue(tag, out var seen) ? seen : version;
         if (version is < 0 or > MaxVersion || version - known > MaxBusVersionStep)
         {
-            _tagVersions.TryRemove(new KeyValuePair<string, long>(tag, known));
+            _tagVersions.TryRemove(new KeyValuePair<string, long>(tag, seen));
             RejectFrame("version_out_of_range", frame);
             return;
         }
