@@ -37,6 +37,7 @@ internal sealed class BusMonitor : IAsyncDisposable
     private int _ticking;
     private long _ticks;
     private long _heartbeatId;
+    private long _lastOwnHeartbeatId;
     private long _lastArrivalMs;
     private long _lastConfirmedMs;
     private bool _suspect;
@@ -281,6 +282,14 @@ internal sealed class BusMonitor : IAsyncDisposable
             _tier.RejectFrame("future_heartbeat", rest);
             return;
         }
+
+        if (id < Volatile.Read(ref _lastOwnHeartbeatId))
+        {
+            _tier.RejectFrame("replayed", rest); // an older heartbeat of ours again: it would end a suspect state it proves nothing about
+            return;
+        }
+
+        Volatile.Write(ref _lastOwnHeartbeatId, id);
 
         if (copies > 1)
         {
