@@ -44,9 +44,9 @@ internal sealed partial class RedisTier
             {
                 calls[i] = Send(writes[i].Value);
             }
-            catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception ex) when (ex is RedisException or RedisCommandException or ObjectDisposedException or InvalidOperationException)
             {
-                calls[i] = Task.FromException(ex);
+                calls[i] = Task.FromException(ex); // refused before sending (keys spanning Cluster slots): logged below like the rest
             }
         }
 
@@ -54,7 +54,7 @@ internal sealed partial class RedisTier
         {
             await Task.WhenAll(calls).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception ex) when (ex is RedisException or RedisCommandException or TimeoutException or ObjectDisposedException or InvalidOperationException)
         {
             // judged one by one below
         }

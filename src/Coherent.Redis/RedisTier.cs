@@ -228,7 +228,25 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         lock (_sendLock)
         {
             var seq = ++_seq;
-            return _db.ScriptEvaluateAsync(script, keys, args(seq));
+            Task<RedisResult> call;
+            try
+            {
+                call = _db.ScriptEvaluateAsync(script, keys, args(seq));
+            }
+            catch (RedisCommandException)
+            {
+                // Refused by the client before sending (keys spanning Cluster slots): nothing was published under this number,
+                // and none was issued since (the lock), so take it back; a burned number is a gap that drops every node's L1.
+                _seq--;
+                throw;
+            }
+
+            if (call.IsFaulted && call.Exception?.InnerException is RedisCommandException)
+            {
+                _seq--; // the same refusal, reported through the task
+            }
+
+            return call;
         }
     }
 
