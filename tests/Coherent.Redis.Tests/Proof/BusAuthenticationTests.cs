@@ -132,8 +132,14 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
     {
         var server = redis.Require();
         var prefix = Prefix();
-        await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.SigningKey = Secret);
-        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.SigningKey = Secret);
+        static void Signed(CoherentRedisOptions o)
+        {
+            o.SigningKey = Secret;
+            o.VersionedFamilies.Add("product");
+        }
+
+        await using var a = await Node.StartAsync(server.Endpoint, prefix, Signed);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, Signed);
         var ct = TestContext.Current.CancellationToken;
         var db = (await server.ConnectAsync()).GetDatabase();
         Assert.Equal("v1", await a.Cache.GetOrSetAsync("item:c", _ => ValueTask.FromResult("v1"), cancellationToken: ct));
@@ -148,6 +154,9 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         // A write-through's value is still an L2 hit for the other nodes (stamped with the epoch its own write made).
         await a.Cache.SetAsync("item:s", "written", cancellationToken: ct);
         Assert.Equal("written", await b.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
+        await a.Cache.SetAsync("product:1", "versioned", cancellationToken: ct);
+        Assert.Equal("versioned", await b.Cache.GetOrSetAsync("product:1", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
+        Assert.Equal(1, b.Tier.Rejections.GetValueOrDefault(EnvelopeRejection.OlderThanEpoch));
     }
 
     [Fact]
