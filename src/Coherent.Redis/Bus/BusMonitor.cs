@@ -283,9 +283,10 @@ internal sealed class BusMonitor : IAsyncDisposable
             return;
         }
 
-        if (id < Volatile.Read(ref _lastOwnHeartbeatId))
+        // An earlier heartbeat of ours again (a Cluster's copies share an id): it would end a suspect state it proves nothing about.
+        if (copies > 1 ? id < Volatile.Read(ref _lastOwnHeartbeatId) : id <= Volatile.Read(ref _lastOwnHeartbeatId))
         {
-            _tier.RejectFrame("replayed", rest); // an older heartbeat of ours again: it would end a suspect state it proves nothing about
+            _tier.RejectFrame("replayed", rest);
             return;
         }
 

@@ -61,6 +61,30 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
     }
 
     [Fact]
+    public async Task A_replayed_old_own_heartbeat_does_not_end_an_outage()
+    {
+        var server = redis.Require();
+        var prefix = Prefix();
+        var seen = new Marker();
+        string? replay = null;
+        var cut = false;
+        await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.DropIncomingMessage = text =>
+            seen.Saw(text) || (Volatile.Read(ref cut) && text != Volatile.Read(ref replay)));
+        var ct = TestContext.Current.CancellationToken;
+        var ownHeartbeat = "H|" + a.Tier.SenderId + "|";
+        await Eventually.TrueAsync(() => seen.Any(t => t.StartsWith(ownHeartbeat, StringComparison.Ordinal)), TimeSpan.FromSeconds(2), "no own heartbeat seen");
+        var old = seen.First(t => t.StartsWith(ownHeartbeat, StringComparison.Ordinal));
+
+        Volatile.Write(ref cut, true); // A's bus goes silent: its own heartbeats stop coming back
+        await Eventually.TrueAsync(() => a.Tier.Bus!.Suspect, TimeSpan.FromSeconds(2), "A never noticed the outage");
+        Volatile.Write(ref replay, old);
+        await PublishAsync(server, a, seen, old);
+
+        Assert.True(a.Tier.Bus!.Suspect, "a replayed heartbeat ended the outage");
+        Assert.Equal(1, Rejected(a, "replayed"));
+    }
+
+    [Fact]
     public async Task Without_a_signing_key_a_forged_tag_version_of_2_to_the_60_is_refused_and_later_tag_invalidations_still_work()
     {
         var server = redis.Require();
@@ -223,5 +247,9 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         }
 
         public bool Contains(string text) => _seen.ContainsKey(text);
+
+        public bool Any(Func<string, bool> match) => _seen.Keys.Any(match);
+
+        public string First(Func<string, bool> match) => _seen.Keys.First(match);
     }
 }
