@@ -20,8 +20,10 @@ public sealed class CoherentRedisOptions
     public long? MaxPayloadBytes { get; set; }
 
     /// <summary>
-    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries: entries not signed with it are refused
-    /// (a counted miss), never deserialized. Every node of the application must use the same secret.
+    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries and bus frames: entries not signed with it
+    /// are refused (a counted miss), never deserialized, and so is an entry older than its key's epoch; frames not signed with
+    /// it, or replayed, are dropped and counted. Every node of the application must use the same secret. Costs a pipelined
+    /// epoch read on every L2 hit and a second round trip per <c>SetAsync</c> (docs/operations-redis.md).
     /// </summary>
     public byte[]? SigningKey { get; set; }
 
@@ -42,6 +44,14 @@ public sealed class CoherentRedisOptions
 
     /// <summary>How often a failed invalidation is retried in the background until it lands. Default 500 ms.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>
+    /// Most invalidations waiting for Redis (failed writes being retried). When one more would not fit, every queued key and
+    /// tag invalidation is collapsed into one clear of the whole cache, which voids everything they would have voided (so
+    /// none is lost) at the cost of one recompute of every entry when it lands; counted (<c>coherent.redis.pending_collapsed</c>),
+    /// logged (event 2014) and said in the caller's <see cref="InvalidationFailedException"/>. Default 10,000.
+    /// </summary>
+    public int MaxPendingInvalidations { get; set; } = 10_000;
 
     /// <summary>How long a key's epoch (fencing counter) is kept after its last bump. Must exceed the longest lease. Default 1 day.</summary>
     public TimeSpan EpochRetention { get; set; } = TimeSpan.FromDays(1);
@@ -92,6 +102,11 @@ public sealed class CoherentRedisOptions
         if (EpochRetention < TimeSpan.FromMinutes(1))
         {
             problems.Add($"Redis EpochRetention must be at least 1 minute; got {EpochRetention}.");
+        }
+
+        if (MaxPendingInvalidations is < 1 or > 10_000_000)
+        {
+            problems.Add($"Redis MaxPendingInvalidations must be between 1 and 10,000,000; got {MaxPendingInvalidations}.");
         }
 
         if (BreakerFailureThreshold < 1)

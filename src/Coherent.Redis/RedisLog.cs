@@ -38,6 +38,24 @@ internal static partial class RedisLog
     [LoggerMessage(2012, LogLevel.Warning, "Family {Family} has MaxStaleness {MaxStaleness}, under 4 heartbeat intervals ({Heartbeat}): its L1 entries will often be unconfirmed and read from Redis")]
     public static partial void HeartbeatTooSlow(ILogger logger, string family, TimeSpan maxStaleness, TimeSpan heartbeat);
 
+    [LoggerMessage(2014, LogLevel.Warning, "More than {Max} invalidations were waiting for Redis: the {Collapsed} queued key and tag invalidations were collapsed into one clear of the whole cache")]
+    public static partial void QueueCollapsed(ILogger logger, int max, int collapsed);
+
+    [LoggerMessage(2015, LogLevel.Error, "Disposed with the invalidation of {Target} not delivered to Redis ({Reason}): other nodes may serve the old value up to its family's Ttl")]
+    public static partial void InvalidationUndelivered(ILogger logger, string target, string reason);
+
+    [LoggerMessage(2016, LogLevel.Warning, "Redis refused the queued invalidation of {Target} (attempt {Attempts}): {Reason}; retried in {Delay} without holding up the others")]
+    public static partial void InvalidationRefused(ILogger logger, string target, int attempts, TimeSpan delay, string reason);
+
+    [LoggerMessage(2017, LogLevel.Warning, "Refused the version in Redis key {RedisKey}: '{Value}' is not an integer from 0 to 2^53-1 (written by something other than Coherent)")]
+    public static partial void VersionRejected(ILogger logger, string redisKey, string value);
+
+    [LoggerMessage(2018, LogLevel.Debug, "Refused the signed Redis entry for key {Key}: stored under an older epoch than the key's (counted as a miss)")]
+    public static partial void EntryOlderThanEpoch(ILogger logger, string key);
+
+    [LoggerMessage(2019, LogLevel.Warning, "Refused a bus frame ({Reason}, {Count} so far; logged at powers of two): {Frame}")]
+    public static partial void FrameRejected(ILogger logger, string reason, long count, string frame);
+
     [LoggerMessage(2009, LogLevel.Warning, "Bus message could not be handled: {Message}")]
     public static partial void BadMessage(ILogger logger, string message, Exception? exception);
 

@@ -32,10 +32,10 @@ internal sealed partial class RedisTier
         return TakenLease(result, key, token);
     }
 
-    private static DistributedLease? TakenLease(RedisResult result, string key, string token)
+    private DistributedLease? TakenLease(RedisResult result, string key, string token)
     {
         var parts = (RedisResult[])result!;
-        var epoch = parts[1].IsNull ? 0 : (long)parts[1];
+        var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)parts[1]);
         return (long)parts[0] == 1 ? new DistributedLease(key, token, epoch) : null;
     }
 
@@ -44,7 +44,7 @@ internal sealed partial class RedisTier
             async (t, state) =>
             {
                 var tier = (RedisTier)state!;
-                if (!t.IsCompletedSuccessfully || TakenLease(t.Result, key, token) is not { } orphan)
+                if (!t.IsCompletedSuccessfully || tier.TakenLease(t.Result, key, token) is not { } orphan)
                 {
                     _ = t.Exception; // observed: the caller has already seen its own failure
                     return;
@@ -73,7 +73,7 @@ internal sealed partial class RedisTier
             return; // the lease expires by itself
         }
 
-        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), BusMessage.Fill(lease.Key)]), cancellationToken).ConfigureAwait(false);
+        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), Frame(BusMessage.Fill(lease.Key))]), cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken)

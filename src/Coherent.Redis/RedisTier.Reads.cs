@@ -44,7 +44,19 @@ internal sealed partial class RedisTier
                 call = script;
                 var parts = (RedisResult[])(await Bounded(script, cancellationToken).ConfigureAwait(false))!;
                 data = (RedisValue)parts[0];
-                epoch = ToEpoch((RedisValue)parts[1]);
+                epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)parts[1]);
+            }
+            else if (_signingKey is not null)
+            {
+                // Signed: the key's epoch comes with the data, pipelined in the same round trip (two commands for the
+                // server), so an envelope older than it — captured and written back after an invalidation — is refused.
+                var get = _db.StringGetAsync(_keys.Data(key));
+                var epochKey = _keys.Epoch(key);
+                var both = Task.WhenAll(get, _db.StringGetAsync(epochKey));
+                call = both;
+                var replies = await Bounded(both, cancellationToken).ConfigureAwait(false);
+                data = replies[0];
+                epoch = ReadEpoch(epochKey, replies[1]);
             }
             else
             {
@@ -101,6 +113,17 @@ internal sealed partial class RedisTier
         if (rejection != EnvelopeRejection.None)
         {
             Reject(key, rejection);
+            return Verdict.Miss;
+        }
+
+        if (_signingKey is not null && epoch is { } current && envelope.Epoch < current)
+        {
+            // The MAC covers the epoch it was stored under; the key has moved on since (or its epoch was refused).
+            if (current != UnmatchableEpoch)
+            {
+                Reject(key, EnvelopeRejection.OlderThanEpoch);
+            }
+
             return Verdict.Miss;
         }
 
@@ -165,7 +188,7 @@ internal sealed partial class RedisTier
         var get = _db.StringGetAsync(_keys.Epoch(key));
         try
         {
-            var epoch = ToEpoch(await Bounded(get, cancellationToken).ConfigureAwait(false));
+            var epoch = ReadEpoch(_keys.Epoch(key), await Bounded(get, cancellationToken).ConfigureAwait(false));
             _breaker.OnSuccess();
             return new DistributedReadResult(null, epoch);
         }
@@ -183,7 +206,6 @@ internal sealed partial class RedisTier
         return DistributedReadResult.Down;
     }
 
-    private static long ToEpoch(RedisValue value) => value.IsNull ? 0 : (long)value;
 
     /// <summary>
     /// Bounds a read by the operation timeout. The client's own AsyncTimeout is not enough: it is checked on the client's

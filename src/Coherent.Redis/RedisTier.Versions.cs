@@ -83,8 +83,14 @@ internal sealed partial class RedisTier
             return known;
         }
 
-        var value = await CallAsync(_db.StringGetAsync(_keys.Tag(tag)), cancellationToken).ConfigureAwait(false);
-        var version = value.IsNull ? 0 : (long)value;
+        var tagKey = _keys.Tag(tag);
+        var value = await CallAsync(_db.StringGetAsync(tagKey), cancellationToken).ConfigureAwait(false);
+        if (!TryReadVersion(tagKey, value, out var version))
+        {
+            // Refused (logged): not remembered, so an entry carrying the tag stays a miss here until a bump repairs the key.
+            return 0;
+        }
+
         return _tagVersions.AddOrUpdate(tag, version, (_, old) => Math.Max(old, version));
     }
 
@@ -135,7 +141,7 @@ internal sealed partial class RedisTier
         // have put one in L1), so this node voids them as if the message had arrived. Twice is harmless.
         var voidLocal = Volatile.Read(ref _versionsKnown);
         var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
-        if (ObserveClearVersion(clear.IsNull ? 0 : (long)clear) && voidLocal)
+        if (TryReadVersion(_keys.ClearKey, clear, out var clearVersion) && ObserveClearVersion(clearVersion) && voidLocal)
         {
             Owner.OnRemoteCleared();
         }
@@ -156,7 +162,7 @@ internal sealed partial class RedisTier
         var values = await Task.WhenAll(reads).WaitAsync(_options.OperationTimeout, _time).ConfigureAwait(false);
         for (var i = 0; i < tags.Length; i++)
         {
-            if (ObserveTagVersion(tags[i], values[i].IsNull ? 0 : (long)values[i]) && voidLocal)
+            if (TryReadVersion(_keys.Tag(tags[i]), values[i], out var version) && ObserveTagVersion(tags[i], version) && voidLocal)
             {
                 Owner.OnRemoteTagInvalidated(tags[i]);
             }

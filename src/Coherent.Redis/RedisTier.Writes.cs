@@ -10,24 +10,30 @@ namespace Coherent.Redis;
 internal sealed partial class RedisTier
 {
     private readonly ConcurrentDictionary<string, PendingWrite> _pending = new(StringComparer.Ordinal);
+    private readonly Lock _queueLock = new();
+    private long _collapses;
     private ITimer? _retryTimer;
     private int _retrying;
 
     public long PendingCount => _pending.Count;
 
+    /// <summary>Times the bounded queue overflowed into a clear of the whole cache (tests and diagnostics).</summary>
+    internal long QueueCollapses => Interlocked.Read(ref _collapses);
+
     public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
     {
         _options.BeforeWrite?.Invoke(key);
         var ttl = TtlMs(entry);
+        long epoch;
+        EnvelopeData data;
         try
         {
             ThrowIfOpen();
 
             // Inside the try: stamping a tag this node has not seen reads its version from Redis, and that read failing is a
             // failed write like any other (queued and retried), never a raw Redis exception with nothing queued.
-            var envelope = await BuildEnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
-            var result = await CallAsync(SendSet(key, envelope, ttl), cancellationToken).ConfigureAwait(false);
-            return (long)result;
+            data = await EnvelopeDataAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
+            epoch = (long)await CallAsync(SendSet(key, Envelope.Write(key, data, _signingKey), ttl), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not PayloadTooLargeException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {
@@ -38,6 +44,34 @@ internal sealed partial class RedisTier
         {
             Requeue(PendingWrite.ForKey(key));
             throw;
+        }
+
+        if (_signingKey is not null)
+        {
+            await RestampAsync(key, data with { Epoch = epoch }, ttl, cancellationToken).ConfigureAwait(false);
+        }
+
+        return epoch;
+    }
+
+    /// <summary>
+    /// Signed reads refuse an envelope older than its key's epoch (a captured one written back), and the write-through's
+    /// envelope carries the writer's older epoch (the script bumps it after the MAC was made): store it again with the epoch
+    /// the write made, fenced on that epoch, so it stays an L2 hit. Until this lands readers miss and recompute; a failure
+    /// here only costs that (the write itself landed).
+    /// </summary>
+    private async ValueTask RestampAsync(string key, EnvelopeData data, long ttl, CancellationToken cancellationToken)
+    {
+        var versioned = IsVersionedKey(key);
+        RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
+        RedisValue[] args = [data.Epoch, Envelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : ""];
+        try
+        {
+            await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            RedisLog.ReadFailed(_logger, key + " (restamp after write)", ex);
         }
     }
 
@@ -91,11 +125,11 @@ internal sealed partial class RedisTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.Clear, ex);
+            throw Queue(PendingWrite.ForClear(), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.Clear);
+            Requeue(PendingWrite.ForClear());
             throw;
         }
     }
@@ -105,7 +139,7 @@ internal sealed partial class RedisTier
         var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
-            [envelope, ttl, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key), (long)_options.EpochRetention.TotalMilliseconds,
+            [envelope, ttl, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)), (long)_options.EpochRetention.TotalMilliseconds,
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
@@ -114,13 +148,13 @@ internal sealed partial class RedisTier
         var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
-            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key),
+            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)),
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
     }
 
     /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
     private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
-        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), message(seq), floor]);
+        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), Frame(message(seq)), floor]);
 
     private Task AfterBumpLandedAsync() => _options.AfterVersionBumpLanded?.Invoke() ?? Task.CompletedTask;
 
@@ -136,11 +170,14 @@ internal sealed partial class RedisTier
 
     private InvalidationFailedException Queue(PendingWrite write, Exception cause)
     {
-        _pending[write.Target] = write;
+        var collapsed = Enqueue(write);
         RedisLog.InvalidationQueued(_logger, write.Target, cause);
-        return new InvalidationFailedException(
-            $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
-            "until then other nodes may serve the old value up to the family's Ttl.", cause);
+        return new InvalidationFailedException(collapsed
+            ? $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}), and {_options.MaxPendingInvalidations} invalidations " +
+              "were already waiting: every queued key and tag invalidation was collapsed into one clear of the whole cache, retried in the background " +
+              "until it lands (every entry is then recomputed once); until then other nodes may serve old values up to their family's Ttl."
+            : $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
+              "until then other nodes may serve the old value up to the family's Ttl.", cause);
     }
 
     /// <summary>
@@ -148,7 +185,43 @@ internal sealed partial class RedisTier
     /// can be lost), so it is retried like a failed one and never silently dropped. A retry of one that did land is one extra
     /// invalidation: harmless.
     /// </summary>
-    private void Requeue(PendingWrite write) => _pending[write.Target] = write;
+    private void Requeue(PendingWrite write) => Enqueue(write);
+
+    /// <summary>
+    /// Queues <paramref name="write"/> (replacing an older one for the same target: a retry in flight then does not remove the
+    /// newer). Bounded: when it would not fit, every key and tag write is dropped for one clear of the whole cache, which voids
+    /// all they would have voided. Returns true when it collapsed the queue.
+    /// </summary>
+    private bool Enqueue(PendingWrite write)
+    {
+        int dropped;
+        lock (_queueLock)
+        {
+            if (_pending.ContainsKey(write.Target) || _pending.Count < _options.MaxPendingInvalidations)
+            {
+                _pending[write.Target] = write;
+                return false;
+            }
+
+            dropped = 0;
+            foreach (var target in _pending.Keys)
+            {
+                if (_pending.TryRemove(target, out var removed) && removed.Kind != PendingKind.Clear)
+                {
+                    dropped++;
+                }
+            }
+
+            // Always a new clear, even if one was queued: one already in flight may have run before the writes it now replaces.
+            var clear = PendingWrite.ForClear();
+            _pending[clear.Target] = clear;
+        }
+
+        _queueCollapses.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName));
+        Interlocked.Increment(ref _collapses);
+        RedisLog.QueueCollapsed(_logger, _options.MaxPendingInvalidations, dropped + 1);
+        return true;
+    }
 
     private void StartRetries() =>
         _retryTimer = _time.CreateTimer(static s => _ = ((RedisTier)s!).RetryPendingAsync(), this, _options.RetryInterval, _options.RetryInterval);
@@ -161,7 +234,18 @@ internal sealed partial class RedisTier
         }
     }
 
-    /// <summary>Retries queued invalidations; each lands with a fresh sequence number and its own publication.</summary>
+    /// <summary>Sends one queued write: each lands with a fresh sequence number and its own publication.</summary>
+    private Task<RedisResult> Send(PendingWrite write) => write.Kind switch
+    {
+        PendingKind.Key => SendInvalidate(write.Name),
+        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
+        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
+    };
+
+    /// <summary>
+    /// Retries queued invalidations. A write the server refuses (an ACL, a poisoned value, a cross-slot key) backs off on its
+    /// own and never holds up the others; a failure to reach the server ends the round (the next tick tries again).
+    /// </summary>
     internal async Task RetryPendingAsync()
     {
         if (_pending.IsEmpty || _breaker.IsOpen || Interlocked.Exchange(ref _retrying, 1) == 1)
@@ -171,6 +255,7 @@ internal sealed partial class RedisTier
 
         try
         {
+            var now = _time.GetTimestamp();
             foreach (var (target, write) in _pending)
             {
                 if (_stopping.IsCancellationRequested)
@@ -178,39 +263,46 @@ internal sealed partial class RedisTier
                     return;
                 }
 
+                if (write.NotBefore > now)
+                {
+                    continue; // refused recently: backing off
+                }
+
                 write.Attempts++;
                 try
                 {
-                    var call = write.Kind switch
-                    {
-                        PendingKind.Key => SendInvalidate(write.Name),
-                        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
-                        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
-                    };
-                    await CallAsync(call, _stopping.Token).ConfigureAwait(false);
-                    _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
-
-                    // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
-                    // from the old L2 copy: drop it now, as every other node does on the message.
-                    switch (write.Kind)
-                    {
-                        case PendingKind.Key:
-                            Owner.OnRemoteInvalidated(write.Name);
-                            break;
-                        case PendingKind.Tag:
-                            Owner.OnRemoteTagInvalidated(write.Name);
-                            break;
-                        default:
-                            Owner.OnRemoteCleared();
-                            break;
-                    }
-
-                    RedisLog.InvalidationLanded(_logger, target, write.Attempts);
+                    await CallAsync(Send(write), _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsRefusal(ex))
+                {
+                    var delay = Backoff(write.Attempts);
+                    write.NotBefore = now + (long)(delay.TotalSeconds * _time.TimestampFrequency);
+                    RedisLog.InvalidationRefused(_logger, target, write.Attempts, delay, ex.Message);
+                    continue;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     return; // still down; the next tick tries again
                 }
+
+                _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
+
+                // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
+                // from the old L2 copy: drop it now, as every other node does on the message.
+                switch (write.Kind)
+                {
+                    case PendingKind.Key:
+                        Owner.OnRemoteInvalidated(write.Name);
+                        break;
+                    case PendingKind.Tag:
+                        Owner.OnRemoteTagInvalidated(write.Name);
+                        break;
+                    default:
+                        Owner.OnRemoteCleared();
+                        break;
+                }
+
+                RedisLog.InvalidationLanded(_logger, target, write.Attempts);
             }
         }
         catch (OperationCanceledException)
@@ -222,34 +314,4 @@ internal sealed partial class RedisTier
             Volatile.Write(ref _retrying, 0);
         }
     }
-}
-
-internal enum PendingKind
-{
-    Key,
-    Tag,
-    Clear,
-}
-
-/// <summary>An invalidation waiting to be applied to Redis.</summary>
-internal sealed class PendingWrite(PendingKind kind, string name)
-{
-    public PendingKind Kind { get; } = kind;
-
-    public string Name { get; } = name;
-
-    public string Target => Kind switch
-    {
-        PendingKind.Key => "key " + Name,
-        PendingKind.Tag => "tag " + Name,
-        _ => "the whole cache",
-    };
-
-    public int Attempts { get; set; }
-
-    public static PendingWrite Clear { get; } = new(PendingKind.Clear, "");
-
-    public static PendingWrite ForKey(string key) => new(PendingKind.Key, key);
-
-    public static PendingWrite ForTag(string tag) => new(PendingKind.Tag, tag);
 }

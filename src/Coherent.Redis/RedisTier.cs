@@ -32,6 +32,9 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     private readonly ConcurrentDictionary<string, long> _tagVersions = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Counter<long> _rejected;
+    private readonly Counter<long> _queueCollapses;
+    private readonly Counter<long> _rejectedFrames;
+    private readonly BusSigner? _busSigner;
     private readonly CancellationTokenSource _stopping = new();
     private long _clearVersion;
     private long _seq;
@@ -50,9 +53,12 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         _time = context.TimeProvider;
         _breaker = new CircuitBreaker(options.BreakerFailureThreshold, _logger);
         _maxPayloadBytes = options.MaxPayloadBytes ?? context.MaxPayloadBytes;
-        _signingKey = options.SigningKey?.ToArray();
+        _signingKey = options.SigningKey is { } secret ? DeriveKey(secret, "envelope", options.KeyPrefix) : null;
+        _busSigner = options.SigningKey is { } busSecret ? new BusSigner(DeriveKey(busSecret, "bus", options.KeyPrefix)) : null;
         _meter = new Meter("Coherent");
         _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
+        _rejectedFrames = _meter.CreateCounter<long>("coherent.redis.rejected_bus_frames", description: "Bus frames refused (unsigned or forged, replayed, a heartbeat from the future, a version out of range); each was ignored.");
+        _queueCollapses = _meter.CreateCounter<long>("coherent.redis.pending_collapsed", description: "Times the queue of invalidations waiting for Redis was full and collapsed into one clear of the whole cache.");
         _meter.CreateObservableUpDownCounter("coherent.redis.breaker_open", () => _breaker.IsOpen ? 1 : 0, description: "1 while the Redis circuit breaker is open.");
         CacheName = context.CacheName;
     }
@@ -119,7 +125,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         var ttl = TtlMs(entry);
         var versioned = IsVersionedKey(key);
         var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
-        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), BusMessage.Fill(key), versioned ? _keys.VersionBase(key) : "" };
+        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : "" };
         var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
         return (long)stored == 1;
     }
@@ -134,7 +140,10 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     /// <summary>The remaining time to live, on the engine's clock (the one that stamped the entry): a wall-clock step does not stretch it.</summary>
     private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - Owner.Clock.PreciseNowMs());
 
-    private async ValueTask<byte[]> BuildEnvelopeAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken)
+    private async ValueTask<byte[]> BuildEnvelopeAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken) =>
+        Envelope.Write(key, await EnvelopeDataAsync(key, entry, epoch, cancellationToken).ConfigureAwait(false), _signingKey);
+
+    private async ValueTask<EnvelopeData> EnvelopeDataAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken)
     {
         if (entry.Payload.Length > _maxPayloadBytes)
         {
@@ -153,8 +162,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             }
         }
 
-        var data = new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
-        return Envelope.Write(key, data, _signingKey);
+        return new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
     }
 
     /// <summary>A tag missing from the versions gets 0: older than any bump, so the entry can only be judged stale, never current.</summary>
@@ -176,9 +184,21 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
     private void Reject(string key, EnvelopeRejection rejection)
     {
+        CountRejection(rejection);
+        if (rejection == EnvelopeRejection.OlderThanEpoch)
+        {
+            // Also the honest race of a signed write-through (its value is restamped with its epoch right after): not a warning.
+            RedisLog.EntryOlderThanEpoch(_logger, key);
+            return;
+        }
+
+        RedisLog.EntryRejected(_logger, key, rejection.ToString());
+    }
+
+    private void CountRejection(EnvelopeRejection rejection)
+    {
         Rejections.AddOrUpdate(rejection, 1, static (_, n) => n + 1);
         _rejected.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName), new KeyValuePair<string, object?>("coherent.reason", rejection.ToString().ToLowerInvariant()));
-        RedisLog.EntryRejected(_logger, key, rejection.ToString());
     }
 
     /// <summary>Every Redis call goes through here: bounded by the operation timeout, counted by the breaker.</summary>
@@ -193,7 +213,8 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            if (ex is not PayloadTooLargeException)
+            // A refusal (NOPERM on one key, a poisoned value) is an answer from a live server: it must not open the breaker for all.
+            if (ex is not PayloadTooLargeException && !IsRefusal(ex))
             {
                 _breaker.OnFailure(ex);
             }
@@ -208,7 +229,25 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         lock (_sendLock)
         {
             var seq = ++_seq;
-            return _db.ScriptEvaluateAsync(script, keys, args(seq));
+            Task<RedisResult> call;
+            try
+            {
+                call = _db.ScriptEvaluateAsync(script, keys, args(seq));
+            }
+            catch (RedisCommandException)
+            {
+                // Refused by the client before sending (keys spanning Cluster slots): nothing was published under this number,
+                // and none was issued since (the lock), so take it back; a burned number is a gap that drops every node's L1.
+                _seq--;
+                throw;
+            }
+
+            if (call.IsFaulted && call.Exception?.InnerException is RedisCommandException)
+            {
+                _seq--; // the same refusal, reported through the task
+            }
+
+            return call;
         }
     }
 
@@ -224,12 +263,12 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     internal Task<TimeSpan> PingAsync() => _db.PingAsync();
 
     /// <summary>Publishes a heartbeat carrying the last sequence number issued before it.</summary>
-    internal Task<long> PublishHeartbeat(Func<long, RedisValue> message)
+    internal Task<long> PublishHeartbeat(Func<long, string> message)
     {
         lock (_sendLock)
         {
             RecordLastSequence(_seq);
-            return _db.PublishAsync(_keys.Channel, message(_seq));
+            return _db.PublishAsync(_keys.Channel, Frame(message(_seq)));
         }
     }
 
@@ -267,6 +306,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
 
     public async ValueTask DisposeAsync()
     {
+        await StopRetriesAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         _connection.ConnectionFailed -= OnConnectionFailed;
         if (_bus is not null)
@@ -274,7 +314,8 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             await _bus.DisposeAsync().ConfigureAwait(false);
         }
 
-        await StopRetriesAsync().ConfigureAwait(false);
+        // Queued invalidations would otherwise vanish with the process: one last attempt, and a log line for each that failed.
+        await FlushPendingAsync().ConfigureAwait(false);
         foreach (var waiter in _fillWaiters.Values)
         {
             waiter.TrySetResult(false);

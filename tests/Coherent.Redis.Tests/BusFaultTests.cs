@@ -71,9 +71,13 @@ public sealed class BusFaultTests(SharedRedis redis)
 
         var p50 = Percentiles.Of(lags, 50);
         var p99 = Percentiles.Of(lags, 99);
-        TestContext.Current.SendDiagnosticMessage($"propagation (invalidate call to other node's L1 drop), n=200: p50 {p50:F2} ms, p99 {p99:F2} ms, max {lags.Max():F2} ms");
+        // The targets (p50 <= 0.5 ms, p99 <= 5 ms on loopback) are speed figures: reported here, judged by the benchmark
+        // (bench PropagationRun, on a quiet machine). What this test asserts is the guarantee's shape: every invalidation
+        // arrives, and the bulk of them within a tenth of MaxStaleness, so the bus (not the heartbeat fallback) did it.
+        var targetMet = p50 <= 0.5 && p99 <= 5 ? "met" : "not met on this run";
+        TestContext.Current.SendDiagnosticMessage($"propagation (invalidate call to other node's L1 drop), n=200: p50 {p50:F2} ms, p99 {p99:F2} ms, max {lags.Max():F2} ms (target p50 0.5 ms / p99 5 ms: {targetMet})");
         Assert.True(lags.Max() < 2000, "an invalidation never arrived");
-        Assert.True(p99 < 50, $"p99 {p99:F2} ms");
+        Assert.True(p99 < Node.MaxStaleness.TotalMilliseconds / 10, $"p99 {p99:F2} ms: not the bus's propagation but the staleness fallback");
         Assert.True(recorded.Count >= 200, $"invalidation lag histogram got {recorded.Count} measurements");
     }
 
@@ -95,24 +99,33 @@ public sealed class BusFaultTests(SharedRedis redis)
     {
         await using var server = await StartOwnAsync();
         var prefix = Prefix();
+        var received = 0;
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
-        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.DropIncomingMessage = m =>
+        {
+            if (m.StartsWith("I|", StringComparison.Ordinal) && m.EndsWith("|item:k", StringComparison.Ordinal))
+            {
+                Interlocked.Exchange(ref received, 1); // observed, not dropped
+            }
+
+            return false;
+        });
         var ct = TestContext.Current.CancellationToken;
         var source = new Source();
         Assert.Equal(1, await b.Cache.GetOrSetAsync("item:k", source.ReadAsync, cancellationToken: ct));
 
-        // The kill and the invalidation are sent back to back, so the invalidation is published before B can resubscribe.
+        // The kill lands first; the invalidation goes out at once, before B's client can resubscribe: lost for B.
         await using var admin = await server.ConnectAsync(allowAdmin: true);
         var adminServer = admin.GetServer(server.Endpoint);
         await adminServer.PingAsync();
         var v = source.Bump();
         var since = Stopwatch.StartNew();
-        var kill = adminServer.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
-        await a.Cache.InvalidateAsync("item:k", ct); // published while B's subscription is down: lost for B
-        await kill;
+        await adminServer.ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
+        await a.Cache.InvalidateAsync("item:k", ct);
         var result = await StalenessProbe.RunAsync(b, "item:k", source, v, since, TimeSpan.FromMilliseconds(Bound + 500));
 
         Report("CLIENT KILL TYPE pubsub", result);
+        Assert.True(Volatile.Read(ref received) == 0, "the invalidation reached B: the kill did not cut it off, so this run proves nothing");
         Assert.True(result.Converged);
         Assert.Equal(0, result.Errors);
         Assert.True(result.WorstStaleMs <= Bound, $"served stale {result.WorstStaleMs} ms after the invalidation");

@@ -106,4 +106,30 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
         Assert.True(result.Converged);
         Assert.True(result.WorstStaleMs <= Node.MaxStaleness.TotalMilliseconds + 20, $"served stale {result.WorstStaleMs} ms");
     }
+
+    /// <summary>
+    /// Issue 11, hole 9: a key starting with '}' gives its Redis keys an empty hash tag, so the write's keys span slots and
+    /// the client refuses the script before sending it. That refusal must not burn a sequence number (every other node would
+    /// see a gap and drop its whole L1, again on every retry), and it is a refusal, retried with backoff, not an outage.
+    /// </summary>
+    [Fact]
+    public async Task A_write_whose_keys_span_slots_is_refused_without_a_sequence_gap_on_other_nodes()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix);
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("item:kept", _ => ValueTask.FromResult(1), cancellationToken: ct));
+
+        var refused = await Assert.ThrowsAsync<InvalidationFailedException>(async () => await a.Cache.InvalidateAsync("}spans", ct));
+        Assert.True(RedisTier.IsRefusal(refused.InnerException!), refused.InnerException!.GetType().Name + ": " + refused.InnerException.Message);
+        await a.Cache.InvalidateAsync("item:other", ct);
+        await Eventually.TrueAsync(() => !b.HasLocal("item:other") && b.Tier.Bus!.ConfirmedUpToMs > 0, TimeSpan.FromSeconds(2), "B never heard from A");
+        await b.WaitForBusAsync(); // past the cluster's grace for out-of-order numbers
+
+        Assert.True(b.Tier.Bus!.GapsDetected == 0, "gaps: " + string.Join("; ", b.Logs.Events.Where(e => e.EventId is 2003 or 2005).Select(e => e.Message)));
+        Assert.True(b.HasLocal("item:kept"), "B dropped its L1 for a message that was never sent");
+        Assert.Equal(1, a.Cache.PendingInvalidations);
+    }
 }

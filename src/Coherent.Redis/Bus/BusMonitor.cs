@@ -18,8 +18,11 @@ namespace Coherent.Redis.Bus;
 /// back it drops every L1 entry fetched before the outage's start (or, when messages were certainly lost, before the
 /// recovery). A sequence gap drops entries fetched before its detection.</para>
 /// </summary>
-internal sealed class BusMonitor : IAsyncDisposable
+internal sealed partial class BusMonitor : IAsyncDisposable
 {
+    /// <summary>How far ahead of this node's clock its own heartbeat's send time may be (it is read from the same clock).</summary>
+    private const long FutureToleranceMs = 20;
+
     private readonly RedisTier _tier;
     private readonly IDistributedTierOwner _owner;
     private readonly IConnectionMultiplexer _connection;
@@ -34,6 +37,7 @@ internal sealed class BusMonitor : IAsyncDisposable
     private int _ticking;
     private long _ticks;
     private long _heartbeatId;
+    private long _lastOwnHeartbeatId;
     private long _lastArrivalMs;
     private long _lastConfirmedMs;
     private bool _suspect;
@@ -199,152 +203,13 @@ internal sealed class BusMonitor : IAsyncDisposable
         _tier.WithSendLock(seq =>
         {
             _tier.RecordLastSequence(seq);
-            var message = BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id);
+            var message = _tier.Frame(BusMessage.Heartbeat(_tier.SenderId, seq, now, masters.Length, id));
             foreach (var master in masters)
             {
                 calls.Add(master.ExecuteAsync("PUBLISH", _tier.Keys.Channel.ToString(), message));
             }
         });
         await _tier.CallAsync(Task.WhenAll(calls), CancellationToken.None).ConfigureAwait(false);
-    }
-
-    private void Handle(ChannelMessage message)
-    {
-        string text = message.Message!;
-        try
-        {
-            if (_options.DropIncomingMessage?.Invoke(text) == true)
-            {
-                return;
-            }
-
-            if (text.StartsWith("F|", StringComparison.Ordinal))
-            {
-                _tier.OnFilled(text[2..]);
-                return;
-            }
-
-            if (!BusMessage.TryParse(text, out var kind, out var sender, out var number, out var rest))
-            {
-                RedisLog.BadMessage(_logger, text, null);
-                return;
-            }
-
-            // An invalidation's L1 removal is what the propagation delay measures: nothing but parsing comes before it.
-            var self = sender == _tier.SenderId;
-            long now;
-            switch (kind)
-            {
-                case 'I' when BusMessage.TrySplitFirst(text, rest, out var sentAt, out var key):
-                    if (!self)
-                    {
-                        _owner.OnRemoteInvalidated(key);
-                        _owner.RecordInvalidationLag(key, _owner.Clock.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
-                    }
-
-                    break;
-                // The tier learns the new version before local versions move: an L2 read the tier judged with the old version
-                // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
-                // versions captured before their factory ran, so this order is safe for them too).
-                case 'T' when BusMessage.TrySplitLast(text, rest, out var tag, out var version):
-                    _tier.ObserveTagVersion(tag, version);
-                    if (!self)
-                    {
-                        _owner.OnRemoteTagInvalidated(tag);
-                    }
-
-                    break;
-                case 'C' when long.TryParse(text.AsSpan(rest), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var clear):
-                    _tier.ObserveClearVersion(clear);
-                    if (!self)
-                    {
-                        _owner.OnRemoteCleared();
-                    }
-
-                    break;
-                case 'H':
-                    now = _owner.Clock.PreciseNowMs();
-                    if (self)
-                    {
-                        OnOwnHeartbeat(text[rest..], now);
-                    }
-                    else if (_sequences.OnHeartbeat(sender, number, now) is > 0 and var lostTail)
-                    {
-                        OnGap(sender, lostTail, now);
-                    }
-
-                    return;
-                default:
-                    RedisLog.BadMessage(_logger, text, null);
-                    return;
-            }
-
-            if (!self)
-            {
-                now = _owner.Clock.PreciseNowMs();
-                if (_sequences.OnMessage(sender, number, now) is > 0 and var lost)
-                {
-                    OnGap(sender, lost, now);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
-        {
-            RedisLog.BadMessage(_logger, text, ex);
-        }
-    }
-
-    private void OnOwnHeartbeat(string rest, long now)
-    {
-        // rest = sentAtMs|copies|id
-        var parts = rest.Split('|');
-        if (parts.Length != 3 || !long.TryParse(parts[0], out var sentAt) || !int.TryParse(parts[1], out var copies) || !long.TryParse(parts[2], out var id))
-        {
-            return;
-        }
-
-        if (copies > 1)
-        {
-            var seen = _copies.AddOrUpdate(id, 1, static (_, n) => n + 1);
-            if (seen < copies)
-            {
-                return;
-            }
-
-            _copies.TryRemove(id, out _);
-            foreach (var old in _copies.Keys.Where(k => k < id))
-            {
-                _copies.TryRemove(old, out _);
-            }
-        }
-
-        Volatile.Write(ref _lastArrivalMs, now);
-        bool recovered, loss;
-        long outageStart;
-        lock (_stateLock)
-        {
-            recovered = _suspect;
-            loss = _lossSuspected;
-            outageStart = _outageStartMs;
-            _suspect = false;
-            _lossSuspected = false;
-        }
-
-        if (recovered)
-        {
-            var dropped = _owner.DropLocalEntriesFetchedBefore(loss ? now : outageStart);
-            Recoveries++;
-            RedisLog.BusRecovered(_logger, now - outageStart, dropped);
-            _tier.DistrustVersions(); // a tag or clear message may have been lost in the outage
-        }
-
-        // A heartbeat sent before the subscription was set up proves nothing about the messages published before it.
-        if (!_sequences.AnyMissing && sentAt >= Volatile.Read(ref _subscribedAtMs) && sentAt > Volatile.Read(ref _lastConfirmedMs))
-        {
-            Volatile.Write(ref _readySinceSubscribe, true);
-            Volatile.Write(ref _lastConfirmedMs, sentAt);
-            _owner.SetConfirmedUpTo(sentAt);
-        }
     }
 
     private void OnGap(string sender, long lost, long now)

@@ -36,6 +36,18 @@ internal sealed class SequenceTracker(long graceMs)
         }
     }
 
+    /// <summary>
+    /// True when <paramref name="seq"/> from <paramref name="sender"/> was already received: a copy (a replay) to drop. A
+    /// number still awaited out of order, or declared lost on a Cluster and arriving late, is not a duplicate (once).
+    /// </summary>
+    public bool IsDuplicate(string sender, long seq)
+    {
+        lock (_lock)
+        {
+            return _senders.TryGetValue(sender, out var known) && seq <= known.Max && !known.Missing.ContainsKey(seq) && !known.Lost.Remove(seq);
+        }
+    }
+
     /// <summary>Declares lost the numbers missing for longer than the grace. Returns (sender, count) of the worst, or null.</summary>
     public (string Sender, long Lost)? Expire(long now)
     {
@@ -45,9 +57,15 @@ internal sealed class SequenceTracker(long graceMs)
             foreach (var (name, sender) in _senders)
             {
                 var expired = sender.Missing.Where(m => now - m.Value >= graceMs).Select(m => m.Key).ToList();
+                if (sender.Lost.Count + expired.Count > MaxTracked)
+                {
+                    sender.Lost.Clear();
+                }
+
                 foreach (var seq in expired)
                 {
                     sender.Missing.Remove(seq);
+                    sender.Lost.Add(seq); // a late arrival is still handled (its invalidation is as useful late as ever)
                 }
 
                 if (expired.Count > 0)
@@ -128,5 +146,8 @@ internal sealed class SequenceTracker(long graceMs)
     {
         public long Max;
         public Dictionary<long, long> Missing { get; } = [];
+
+        /// <summary>Numbers declared lost on a Cluster, remembered so a late arrival is not taken for a replay.</summary>
+        public HashSet<long> Lost { get; } = [];
     }
 }

@@ -2,7 +2,14 @@
 -- KEYS[1] data (or pointer), KEYS[2] epoch, KEYS[3] lease
 -- ARGV[1] envelope, ARGV[2] ttl ms, ARGV[3] channel, ARGV[4] message, ARGV[5] epoch retention ms,
 -- ARGV[6] version key base or '', ARGV[7] old version grace ms
-local e = redis.call('INCR', KEYS[2])
+local e = redis.pcall('INCR', KEYS[2])
+if type(e) ~= 'number' or e < 1 or e > 9007199254740991 then
+  -- The epoch is not an integer Lua counts exactly (written by something else): restart it at the server's clock in ms,
+  -- far above any epoch a counter reaches, so no fence taken before the damage can match it.
+  local t = redis.call('TIME')
+  e = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('SET', KEYS[2], string.format('%d', e))
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 if ARGV[6] == '' then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

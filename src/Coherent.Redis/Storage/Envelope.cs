@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Security.Cryptography;
@@ -14,6 +15,12 @@ internal enum EnvelopeRejection
     Oversized,
     Unsigned,
     Aliased,
+
+    /// <summary>Signed, but stored under an older epoch than its key's current one (captured and written back after an invalidation).</summary>
+    OlderThanEpoch,
+
+    /// <summary>An epoch, tag or clear version in Redis that is not an integer from 0 to 2^53 - 1 (written by something else).</summary>
+    BadVersion,
 }
 
 /// <summary>A decoded envelope: metadata plus the payload slice (no copy).</summary>
@@ -24,7 +31,7 @@ internal readonly record struct EnvelopeData(
 /// <summary>
 /// The L2 value format: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
 /// XxHash64 (to detect two keys aliased to one Redis key), tags with their versions, the payload, and an optional
-/// HMAC-SHA256 over everything before it. Little-endian; written in one exact-size array.
+/// HMAC-SHA256 over everything before it and the full key (<see cref="Mac"/>). Little-endian; written in one exact-size array.
 /// </summary>
 internal static class Envelope
 {
@@ -41,6 +48,28 @@ internal static class Envelope
         Span<byte> buffer = max <= 512 ? stackalloc byte[max] : new byte[max];
         var written = Encoding.UTF8.GetBytes(key, buffer);
         return XxHash64.HashToUInt64(buffer[..written]);
+    }
+
+    /// <summary>
+    /// HMAC(k, key ‖ HMAC(k, body)): the body names its key only by a 64-bit unseeded hash, which an attacker can collide
+    /// offline, so the full key goes into the MAC (the inner MAC is the fixed-size last part, so the input is unambiguous).
+    /// The body carries the epoch, so it is covered too. The tier derives k per application prefix. No allocation for keys
+    /// up to about 300 characters.
+    /// </summary>
+    private static void Mac(byte[] signingKey, string key, ReadOnlySpan<byte> body, Span<byte> mac)
+    {
+        Span<byte> inner = stackalloc byte[MacSize];
+        HMACSHA256.HashData(signingKey, body, inner);
+        var max = Encoding.UTF8.GetMaxByteCount(key.Length) + MacSize;
+        byte[]? rented = null;
+        var outer = max <= 1024 ? stackalloc byte[max] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        var written = Encoding.UTF8.GetBytes(key, outer);
+        inner.CopyTo(outer[written..]);
+        HMACSHA256.HashData(signingKey, outer[..(written + MacSize)], mac[..MacSize]);
+        if (rented is not null)
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     public static byte[] Write(string key, in EnvelopeData data, byte[]? signingKey)
@@ -85,7 +114,7 @@ internal static class Envelope
         offset += data.Payload.Length;
         if (signingKey is not null)
         {
-            HMACSHA256.HashData(signingKey, span[..offset], span[offset..]);
+            Mac(signingKey, key, span[..offset], span[offset..]);
         }
 
         return bytes;
@@ -115,7 +144,7 @@ internal static class Envelope
 
             var body = span[..^MacSize];
             Span<byte> mac = stackalloc byte[MacSize];
-            HMACSHA256.HashData(signingKey, body, mac);
+            Mac(signingKey, key, body, mac);
             if (!CryptographicOperations.FixedTimeEquals(mac, span[^MacSize..]))
             {
                 return EnvelopeRejection.Unsigned;

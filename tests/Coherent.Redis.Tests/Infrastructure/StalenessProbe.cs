@@ -18,10 +18,12 @@ public static class StalenessProbe
         var converged = false;
         while (sinceChange.Elapsed < duration)
         {
-            var at = sinceChange.Elapsed.TotalMilliseconds;
             try
             {
                 var value = await node.Cache.GetOrSetAsync(key, source.ReadAsync);
+
+                // Measured when the value was served, not when the read began: a read that took long served it that late.
+                var at = sinceChange.Elapsed.TotalMilliseconds;
                 reads++;
                 if (value < newVersion)
                 {

@@ -1,0 +1,169 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace Coherent.Redis.Bus;
+
+/// <summary>The bus's incoming side: each frame checked, parsed and applied; the node's own heartbeat confirms its L1.</summary>
+internal sealed partial class BusMonitor
+{
+    private void Handle(ChannelMessage message)
+    {
+        string text = message.Message!;
+        try
+        {
+            if (_options.DropIncomingMessage?.Invoke(text) == true || !_tier.TryOpenFrame(text, out text))
+            {
+                return;
+            }
+
+            if (text.StartsWith("F|", StringComparison.Ordinal))
+            {
+                _tier.OnFilled(text[2..]);
+                return;
+            }
+
+            if (!BusMessage.TryParse(text, out var kind, out var sender, out var number, out var rest))
+            {
+                RedisLog.BadMessage(_logger, text, null);
+                return;
+            }
+
+            // An invalidation's L1 removal is what the propagation delay measures: nothing but parsing comes before it.
+            var self = sender == _tier.SenderId;
+            if (!self && kind != 'H' && _sequences.IsDuplicate(sender, number))
+            {
+                _tier.RejectFrame("replayed", text); // a copy of a frame already handled (or declared lost): never acted on twice
+                return;
+            }
+
+            long now;
+            switch (kind)
+            {
+                case 'I' when BusMessage.TrySplitFirst(text, rest, out var sentAt, out var key):
+                    if (!self)
+                    {
+                        _owner.OnRemoteInvalidated(key);
+                        _owner.RecordInvalidationLag(key, _owner.Clock.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
+                    }
+
+                    break;
+                // The tier learns the new version before local versions move: an L2 read the tier judged with the old version
+                // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
+                // versions captured before their factory ran, so this order is safe for them too).
+                case 'T' when BusMessage.TrySplitLast(text, rest, out var tag, out var version):
+                    _tier.ObserveBusTagVersion(tag, version, text);
+                    if (!self)
+                    {
+                        _owner.OnRemoteTagInvalidated(tag);
+                    }
+
+                    break;
+                case 'C' when long.TryParse(text.AsSpan(rest), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var clear):
+                    _tier.ObserveBusClearVersion(clear, text);
+                    if (!self)
+                    {
+                        _owner.OnRemoteCleared();
+                    }
+
+                    break;
+                case 'H':
+                    now = _owner.Clock.PreciseNowMs();
+                    if (self)
+                    {
+                        OnOwnHeartbeat(text[rest..], now);
+                    }
+                    else if (_sequences.OnHeartbeat(sender, number, now) is > 0 and var lostTail)
+                    {
+                        OnGap(sender, lostTail, now);
+                    }
+
+                    return;
+                default:
+                    RedisLog.BadMessage(_logger, text, null);
+                    return;
+            }
+
+            if (!self)
+            {
+                now = _owner.Clock.PreciseNowMs();
+                if (_sequences.OnMessage(sender, number, now) is > 0 and var lost)
+                {
+                    OnGap(sender, lost, now);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+        {
+            RedisLog.BadMessage(_logger, text, ex);
+        }
+    }
+
+    private void OnOwnHeartbeat(string rest, long now)
+    {
+        // rest = sentAtMs|copies|id
+        var parts = rest.Split('|');
+        if (parts.Length != 3 || !long.TryParse(parts[0], out var sentAt) || !int.TryParse(parts[1], out var copies) || !long.TryParse(parts[2], out var id))
+        {
+            return;
+        }
+
+        // This node's own send time and id: one from the future (or an id never sent) is forged, and would confirm L1 past now.
+        if (sentAt > now + FutureToleranceMs || id > Interlocked.Read(ref _heartbeatId))
+        {
+            _tier.RejectFrame("future_heartbeat", rest);
+            return;
+        }
+
+        // An earlier heartbeat of ours again (a Cluster's copies share an id): it would end a suspect state it proves nothing about.
+        if (copies > 1 ? id < Volatile.Read(ref _lastOwnHeartbeatId) : id <= Volatile.Read(ref _lastOwnHeartbeatId))
+        {
+            _tier.RejectFrame("replayed", rest);
+            return;
+        }
+
+        Volatile.Write(ref _lastOwnHeartbeatId, id);
+
+        if (copies > 1)
+        {
+            var seen = _copies.AddOrUpdate(id, 1, static (_, n) => n + 1);
+            if (seen < copies)
+            {
+                return;
+            }
+
+            _copies.TryRemove(id, out _);
+            foreach (var old in _copies.Keys.Where(k => k < id))
+            {
+                _copies.TryRemove(old, out _);
+            }
+        }
+
+        Volatile.Write(ref _lastArrivalMs, now);
+        bool recovered, loss;
+        long outageStart;
+        lock (_stateLock)
+        {
+            recovered = _suspect;
+            loss = _lossSuspected;
+            outageStart = _outageStartMs;
+            _suspect = false;
+            _lossSuspected = false;
+        }
+
+        if (recovered)
+        {
+            var dropped = _owner.DropLocalEntriesFetchedBefore(loss ? now : outageStart);
+            Recoveries++;
+            RedisLog.BusRecovered(_logger, now - outageStart, dropped);
+            _tier.DistrustVersions(); // a tag or clear message may have been lost in the outage
+        }
+
+        // A heartbeat sent before the subscription was set up proves nothing about the messages published before it.
+        if (!_sequences.AnyMissing && sentAt >= Volatile.Read(ref _subscribedAtMs) && sentAt > Volatile.Read(ref _lastConfirmedMs))
+        {
+            Volatile.Write(ref _readySinceSubscribe, true);
+            Volatile.Write(ref _lastConfirmedMs, sentAt);
+            _owner.SetConfirmedUpTo(sentAt);
+        }
+    }
+}
