@@ -11,9 +11,12 @@ internal sealed class DotnetCli(ITestOutputHelper output)
 {
     public Dictionary<string, string?> Environment { get; } = new(StringComparer.Ordinal);
 
-    public string Run(string workingDirectory, TimeSpan timeout, params string[] arguments)
+    public string Run(string workingDirectory, TimeSpan timeout, params string[] arguments) =>
+        RunProgram(DotnetHost(), workingDirectory, timeout, arguments);
+
+    public string RunProgram(string program, string workingDirectory, TimeSpan timeout, params string[] arguments)
     {
-        var start = new ProcessStartInfo(DotnetHost())
+        var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -49,7 +52,7 @@ internal sealed class DotnetCli(ITestOutputHelper output)
             start.Environment[key] = value;
         }
 
-        var command = $"dotnet {string.Join(' ', arguments)}";
+        var command = $"{Path.GetFileName(program)} {string.Join(' ', arguments)}";
         output.WriteLine($"[{DateTime.Now:HH:mm:ss}] {command}  (in {workingDirectory})");
         var printed = new StringBuilder();
         using var outputClosed = new ManualResetEventSlim();

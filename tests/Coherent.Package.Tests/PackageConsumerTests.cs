@@ -16,6 +16,7 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(8);
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(6);
     private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(8);
 
     [Fact]
     public void Packed_libraries_build_and_run_the_readme_quickstart_in_a_new_app()
@@ -49,6 +50,20 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
                 Assert.Matches(PriceRow(), printed);
                 Assert.Contains($"runtime {(framework == "net8.0" ? "8." : "10.")}", printed, StringComparison.Ordinal);
             }
+
+            // Trimmed, with both libraries kept whole (TrimmerRootAssembly), so the trimmer reads all of their code and
+            // not only the part the quickstart reaches. Garnet, behind EmbeddedGarnet, warns about its own code.
+            var trimmed = Path.Combine(work.FullName, "trimmed");
+            var published = appCli.Run(app, PublishTimeout, "publish", "-c", "Release", "-f", "net10.0",
+                "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishTrimmed=true", "-p:TrimmerSingleWarn=false", "-o", trimmed);
+            var warnings = TrimWarning().Matches(published).Select(m => m.Value).ToList();
+            var ours = warnings
+                .Where(w => w.Contains(": Coherent.", StringComparison.Ordinal) || w.Contains("'Coherent", StringComparison.Ordinal))
+                .Distinct(StringComparer.Ordinal).ToList();
+            Assert.True(ours.Count == 0, "trimming warnings in Coherent's assemblies:\n" + string.Join('\n', ours));
+            output.WriteLine($"trimmed: {warnings.Count} trimming warnings, none in Coherent's assemblies");
+            var trimmedRun = appCli.RunProgram(Path.Combine(trimmed, "App"), app, RunTimeout);
+            Assert.Matches(PriceRow(), trimmedRun);
         }
         finally
         {
@@ -106,6 +121,10 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
                 <RuntimeIdentifier>{RuntimeInformation.RuntimeIdentifier}</RuntimeIdentifier>
                 <SelfContained>true</SelfContained>
               </PropertyGroup>
+              <ItemGroup Condition="'$(PublishTrimmed)' == 'true'">
+                <TrimmerRootAssembly Include="Coherent" />
+                <TrimmerRootAssembly Include="Coherent.Redis" />
+              </ItemGroup>
               <ItemGroup>
                 <PackageReference Include="Coherent" Version="[{version}]" />
                 <PackageReference Include="Coherent.Redis" Version="[{version}]" />
@@ -137,6 +156,10 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"^## Quickstart\s*```csharp\r?\n(?<code>.*?)^```", RegexOptions.Singleline | RegexOptions.Multiline)]
     private static partial Regex QuickstartBlock();
+
+    // One trimming warning: "<file>(line,col): Trim analysis warning IL2026: Namespace.Type.Member(...): text".
+    [GeneratedRegex(@"warning IL\d{4}:.*$", RegexOptions.Multiline)]
+    private static partial Regex TrimWarning();
 
     // The quickstart's family in the policy table: max-staleness 5s, ttl 10m.
     [GeneratedRegex(@"^price\s+5s\s+10m\s", RegexOptions.Multiline)]
