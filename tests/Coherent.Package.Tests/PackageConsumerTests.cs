@@ -108,6 +108,12 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
               </fallbackPackageFolders>
             </configuration>
             """);
+        // Empty ones end MSBuild's and NuGet's search upwards: nothing above the temp folder may shape this app.
+        foreach (var stop in new[] { "Directory.Build.props", "Directory.Build.targets", "Directory.Packages.props" })
+        {
+            File.WriteAllText(Path.Combine(app, stop), "<Project />\n");
+        }
+
         // net8.0 brings its own runtime (the machines have only .NET 10's), as the core's tests do.
         File.WriteAllText(Path.Combine(app, "App.csproj"), $"""
             <Project Sdk="Microsoft.NET.Sdk">
