@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using Garnet;
@@ -41,6 +42,7 @@ public sealed class EmbeddedGarnet : IDisposable, IAsyncDisposable
     /// <param name="port">The port to listen on, or null for a free one.</param>
     /// <param name="memorySize">Main log memory; default <c>64m</c> (Garnet's own default is 16g).</param>
     /// <param name="loggerFactory">Where Garnet logs; default nowhere.</param>
+    [RequiresUnreferencedCode("Garnet finds modules and custom commands by reflection and is not trimming-safe; EmbeddedGarnet is for labs, samples and tests.")]
     public static EmbeddedGarnet Start(int? port = null, string memorySize = "64m", ILoggerFactory? loggerFactory = null)
     {
         var chosen = port ?? FreePort();

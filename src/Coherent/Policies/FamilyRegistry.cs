@@ -1,4 +1,9 @@
 using System.Collections.Concurrent;
+#if NET9_0_OR_GREATER
+using SpanKeyedFamilies = System.Collections.Generic.Dictionary<string, Coherent.Policies.FamilyState>.AlternateLookup<System.ReadOnlySpan<char>>;
+#else
+using SpanKeyedFamilies = Coherent.Compat.SpanLookup<Coherent.Policies.FamilyState>;
+#endif
 
 namespace Coherent.Policies;
 
@@ -6,14 +11,18 @@ namespace Coherent.Policies;
 internal sealed class FamilyRegistry
 {
     private readonly Dictionary<string, FamilyState> _declared;
-    private readonly Dictionary<string, FamilyState>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private readonly SpanKeyedFamilies _lookup;
     private readonly ConcurrentDictionary<string, FamilyState> _undeclared = new(StringComparer.Ordinal);
     private readonly FamilyPolicyBuilder _defaultPolicy;
 
     public FamilyRegistry(IEnumerable<FamilyPolicy> declared, FamilyPolicyBuilder defaultPolicy, bool strict)
     {
         _declared = declared.ToDictionary(p => p.Family, p => new FamilyState(p, declared: true), StringComparer.Ordinal);
+#if NET9_0_OR_GREATER
         _lookup = _declared.GetAlternateLookup<ReadOnlySpan<char>>();
+#else
+        _lookup = new(_declared);
+#endif
         _defaultPolicy = defaultPolicy;
         Strict = strict;
     }
