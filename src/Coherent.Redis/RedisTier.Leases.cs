@@ -15,7 +15,7 @@ internal sealed partial class RedisTier
     {
         ThrowIfOpen();
         var token = Guid.NewGuid().ToString("N");
-        var call = _db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds]);
+        var call = _db.ScriptEvaluateAsync(Scripts.Lease, [_keys.Lease(key), _keys.Epoch(key)], [token, (long)leaseTime.TotalMilliseconds, EpochFloor(), EpochRetentionMs]);
         RedisResult result;
         try
         {

@@ -40,7 +40,7 @@ internal sealed partial class RedisTier
 
             if (IsVersionedKey(key))
             {
-                var script = _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key)]);
+                var script = _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key), EpochFloor(), EpochRetentionMs]);
                 call = script;
                 var parts = (RedisResult[])(await Bounded(script, cancellationToken).ConfigureAwait(false))!;
                 data = (RedisValue)parts[0];
@@ -185,10 +185,11 @@ internal sealed partial class RedisTier
     /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>
     private async ValueTask<DistributedReadResult> ReadEpochAsync(string key, CancellationToken cancellationToken)
     {
-        var get = _db.StringGetAsync(_keys.Epoch(key));
+        // Created at the floor when missing: a fill must never fence on "missing" (see epoch.lua).
+        var get = _db.ScriptEvaluateAsync(Scripts.Epoch, [_keys.Epoch(key)], [EpochFloor(), EpochRetentionMs]);
         try
         {
-            var epoch = ReadEpoch(_keys.Epoch(key), await Bounded(get, cancellationToken).ConfigureAwait(false));
+            var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)await Bounded(get, cancellationToken).ConfigureAwait(false));
             _breaker.OnSuccess();
             return new DistributedReadResult(null, epoch);
         }

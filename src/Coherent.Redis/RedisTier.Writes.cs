@@ -140,7 +140,7 @@ internal sealed partial class RedisTier
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
             [envelope, ttl, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)), (long)_options.EpochRetention.TotalMilliseconds,
-             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
+             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]);
     }
 
     private Task<RedisResult> SendInvalidate(string key)
@@ -149,12 +149,21 @@ internal sealed partial class RedisTier
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
             [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)),
-             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds]);
+             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]);
     }
 
     /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
     private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
-        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), Frame(message(seq)), floor]);
+        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), Frame(message(seq)), floor, EpochFloor()]);
+
+    /// <summary>
+    /// Where an epoch or a tag/clear version restarts when Redis lost it (or it never existed): this node's time in Unix ms ×
+    /// 1000, above every number issued before the loss while keys see fewer than 1,000 bumps a millisecond, and within the
+    /// 2^53 that Lua counts exactly. Fences and stamps taken before a loss can then never match what follows it.
+    /// </summary>
+    private long EpochFloor() => Owner.Clock.PreciseNowMs() * 1000;
+
+    private long EpochRetentionMs => (long)_options.EpochRetention.TotalMilliseconds;
 
     private Task AfterBumpLandedAsync() => _options.AfterVersionBumpLanded?.Invoke() ?? Task.CompletedTask;
 

@@ -211,7 +211,7 @@ public sealed class BusFaultTests(SharedRedis redis)
 
         // After recovery the epoch was bumped by the queued invalidation and the fleet works again.
         var db = (await server.ConnectAsync()).GetDatabase();
-        Assert.Equal(1, (long)db.StringGet(a.Tier.Keys.Epoch("item:r")));
+        Assert.True((long)db.StringGet(a.Tier.Keys.Epoch("item:r")) > 0, "the queued invalidation left no epoch");
         await a.Cache.SetAsync("item:r", 99L, cancellationToken: ct);
         await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:r", source.ReadAsync, cancellationToken: ct) == 99, TimeSpan.FromSeconds(5), "write after recovery never propagated");
     }

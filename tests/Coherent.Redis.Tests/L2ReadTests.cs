@@ -28,10 +28,11 @@ public sealed class L2ReadTests(SharedRedis redis)
 
         // A fill (stored by the fenced script) carries the current epoch.
         await writer.Cache.InvalidateAsync("item:1", ct);
+        var first = await EpochAsync(server, prefix, "item:1");
         await writer.Cache.InvalidateAsync("item:1", ct);
         Assert.Equal(7L, await writer.Cache.GetOrSetAsync("item:1", _ => ValueTask.FromResult(7L), cancellationToken: ct));
         var current = await EpochAsync(server, prefix, "item:1");
-        Assert.Equal(2, current);
+        Assert.Equal(first + 1, current);
         var hit = await reader.Tier.ReadAsync("item:1", family, ct);
         Assert.NotNull(hit.Entry);
         Assert.Equal(current, hit.Epoch);
@@ -60,12 +61,15 @@ public sealed class L2ReadTests(SharedRedis redis)
             Assert.True(read.Epoch <= await EpochAsync(server, prefix, "item:1"), $"hit epoch {read.Epoch} is newer than the key's");
         }
 
-        // A miss reads the current epoch (its second GET).
+        // A miss reads the current epoch (its second round trip).
         await writer.Cache.InvalidateAsync("item:1", ct);
         var miss = await reader.Tier.ReadAsync("item:1", family, ct);
         Assert.Null(miss.Entry);
         Assert.Equal(await EpochAsync(server, prefix, "item:1"), miss.Epoch);
-        Assert.Equal(0, (await reader.Tier.ReadAsync("item:404", family, ct)).Epoch);
+        // A key never written gets its epoch created at the time floor, never 0: a fill never fences on "missing" (hole 6).
+        var created = (await reader.Tier.ReadAsync("item:404", family, ct)).Epoch;
+        Assert.True(created > 1_000_000_000_000_000, $"epoch {created} is not at the time floor");
+        Assert.Equal(created, await EpochAsync(server, prefix, "item:404"));
     }
 
     [Fact]

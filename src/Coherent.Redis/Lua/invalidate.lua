@@ -1,12 +1,13 @@
 -- Invalidate: delete the entry, bump the epoch (voiding leases and fills in flight), publish, in one step.
 -- KEYS[1] data (or pointer), KEYS[2] epoch, KEYS[3] lease
--- ARGV[1] epoch retention ms, ARGV[2] channel, ARGV[3] message, ARGV[4] version key base or '', ARGV[5] old version grace ms
+-- ARGV[1] epoch retention ms, ARGV[2] channel, ARGV[3] message, ARGV[4] version key base or '', ARGV[5] old version grace ms,
+-- ARGV[6] epoch floor (Unix ms x 1000)
 local e = redis.pcall('INCR', KEYS[2])
-if type(e) ~= 'number' or e < 1 or e > 9007199254740991 then
-  -- The epoch is not an integer Lua counts exactly (written by something else): restart it at the server's clock in ms,
-  -- far above any epoch a counter reaches, so no fence taken before the damage can match it.
-  local t = redis.call('TIME')
-  e = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if type(e) ~= 'number' or e <= 1 or e > 9007199254740991 then
+  -- The epoch was missing (1: Redis lost it, or it was never read) or is not an integer Lua counts exactly (written by
+  -- something else): restart it at the floor (the time, Unix ms x 1000), above any epoch issued before, so no fence taken
+  -- before the loss or the damage can match it again.
+  e = tonumber(ARGV[6])
   redis.call('SET', KEYS[2], string.format('%d', e))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[1])

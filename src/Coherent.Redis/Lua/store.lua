@@ -2,14 +2,16 @@
 -- KEYS[1] data (or pointer), KEYS[2] epoch, KEYS[3] lease
 -- ARGV[1] expected epoch, ARGV[2] envelope, ARGV[3] ttl ms, ARGV[4] lease token or '', ARGV[5] channel,
 -- ARGV[6] fill message, ARGV[7] version key base or '' (plain keys)
-local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- A missing epoch never matches: every epoch a fill fences on was read or created (epoch.lua), so "missing" now means
+-- Redis lost it since, and the invalidations that bumped it with it.
+local raw = redis.call('GET', KEYS[2])
 local ok = 0
-if cur == tonumber(ARGV[1]) then
+if raw and tonumber(raw) == tonumber(ARGV[1]) then
   if ARGV[7] == '' then
     redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   else
-    redis.call('SET', ARGV[7] .. cur, ARGV[2], 'PX', ARGV[3])
-    redis.call('SET', KEYS[1], cur, 'PX', ARGV[3])
+    redis.call('SET', ARGV[7] .. raw, ARGV[2], 'PX', ARGV[3])
+    redis.call('SET', KEYS[1], raw, 'PX', ARGV[3])
   end
   ok = 1
 end

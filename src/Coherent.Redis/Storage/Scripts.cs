@@ -9,9 +9,10 @@ internal static class Scripts
     public static readonly string Invalidate = Load("invalidate");
     public static readonly string Bump = Load("bump");
     public static readonly string Lease = Load("lease");
+    public static readonly string Epoch = Load("epoch");
     public static readonly string Release = Load("release");
 
-    public static IReadOnlyList<string> All { get; } = [ReadVersioned, Store, Set, Invalidate, Bump, Lease, Release];
+    public static IReadOnlyList<string> All { get; } = [ReadVersioned, Store, Set, Invalidate, Bump, Lease, Epoch, Release];
 
     private static string Load(string name)
     {

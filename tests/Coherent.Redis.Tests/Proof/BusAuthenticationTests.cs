@@ -110,7 +110,7 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         }
 
         var db = (await server.ConnectAsync()).GetDatabase();
-        Assert.InRange((long)await db.StringGetAsync(a.Tier.Keys.Tag("cat")), 1, 10);
+        Assert.InRange((long)await db.StringGetAsync(a.Tier.Keys.Tag("cat")), 1, 9_007_199_254_740_991); // an integer Lua counts exactly
         Assert.Equal(1, Rejected(a, "version_out_of_range"));
     }
 
@@ -145,8 +145,8 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         await a.Cache.InvalidateTagAsync("cat", ct);
         await a.Cache.InvalidateTagAsync("big", ct);
         await a.Cache.InvalidateTagAsync("big", ct);
-        Assert.InRange((long)await db.StringGetAsync(keys.Tag("cat")), 1, 10);
-        Assert.InRange((long)await db.StringGetAsync(keys.Tag("big")), 1, 10);
+        Assert.InRange((long)await db.StringGetAsync(keys.Tag("cat")), 1, 9_007_199_254_740_991);
+        Assert.InRange((long)await db.StringGetAsync(keys.Tag("big")), 1, 9_007_199_254_740_991);
         Assert.InRange((long)await db.StringGetAsync(keys.Epoch("item:e")), 1, (1L << 53) - 1);
         Assert.Equal(0, a.Cache.PendingInvalidations);
     }

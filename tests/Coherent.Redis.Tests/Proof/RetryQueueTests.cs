@@ -54,7 +54,7 @@ public sealed class RetryQueueTests(SharedRedis redis)
         var db = (await server.ConnectAsync()).GetDatabase();
         foreach (var key in good)
         {
-            Assert.Equal(1, (long)await db.StringGetAsync(a.Tier.Keys.Epoch(key)));
+            Assert.True((long)await db.StringGetAsync(a.Tier.Keys.Epoch(key)) > 0, $"{key} was never bumped");
         }
 
         // The refused ones stay queued (never dropped), are logged, and a refusal is an answer: the breaker stays closed.
@@ -110,7 +110,7 @@ public sealed class RetryQueueTests(SharedRedis redis)
         await a.DisposeAsync();
 
         var db = (await server.ConnectAsync()).GetDatabase();
-        Assert.Equal(1, (long)await db.StringGetAsync(a.Tier.Keys.Epoch("item:ok-1")));
+        Assert.True((long)await db.StringGetAsync(a.Tier.Keys.Epoch("item:ok-1")) > 0, "the flush never bumped item:ok-1");
         var lost = Assert.Single(a.Logs.Events, e => e.EventId == 2015);
         Assert.Contains("key item:bad-1", lost.Message, StringComparison.Ordinal);
     }
