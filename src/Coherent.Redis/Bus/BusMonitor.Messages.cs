@@ -6,6 +6,11 @@ namespace Coherent.Redis.Bus;
 /// <summary>The bus's incoming side: each frame checked, parsed and applied; the node's own heartbeat confirms its L1.</summary>
 internal sealed partial class BusMonitor
 {
+    /// <summary>Own cluster heartbeats whose copies are still awaited, at most (older ones are given up).</summary>
+    private const long MaxHeartbeatsInFlight = 16;
+
+    /// <summary>Cluster heartbeats whose copies are still being counted (tests).</summary>
+    internal int HeartbeatsAwaitingCopies => _copies.Count;
     private void Handle(ChannelMessage message)
     {
         string text = message.Message!;
@@ -125,6 +130,13 @@ internal sealed partial class BusMonitor
 
         if (copies > 1)
         {
+            // A heartbeat whose copies never all come back (a master lost for good) is given up after a few newer ones,
+            // whether or not a later one completes: the count must not grow by one a tick for the process's life.
+            foreach (var stale in _copies.Keys.Where(k => k < id - MaxHeartbeatsInFlight))
+            {
+                _copies.TryRemove(stale, out _);
+            }
+
             var seen = _copies.AddOrUpdate(id, 1, static (_, n) => n + 1);
             if (seen < copies)
             {

@@ -56,7 +56,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
         _logger = logger;
         _intervalMs = Math.Max(1, (long)options.HeartbeatInterval.TotalMilliseconds);
         IsCluster = connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
-        _sequences = new SequenceTracker(IsCluster ? Math.Max(50, 2 * _intervalMs) : 0);
+        _sequences = new SequenceTracker(IsCluster ? Math.Max(50, 2 * _intervalMs) : 0, forgetAfterMs: Math.Max(60_000, 100 * _intervalMs));
         _lastArrivalMs = _lastConfirmedMs = owner.Clock.PreciseNowMs();
     }
 
@@ -131,7 +131,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
             {
                 if (sender != _tier.SenderId)
                 {
-                    _sequences.Seed(sender, seq);
+                    _sequences.Seed(sender, seq, _owner.Clock.PreciseNowMs());
                 }
             }
         }

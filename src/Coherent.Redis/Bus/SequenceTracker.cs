@@ -5,7 +5,10 @@ namespace Coherent.Redis.Bus;
 /// lost message at once. On a Cluster they travel through different masters and may arrive out of order, so a missing
 /// number is declared lost only after a grace period. Thread-safe (one lock; the bus handles one message at a time).
 /// </summary>
-internal sealed class SequenceTracker(long graceMs)
+/// <param name="graceMs">How long a missing number may be late before it is declared lost (0: at once, standalone).</param>
+/// <param name="forgetAfterMs">How long a sender may be silent before it is forgotten (a node that left: its heartbeats
+/// stopped). Heard again, it starts from its next message like a new one.</param>
+internal sealed class SequenceTracker(long graceMs, long forgetAfterMs = 600_000)
 {
     private const int MaxTracked = 4096;
     private readonly Dictionary<string, Sender> _senders = new(StringComparer.Ordinal);
@@ -54,8 +57,15 @@ internal sealed class SequenceTracker(long graceMs)
         lock (_lock)
         {
             (string, long)? lost = null;
+            List<string>? departed = null;
             foreach (var (name, sender) in _senders)
             {
+                if (now - sender.LastHeardMs > forgetAfterMs && sender.Missing.Count == 0)
+                {
+                    (departed ??= []).Add(name); // every node heartbeats; this one left: do not keep it for the process's life
+                    continue;
+                }
+
                 var expired = sender.Missing.Where(m => now - m.Value >= graceMs).Select(m => m.Key).ToList();
                 if (sender.Lost.Count + expired.Count > MaxTracked)
                 {
@@ -74,7 +84,24 @@ internal sealed class SequenceTracker(long graceMs)
                 }
             }
 
+            foreach (var name in departed ?? [])
+            {
+                _senders.Remove(name);
+            }
+
             return lost;
+        }
+    }
+
+    /// <summary>Senders tracked now (tests and diagnostics).</summary>
+    public int SenderCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _senders.Count;
+            }
         }
     }
 
@@ -82,11 +109,11 @@ internal sealed class SequenceTracker(long graceMs)
     /// Starts a sender not heard from yet at <paramref name="seq"/> (read from the server when subscribing), instead of at
     /// whatever first arrives from it: if that first message is lost, the next one then shows the gap.
     /// </summary>
-    public void Seed(string sender, long seq)
+    public void Seed(string sender, long seq, long now)
     {
         lock (_lock)
         {
-            _senders.TryAdd(sender, new Sender { Max = seq });
+            _senders.TryAdd(sender, new Sender { Max = seq, LastHeardMs = now });
         }
     }
 
@@ -105,9 +132,11 @@ internal sealed class SequenceTracker(long graceMs)
         {
             if (!_senders.TryGetValue(name, out var sender))
             {
-                _senders[name] = new Sender { Max = seq };
+                _senders[name] = new Sender { Max = seq, LastHeardMs = now };
                 return 0;
             }
+
+            sender.LastHeardMs = now;
 
             if (seq <= sender.Max)
             {
@@ -145,6 +174,7 @@ internal sealed class SequenceTracker(long graceMs)
     private sealed class Sender
     {
         public long Max;
+        public long LastHeardMs;
         public Dictionary<long, long> Missing { get; } = [];
 
         /// <summary>Numbers declared lost on a Cluster, remembered so a late arrival is not taken for a replay.</summary>
