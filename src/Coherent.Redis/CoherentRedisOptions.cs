@@ -71,7 +71,10 @@ public sealed class CoherentRedisOptions
     /// <summary>Test hook (an injected delay): awaited after a tag or clear bump landed in Redis, before this node's tier learns its version.</summary>
     internal Func<Task>? AfterVersionBumpLanded { get; set; }
 
-    /// <summary>Test hook (an injected delay): runs on the caller's thread before a key's invalidation or write-through goes to Redis.</summary>
+    /// <summary>
+    /// Test hook (an injected delay or fault): runs on the caller's thread before a key's invalidation or write-through goes
+    /// to Redis; an exception it throws fails the write as a Redis failure would (queued and retried).
+    /// </summary>
     internal Action<string>? BeforeWrite { get; set; }
 
     /// <summary>Test hook (an injected delay): awaited before the bus subscribes.</summary>

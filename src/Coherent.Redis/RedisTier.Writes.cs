@@ -22,12 +22,13 @@ internal sealed partial class RedisTier
 
     public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
     {
-        _options.BeforeWrite?.Invoke(key);
+        
         var ttl = TtlMs(entry);
         long epoch;
         EnvelopeData data;
         try
         {
+            _options.BeforeWrite?.Invoke(key); // inside the try: a fault it injects fails the write like a real one
             ThrowIfOpen();
 
             // Inside the try: stamping a tag this node has not seen reads its version from Redis, and that read failing is a
@@ -77,9 +78,9 @@ internal sealed partial class RedisTier
 
     public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken)
     {
-        _options.BeforeWrite?.Invoke(key);
         try
         {
+            _options.BeforeWrite?.Invoke(key); // inside the try: a fault it injects fails the write like a real one
             ThrowIfOpen();
             await CallAsync(SendInvalidate(key), cancellationToken).ConfigureAwait(false);
         }

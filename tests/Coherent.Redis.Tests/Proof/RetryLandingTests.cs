@@ -13,15 +13,27 @@ public sealed class RetryLandingTests
     public async Task When_a_queued_invalidation_lands_the_writer_drops_what_it_refilled_meanwhile()
     {
         await using var server = await FixtureServer.StartOwnAsync();
-        await using var a = await Node.StartAsync(server.Endpoint, "q" + Guid.NewGuid().ToString("N")[..8], o => o.RetryInterval = TimeSpan.FromSeconds(5));
+        var refuse = 0;
+
+        // The invalidation fails before anything is sent (an injected fault), so it certainly did not land: a cut
+        // connection could still deliver it when healed, and the run would then prove nothing.
+        await using var a = await Node.StartAsync(server.Endpoint, "q" + Guid.NewGuid().ToString("N")[..8], o =>
+        {
+            o.RetryInterval = TimeSpan.FromSeconds(5);
+            o.BeforeWrite = _ =>
+            {
+                if (Interlocked.Exchange(ref refuse, 0) == 1)
+                {
+                    throw new TimeoutException("injected: the invalidation never left this node");
+                }
+            };
+        });
         var ct = TestContext.Current.CancellationToken;
         await a.Cache.SetAsync("item:r", "old", cancellationToken: ct);
 
-        // The breaker is open, so the invalidation is refused before anything is sent: it certainly did not land (a cut
-        // connection could still deliver it when healed, and the run would prove nothing). The next probe closes it.
-        a.Tier.Breaker.Trip(new TimeoutException("injected"));
+        Volatile.Write(ref refuse, 1);
         await Assert.ThrowsAsync<InvalidationFailedException>(async () => await a.Cache.InvalidateAsync("item:r", ct));
-        await Eventually.TrueAsync(() => a.Cache.SharedTierState == SharedTierState.Healthy, TimeSpan.FromSeconds(10), "A's breaker never closed");
+        Assert.Equal(SharedTierState.Healthy, a.Cache.SharedTierState);
 
         // Before the retry lands, L2 still has the old value (the documented unbounded window) and A may refill from it.
         var meanwhile = await a.Cache.GetOrSetAsync("item:r", _ => ValueTask.FromResult("new"), cancellationToken: ct);
