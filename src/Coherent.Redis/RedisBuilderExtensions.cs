@@ -3,7 +3,12 @@ using StackExchange.Redis;
 
 namespace Coherent;
 
-/// <summary>Adds the Redis shared tier (L2, invalidation bus, fleet-wide leases) to a <see cref="CoherentCacheBuilder"/>.</summary>
+/// <summary>
+/// Adds the Redis shared tier (L2, invalidation bus, fleet-wide leases) to a <see cref="CoherentCacheBuilder"/>. Every overload
+/// applies, in order, the defaults of <see cref="CoherentRedisOptions"/>, the <c>Redis</c> child of the builder's configuration
+/// section (<c>Coherent:Redis</c>, see docs/configuration.md), then <c>configure</c>; all are read and validated when the cache
+/// is built, and every problem is listed in one <see cref="CoherentConfigurationException"/>.
+/// </summary>
 public static class RedisBuilderExtensions
 {
     /// <summary>
@@ -16,40 +21,7 @@ public static class RedisBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configuration);
-        var options = Configure(configure);
-        ConfigurationOptions? parsed = null;
-        builder.ExtraValidators.Add(problems =>
-        {
-            options.Validate(problems);
-            try
-            {
-                parsed = ConfigurationOptions.Parse(configuration);
-                if (parsed.EndPoints.Count == 0)
-                {
-                    problems.Add("Redis configuration names no endpoint.");
-                }
-            }
-            catch (ArgumentException ex)
-            {
-                problems.Add($"Redis configuration '{configuration}' is invalid: {ex.Message}");
-            }
-        });
-        builder.DistributedTierFactory = context =>
-        {
-            var config = (parsed ?? ConfigurationOptions.Parse(configuration)).Clone();
-            config.AbortOnConnectFail = false;
-            config.ConnectTimeout = (int)options.ConnectTimeout.TotalMilliseconds;
-            config.AsyncTimeout = Math.Max(config.AsyncTimeout, (int)options.OperationTimeout.TotalMilliseconds);
-            config.SyncTimeout = Math.Min(config.SyncTimeout, Math.Max(1000, (int)options.OperationTimeout.TotalMilliseconds));
-            if (!configuration.Contains("connectRetry", StringComparison.OrdinalIgnoreCase))
-            {
-                config.ConnectRetry = 1; // Build() must not block long on a server that is down: reconnects continue in the background
-            }
-            config.ClientName ??= "coherent-" + context.CacheName;
-            var connection = ConnectionMultiplexer.Connect(config);
-            return new RedisTier(connection, ownsConnection: true, options, context);
-        };
-        return builder;
+        return new RedisSetup(builder, configuration, connection: null, configure).Attach();
     }
 
     /// <summary>
@@ -60,16 +32,19 @@ public static class RedisBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(connection);
-        var options = Configure(configure);
-        builder.ExtraValidators.Add(options.Validate);
-        builder.DistributedTierFactory = context => new RedisTier(connection, ownsConnection: false, options, context);
-        return builder;
+        return new RedisSetup(builder, connectionString: null, connection, configure).Attach();
     }
 
-    private static CoherentRedisOptions Configure(Action<CoherentRedisOptions>? configure)
+    /// <summary>
+    /// Uses the connection the application configured: the connection string in <c>Coherent:Redis:Configuration</c> (opened
+    /// and owned by the cache) if set, else, when the cache is built through dependency injection (<c>AddCoherentCache</c>),
+    /// the container's <see cref="IConnectionMultiplexer"/> (reused, never closed by the cache). With neither,
+    /// building the cache throws a <see cref="CoherentConfigurationException"/> saying so. A keyed cache's key prefix
+    /// defaults to its name.
+    /// </summary>
+    public static CoherentCacheBuilder WithRedis(this CoherentCacheBuilder builder, Action<CoherentRedisOptions>? configure = null)
     {
-        var options = new CoherentRedisOptions();
-        configure?.Invoke(options);
-        return options;
+        ArgumentNullException.ThrowIfNull(builder);
+        return new RedisSetup(builder, connectionString: null, connection: null, configure).Attach();
     }
 }

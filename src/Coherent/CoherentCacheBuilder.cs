@@ -52,6 +52,18 @@ public sealed class CoherentCacheBuilder
     /// <summary>Extra validation contributed by the shared-tier packages.</summary>
     internal List<Action<List<string>>> ExtraValidators { get; } = [];
 
+    /// <summary>
+    /// The container that builds this cache (set by <c>AddCoherentCache</c>), so that a shared-tier package can reuse a
+    /// registered connection (<c>WithRedis()</c> without arguments). Null when built by hand.
+    /// </summary>
+    internal IServiceProvider? ServiceProvider { get; set; }
+
+    /// <summary>The service key of a keyed cache (<c>AddKeyedCoherentCache</c>); null for the default cache or one built by hand.</summary>
+    internal string? ServiceKey { get; set; }
+
+    /// <summary>The section last given to <see cref="FromConfiguration"/>: the shared-tier packages read their own child of it (<c>Redis</c>).</summary>
+    internal IConfiguration? ConfigurationSection { get; set; }
+
     /// <summary>Declares (or adds to) the policy of <paramref name="family"/>: keys named <c>family:...</c>.</summary>
     public CoherentCacheBuilder Define(string family, Action<FamilyPolicyBuilder> configure)
     {
@@ -150,6 +162,7 @@ public sealed class CoherentCacheBuilder
     /// Reads settings from a configuration section (usually <c>configuration.GetSection("Coherent")</c>):
     /// <c>Strict</c>, <c>MaxEntries</c>, <c>MaxKeyLength</c>, <c>MaxPayloadBytes</c>, <c>Name</c> and
     /// <c>Families:&lt;family&gt;:{MaxStaleness, Ttl, LocalTtl, Jitter, EarlyRefresh, FailSafeMaxAge, FailSafeThrottle, SoftTimeout, HardTimeout, Reason, CopyOnRead}</c>.
+    /// A <c>Redis</c> child is read by <c>WithRedis</c> (package Coherent.Redis); without it, <see cref="Build"/> reports it.
     /// Values read here override those set in code before this call; unknown or unparsable settings are reported by <see cref="Build"/>.
     /// </summary>
     public CoherentCacheBuilder FromConfiguration(IConfiguration section)

@@ -267,7 +267,9 @@ public sealed class PolicyReportTests
         }).Build();
 
         var ex = Assert.Throws<CoherentConfigurationException>(() => T.Builder(T.Clock()).FromConfiguration(config.GetSection("Coherent")).Build());
-        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:Redis' is not read", StringComparison.Ordinal) && p.Contains("WithRedis", StringComparison.Ordinal));
-        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:KeyPrefix' is not read", StringComparison.Ordinal));
+        // Coherent.Redis reads 'Coherent:Redis' when WithRedis() is called; without it the section would do nothing.
+        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:Redis' is configured but the cache has no shared tier: call WithRedis()", StringComparison.Ordinal));
+        Assert.Contains(ex.Problems, p => p.Contains("'Coherent:KeyPrefix' is not read", StringComparison.Ordinal) && p.Contains("'Coherent:Redis:KeyPrefix'", StringComparison.Ordinal));
+        Assert.Equal(2, ex.Problems.Count);
     }
 }

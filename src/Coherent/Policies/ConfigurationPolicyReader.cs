@@ -17,21 +17,43 @@ internal static class ConfigurationPolicyReader
 
     private static readonly HashSet<string> RootKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name",
+        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name", "Redis", "Caches",
     };
 
     /// <summary>Settings people expect here that the core does not read: a problem each, never silently ignored.</summary>
     private static readonly Dictionary<string, string> NotReadHere = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["Redis"] = "the shared tier is not configured from this section yet: call WithRedis(connection, options => ...) on the builder",
-        ["KeyPrefix"] = "the key prefix belongs to the shared tier: set CoherentRedisOptions.KeyPrefix in WithRedis(...)",
+        ["KeyPrefix"] = "the key prefix belongs to the shared tier: set 'Coherent:Redis:KeyPrefix' (or CoherentRedisOptions.KeyPrefix in WithRedis(...))",
+        ["SigningKey"] = "the signing key belongs to the shared tier: set 'Coherent:Redis:SigningKey'",
     };
 
     public static void Read(IConfiguration section, CoherentCacheBuilder builder, List<string> problems)
     {
+        builder.ConfigurationSection = section;
         foreach (var child in section.GetChildren())
         {
-            if (NotReadHere.TryGetValue(child.Key, out var instead))
+            if (child.Key.Equals("Redis", StringComparison.OrdinalIgnoreCase))
+            {
+                // The core cannot reference Coherent.Redis: WithRedis reads this child when the cache is built. Checked at
+                // Build time, not now, because WithRedis may be called after FromConfiguration.
+                builder.ExtraValidators.Add(p =>
+                {
+                    if (builder.DistributedTierFactory is null)
+                    {
+                        p.Add($"Configuration: '{child.Path}' is configured but the cache has no shared tier: call WithRedis() (package Coherent.Redis).");
+                    }
+                });
+            }
+            else if (child.Key.Equals("Caches", StringComparison.OrdinalIgnoreCase))
+            {
+                // Read by AddKeyedCoherentCache, one child per keyed cache; the DI startup check reports a child without one.
+                // Anywhere else (a keyed cache's own section, a builder made by hand) nothing would read it.
+                if (builder.ServiceProvider is null || builder.ServiceKey is not null)
+                {
+                    problems.Add($"Configuration: '{child.Path}' is not read here: keyed caches read 'Coherent:Caches:<name>' only when registered with services.AddKeyedCoherentCache(name, ...).");
+                }
+            }
+            else if (NotReadHere.TryGetValue(child.Key, out var instead))
             {
                 problems.Add($"Configuration: '{child.Path}' is not read ({instead}).");
             }
@@ -109,7 +131,7 @@ internal static class ConfigurationPolicyReader
         }
     }
 
-    private static TimeSpan? ParseSpan(IConfiguration s, string key, List<string> problems)
+    internal static TimeSpan? ParseSpan(IConfiguration s, string key, List<string> problems)
     {
         var raw = s[key];
         if (string.IsNullOrWhiteSpace(raw))
@@ -126,7 +148,7 @@ internal static class ConfigurationPolicyReader
         return null;
     }
 
-    private static double? ParseDouble(IConfiguration s, string key, List<string> problems)
+    internal static double? ParseDouble(IConfiguration s, string key, List<string> problems)
     {
         var raw = s[key];
         if (string.IsNullOrWhiteSpace(raw))
@@ -143,7 +165,7 @@ internal static class ConfigurationPolicyReader
         return null;
     }
 
-    private static long? ParseLong(IConfiguration s, string key, List<string> problems)
+    internal static long? ParseLong(IConfiguration s, string key, List<string> problems)
     {
         var raw = s[key];
         if (string.IsNullOrWhiteSpace(raw))
@@ -160,7 +182,7 @@ internal static class ConfigurationPolicyReader
         return null;
     }
 
-    private static bool? ParseBool(IConfiguration s, string key, List<string> problems)
+    internal static bool? ParseBool(IConfiguration s, string key, List<string> problems)
     {
         var raw = s[key];
         if (string.IsNullOrWhiteSpace(raw))
@@ -177,5 +199,5 @@ internal static class ConfigurationPolicyReader
         return null;
     }
 
-    private static string Path(IConfiguration s, string key) => s is IConfigurationSection section ? $"{section.Path}:{key}" : key;
+    internal static string Path(IConfiguration s, string key) => s is IConfigurationSection section ? $"{section.Path}:{key}" : key;
 }

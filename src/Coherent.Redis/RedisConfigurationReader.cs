@@ -1,0 +1,84 @@
+using Coherent.Policies;
+using Microsoft.Extensions.Configuration;
+
+namespace Coherent.Redis;
+
+/// <summary>
+/// Reads the <c>Redis</c> child of the cache's configuration section (<c>Coherent:Redis</c>, or
+/// <c>Coherent:Caches:&lt;name&gt;:Redis</c>) into <see cref="CoherentRedisOptions"/>. By hand, as the core's reader, so a typo
+/// or an unparsable value is a listed problem; every key accepted here sets something.
+/// </summary>
+internal static class RedisConfigurationReader
+{
+    public const string ConnectionKey = "Configuration";
+
+    private static readonly HashSet<string> Keys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ConnectionKey, "KeyPrefix", "SigningKey", "MaxPayloadBytes", "OperationTimeout", "ConnectTimeout", "HeartbeatInterval",
+        "BreakerFailureThreshold", "RetryInterval", "MaxPendingInvalidations", "EpochRetention", "VersionedFamilies", "OldVersionGrace",
+    };
+
+    /// <summary>Applies the section to <paramref name="options"/> and returns the configured connection string, if any.</summary>
+    public static string? Read(IConfigurationSection section, CoherentRedisOptions options, List<string> problems)
+    {
+        if (section.Value is not null && !section.GetChildren().Any())
+        {
+            // "Coherent:Redis": "host:6379" reads naturally but would hide where the rest goes: one shape only.
+            problems.Add($"Configuration: '{section.Path}' must be a section; put the connection string in '{section.Path}:{ConnectionKey}'.");
+            return null;
+        }
+
+        foreach (var child in section.GetChildren())
+        {
+            if (!Keys.Contains(child.Key))
+            {
+                problems.Add($"Configuration: unknown setting '{child.Path}' (known: {string.Join(", ", Keys)}).");
+            }
+        }
+
+        if (section["KeyPrefix"] is { Length: > 0 } prefix) { options.KeyPrefix = prefix; }
+        if (ReadSigningKey(section, problems) is { } key) { options.SigningKey = key; }
+        if (ConfigurationPolicyReader.ParseLong(section, "MaxPayloadBytes", problems) is { } payload) { options.MaxPayloadBytes = payload; }
+        if (ConfigurationPolicyReader.ParseSpan(section, "OperationTimeout", problems) is { } op) { options.OperationTimeout = op; }
+        if (ConfigurationPolicyReader.ParseSpan(section, "ConnectTimeout", problems) is { } connect) { options.ConnectTimeout = connect; }
+        if (ConfigurationPolicyReader.ParseSpan(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
+        if (ConfigurationPolicyReader.ParseLong(section, "BreakerFailureThreshold", problems) is { } breaker) { options.BreakerFailureThreshold = Clamp(breaker); }
+        if (ConfigurationPolicyReader.ParseSpan(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
+        if (ConfigurationPolicyReader.ParseLong(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = Clamp(pending); }
+        if (ConfigurationPolicyReader.ParseSpan(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
+        if (ConfigurationPolicyReader.ParseSpan(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
+        ReadVersionedFamilies(section.GetSection("VersionedFamilies"), options);
+        return section[ConnectionKey] is { Length: > 0 } connection ? connection : null;
+    }
+
+    /// <summary>Base64, so a secret store (user secrets, Key Vault, environment) can hold it; the value is never echoed in a problem.</summary>
+    private static byte[]? ReadSigningKey(IConfigurationSection section, List<string> problems)
+    {
+        if (section["SigningKey"] is not { Length: > 0 } raw)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Convert.FromBase64String(raw);
+        }
+        catch (FormatException)
+        {
+            problems.Add($"Configuration: '{section.Path}:SigningKey' is not base64 (value not shown: it is a secret).");
+            return null;
+        }
+    }
+
+    /// <summary>Either a list (<c>VersionedFamilies:0</c>, ...) or one comma-separated value.</summary>
+    private static void ReadVersionedFamilies(IConfigurationSection section, CoherentRedisOptions options)
+    {
+        var values = section.GetChildren().Select(c => c.Value).Append(section.Value);
+        foreach (var family in values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            options.VersionedFamilies.Add(family);
+        }
+    }
+
+    private static int Clamp(long value) => (int)Math.Clamp(value, int.MinValue, int.MaxValue);
+}
