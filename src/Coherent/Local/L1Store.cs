@@ -77,6 +77,14 @@ internal sealed class L1Store : IDisposable
 
     public int Count => _map.Count;
 
+    /// <summary>Tests: whether every entry of the map is the one the eviction policy tracks for its key, and nothing else is.</summary>
+    internal bool PolicyTracksExactlyTheMap()
+    {
+        DoMaintenance();
+        var entries = _map.Entries().ToList();
+        return _lfu.Count == entries.Count && entries.All(e => _lfu.TryGet(e.Key, out var tracked) && ReferenceEquals(tracked, e));
+    }
+
     /// <summary>The key → entry map, for the cache's hit path (reads only; every write goes through this store).</summary>
     public EntryMap Map => _map;
 
@@ -158,8 +166,13 @@ internal sealed class L1Store : IDisposable
         _lfu.AddOrUpdate(entry.Key, entry);
 
         // Two writers of one key can reach the LFU in the opposite order to the map; the LFU would then track a value the
-        // map no longer holds, and the map's value would never be evicted (count and weight bounds exceeded). Re-sync.
-        if (_map.TryGetValue(entry.Key, out var current) && !ReferenceEquals(current, entry))
+        // map no longer holds, and the map's value would never be evicted (count and weight bounds exceeded). Re-sync; and
+        // if a removal took the entry from the map before it reached the LFU, take it back out of the LFU.
+        if (!_map.TryGetValue(entry.Key, out var current))
+        {
+            _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry));
+        }
+        else if (!ReferenceEquals(current, entry))
         {
             _lfu.AddOrUpdate(entry.Key, current);
         }
@@ -242,7 +255,10 @@ internal sealed class L1Store : IDisposable
         }
 
         AdjustWeight(-removed.Weight);
-        _lfu.TryRemove(key);
+
+        // Only the entry removed from the map: a writer may have put a newer one into both since, which must stay tracked
+        // (removing by key alone left the map's newer entry outside the eviction policy, so never evicted).
+        _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(key, removed));
         return true;
     }
 
