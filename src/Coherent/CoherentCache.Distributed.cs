@@ -253,8 +253,7 @@ public sealed partial class CoherentCache
     {
         if (_telemetry.InvalidationLag.Enabled)
         {
-            var family = _families.Resolve(key);
-            _telemetry.InvalidationLag.Record(Math.Max(0, lagMs), new("coherent.cache", Name), new("coherent.family", family.Name));
+            _telemetry.RecordInvalidationLag(_families.Resolve(key), lagMs); // the tier measures in ms; recorded in seconds
         }
     }
 

@@ -36,13 +36,13 @@ public sealed class TelemetryTests
         using var metrics = new Metrics(cache.Name);
 
         await cache.GetOrSetAsync("price:1", _ => { time.Advance(TimeSpan.FromMilliseconds(250)); return T.Value(1); }, cancellationToken: T.Ct);
-        Assert.Equal([250.0], metrics.Histogram("coherent.factory.duration", "price"));
+        Assert.Equal([0.25], metrics.Histogram("coherent.factory.duration", "price")); // seconds, as OpenTelemetry says
 
         time.Advance(TimeSpan.FromSeconds(3));
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
         time.Advance(TimeSpan.FromSeconds(4));
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
-        Assert.Equal([0.0, 3000.0, 7000.0], metrics.Histogram("coherent.served_age", "price")); // the miss served a value 0 ms old
+        Assert.Equal([0.0, 3.0, 7.0], metrics.Histogram("coherent.served_age", "price")); // the miss served a value 0 s old
     }
 
     [Fact]
@@ -92,7 +92,32 @@ public sealed class TelemetryTests
         Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => throw new InvalidOperationException(), cancellationToken: T.Ct)); // throttled
 
         // The staleness contract is measured: the 20 s and 22 s old values show up in the served-age histogram.
-        Assert.Equal([20_000.0, 22_000.0], metrics.Histogram("coherent.served_age", "price"));
+        Assert.Equal([20.0, 22.0], metrics.Histogram("coherent.served_age", "price"));
+    }
+
+    [Fact]
+    public async Task Every_instrument_has_a_unit_and_durations_are_in_seconds()
+    {
+        var units = new System.Collections.Concurrent.ConcurrentDictionary<string, string?>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name == "Coherent" && instrument.Name.StartsWith("coherent.", StringComparison.Ordinal) && !instrument.Name.StartsWith("coherent.redis.", StringComparison.Ordinal))
+            {
+                units[instrument.Name] = instrument.Unit;
+            }
+        };
+        listener.Start();
+        await using var cache = T.Price(T.Clock()).Build();
+
+        Assert.Equal("s", units["coherent.factory.duration"]);
+        Assert.Equal("s", units["coherent.served_age"]);
+        Assert.Equal("s", units["coherent.invalidation.lag"]);
+        Assert.Equal("{request}", units["coherent.requests"]);
+        Assert.Equal("{entry}", units["coherent.l1.entries"]);
+        Assert.Equal("{invalidation}", units["coherent.invalidations"]);
+        Assert.True(units.Count >= 12, $"{units.Count} instruments seen");
+        Assert.All(units, u => Assert.False(string.IsNullOrEmpty(u.Value), $"{u.Key} has no unit"));
     }
 
     [Fact]

@@ -21,22 +21,24 @@ internal sealed class CoherentTelemetry : IDisposable
     {
         _meter = new Meter(Name);
         _cacheTag = new("coherent.cache", cacheName);
-        FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "ms", "How long factory runs took.");
-        ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "ms", "How old (since computed) each value was when served.");
-        InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "ms", "From an invalidation's publication to its arrival on this node.");
+        // Durations in seconds, counts with a curly-brace annotation: OpenTelemetry's semantic conventions, so exporters
+        // and dashboards built for them (histogram buckets, unit conversion) read the instruments right.
+        FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "s", "How long factory runs took.");
+        ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "s", "How old (since computed) each value was when served.");
+        InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "s", "From an invalidation's publication to its arrival on this node.");
 
         _meter.CreateObservableCounter("coherent.requests", () => Observe(families, static s => s.Hits, "hit")
             .Concat(Observe(families, static s => s.Misses, "miss"))
             .Concat(Observe(families, static s => s.StaleServed, "stale"))
-            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), description: "One count per read, by family and outcome: hit; miss (computed or read from L2 for this read, including callers that joined a running factory, and failed or cancelled reads); stale (fail-safe, soft timeout, throttle, or another node computing); early-refresh (a hit that started a background refresh).");
-        _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), description: "Callers that joined a factory run already in flight.");
-        _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), description: "Times a stale value was served because the factory failed or timed out.");
-        _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), description: "Factory runs that threw or timed out.");
-        _meter.CreateObservableCounter("coherent.writes", () => Observe(families, static s => s.Writes, null), description: "SetAsync calls.");
-        _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), description: "InvalidateAsync calls.");
-        _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), description: "Entries evicted from L1 by the size bound.");
-        _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), description: "Entries in L1.");
-        _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), description: "Invalidations not yet applied to the shared tier (retrying).");
+            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), "{request}", description: "One count per read, by family and outcome: hit; miss (computed or read from L2 for this read, including callers that joined a running factory, and failed or cancelled reads); stale (fail-safe, soft timeout, throttle, or another node computing); early-refresh (a hit that started a background refresh).");
+        _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), "{request}", description: "Callers that joined a factory run already in flight.");
+        _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), "{activation}", description: "Times a stale value was served because the factory failed or timed out.");
+        _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), "{run}", description: "Factory runs that threw or timed out.");
+        _meter.CreateObservableCounter("coherent.writes", () => Observe(families, static s => s.Writes, null), "{write}", description: "SetAsync calls.");
+        _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), "{invalidation}", description: "InvalidateAsync calls.");
+        _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), "{entry}", description: "Entries evicted from L1 by the size bound.");
+        _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), "{entry}", description: "Entries in L1.");
+        _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), "{invalidation}", description: "Invalidations not yet applied to the shared tier (retrying).");
     }
 
     public Histogram<double> FactoryDuration { get; }
@@ -44,11 +46,15 @@ internal sealed class CoherentTelemetry : IDisposable
     public Histogram<double> InvalidationLag { get; }
     public StripedCounter Evictions { get; } = new();
 
+    // The engine keeps milliseconds (its clock and policies are in ms); the instruments get seconds.
     public void RecordServedAge(FamilyState family, long ageMs) =>
-        ServedAge.Record(ageMs, _cacheTag, new("coherent.family", family.Name));
+        ServedAge.Record(ageMs / 1000.0, _cacheTag, new("coherent.family", family.Name));
 
     public void RecordFactoryDuration(FamilyState family, double ms) =>
-        FactoryDuration.Record(ms, _cacheTag, new("coherent.family", family.Name));
+        FactoryDuration.Record(ms / 1000.0, _cacheTag, new("coherent.family", family.Name));
+
+    public void RecordInvalidationLag(FamilyState family, double ms) =>
+        InvalidationLag.Record(Math.Max(0, ms) / 1000.0, _cacheTag, new("coherent.family", family.Name));
 
     private IEnumerable<Measurement<long>> Observe(FamilyRegistry families, Func<FamilyStats, StripedCounter> counter, string? outcome)
     {
