@@ -86,7 +86,7 @@ public sealed partial class CoherentCache
 
         var after = EndSharedRead<T>(flight, family, start, result, storeLocally);
         return after.Entry is { } filled
-            ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false), filled.Epoch, null)
+            ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false, FromShared: true), filled.Epoch, null)
             : new SharedOutcome(null, after.Epoch, null); // the other node failed or timed out: compute ourselves, still fenced
     }
 

@@ -56,7 +56,7 @@ public sealed partial class CoherentCache
             var read = EndSharedRead<T>(flight, family, start, result, storeLocally: options?.SkipLocalWrite != true);
             if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
             {
-                flight.Complete(new FlightResult(hit.Value, hit, Stale: false));
+                flight.Complete(new FlightResult(hit.Value, hit, Stale: false, FromShared: true));
                 _flights.Remove(flight);
                 return;
             }

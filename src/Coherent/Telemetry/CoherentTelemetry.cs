@@ -27,10 +27,7 @@ internal sealed class CoherentTelemetry : IDisposable
         ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "s", "How old (since computed) each value was when served.");
         InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "s", "From an invalidation's publication to its arrival on this node.");
 
-        _meter.CreateObservableCounter("coherent.requests", () => Observe(families, static s => s.Hits, "hit")
-            .Concat(Observe(families, static s => s.Misses, "miss"))
-            .Concat(Observe(families, static s => s.StaleServed, "stale"))
-            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), "{request}", description: "One count per read, by family and outcome: hit; miss (computed or read from L2 for this read, including callers that joined a running factory, and failed or cancelled reads); stale (fail-safe, soft timeout, throttle, or another node computing); early-refresh (a hit that started a background refresh).");
+        _meter.CreateObservableCounter("coherent.requests", () => ObserveRequests(families), "{request}", description: "One count per read, by family and coherent.outcome: l1_hit (fresh from L1); l2_hit (read from the shared tier); computed (a factory ran for it, here or joined); stale (fail-safe, soft timeout, throttle, or another node computing); early_refresh (an L1 hit that started a background refresh); miss (TryGetAsync found nothing); failed (the read threw or was cancelled).");
         _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), "{request}", description: "Callers that joined a factory run already in flight.");
         _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), "{activation}", description: "Times a stale value was served because the factory failed or timed out.");
         _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), "{run}", description: "Factory runs that threw or timed out.");
@@ -55,6 +52,16 @@ internal sealed class CoherentTelemetry : IDisposable
 
     public void RecordInvalidationLag(FamilyState family, double ms) =>
         InvalidationLag.Record(Math.Max(0, ms) / 1000.0, _cacheTag, new("coherent.family", family.Name));
+
+    /// <summary>Every read once: summed over outcomes, the number of reads; l1_hit / (l1_hit + l2_hit + computed) charts the two levels.</summary>
+    private IEnumerable<Measurement<long>> ObserveRequests(FamilyRegistry families) =>
+        Observe(families, static s => s.Hits, "l1_hit")
+            .Concat(Observe(families, static s => s.L2Hits, "l2_hit"))
+            .Concat(Observe(families, static s => s.Computed, "computed"))
+            .Concat(Observe(families, static s => s.StaleServed, "stale"))
+            .Concat(Observe(families, static s => s.EarlyRefreshes, "early_refresh"))
+            .Concat(Observe(families, static s => s.NotFound, "miss"))
+            .Concat(Observe(families, static s => s.FailedReads, "failed"));
 
     private IEnumerable<Measurement<long>> Observe(FamilyRegistry families, Func<FamilyStats, StripedCounter> counter, string? outcome)
     {
