@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Reflection;
 using Coherent.Policies;
 
 namespace Coherent.Telemetry;
@@ -14,13 +15,24 @@ internal sealed class CoherentTelemetry : IDisposable
 
     public static readonly ActivitySource ActivitySource = new(Name);
 
+    /// <summary>The assembly's informational version (the package version), given to the meter.</summary>
+    internal static readonly string? Version = typeof(CoherentTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+
     private readonly Meter _meter;
+
+    /// <summary>False for a meter factory's meter: the factory disposes it, with the container.</summary>
+    private readonly bool _ownsMeter;
     private readonly KeyValuePair<string, object?> _cacheTag;
 
-    public CoherentTelemetry(string cacheName, FamilyRegistry families, Func<long> l1Count, Func<long> pendingInvalidations)
+    public CoherentTelemetry(string cacheName, FamilyRegistry families, Func<long> l1Count, Func<long> pendingInvalidations, IMeterFactory? meterFactory = null)
     {
-        _meter = new Meter(Name);
         _cacheTag = new("coherent.cache", cacheName);
+
+        // The cache's name is a meter tag too: a meter factory hands out one meter per name, version and tags, so each cache
+        // gets a meter of its own and its instruments are not published twice on one meter.
+        var options = new MeterOptions(Name) { Version = Version, Tags = [_cacheTag] };
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(options) ?? new Meter(options);
         // Durations in seconds, counts with a curly-brace annotation: OpenTelemetry's semantic conventions, so exporters
         // and dashboards built for them (histogram buckets, unit conversion) read the instruments right.
         FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "s", "How long factory runs took.");
@@ -73,5 +85,11 @@ internal sealed class CoherentTelemetry : IDisposable
         }
     }
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
 }
