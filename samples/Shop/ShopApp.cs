@@ -1,5 +1,4 @@
 using Coherent;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Shop;
 
@@ -32,7 +31,7 @@ public static class ShopApp
             }
         });
         builder.Services.AddSingleton(sp => new StalenessCollector(sp.GetRequiredService<CoherentCache>().Name));
-        builder.Services.AddHealthChecks().AddCheck<CacheHealthCheck>("coherent");
+        builder.Services.AddHealthChecks().Add(CoherentHealthChecks.Registration());
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<StalenessCollector>(); // listen before the first request
@@ -73,15 +72,3 @@ public static class ShopApp
 
 /// <summary>The body of a price change.</summary>
 public sealed record PriceChange(decimal Price);
-
-/// <summary>Healthy with a working shared tier (or none configured); degraded while Redis or the bus is down.</summary>
-internal sealed class CacheHealthCheck(CoherentCache cache) : IHealthCheck
-{
-    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(cache.SharedTierState switch
-        {
-            SharedTierState.None => HealthCheckResult.Healthy("single node (no shared tier)"),
-            SharedTierState.Healthy => HealthCheckResult.Healthy("shared tier and bus healthy"),
-            var s => HealthCheckResult.Degraded($"shared tier {s}; {cache.PendingInvalidations} invalidations pending"),
-        });
-}

@@ -66,7 +66,8 @@ public sealed class StalenessCollector : IDisposable
 
         var name = instrument.Name == "coherent.served_age" ? "served_age" : "invalidation_lag";
         var buckets = _buckets.GetOrAdd((name, family ?? "(all)"), _ => new long[BoundsMs.Length + 1]);
-        var index = Array.FindIndex(BoundsMs, b => value < b);
+        var ms = value * 1000; // the instruments record seconds (OpenTelemetry's unit); the page buckets by ms
+        var index = Array.FindIndex(BoundsMs, b => ms < b);
         Interlocked.Increment(ref buckets[index < 0 ? BoundsMs.Length : index]);
     }
 

@@ -71,22 +71,34 @@ public sealed partial class CoherentCache
             return new SharedOutcome(new FlightResult(stale.Value, stale, Stale: true), 0, null);
         }
 
-        await _tier.WaitForFillAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
+        using (var wait = CoherentTelemetry.StartSpan("coherent.lease.wait", flight.Key, family))
+        {
+            var filledInTime = await _tier.WaitForFillAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
+            CoherentTelemetry.SetOutcome(wait, filledInTime ? "filled" : "timeout");
+        }
+
         var start = BeginSharedRead();
         DistributedReadResult result;
+        var span = CoherentTelemetry.StartSpan("coherent.l2.read", flight.Key, family);
         try
         {
             result = await _tier.ReadAsync(flight.Key, family, token).ConfigureAwait(false);
+            CoherentTelemetry.SetOutcome(span, CoherentTelemetry.ReadOutcome(result));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.SharedReadFailed(_logger, flight.Key, ex);
+            CoherentTelemetry.SetFailed(span, ex);
             result = DistributedReadResult.Down;
+        }
+        finally
+        {
+            span?.Dispose();
         }
 
         var after = EndSharedRead<T>(flight, family, start, result, storeLocally);
         return after.Entry is { } filled
-            ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false), filled.Epoch, null)
+            ? new SharedOutcome(new FlightResult(filled.Value, filled, Stale: false, FromShared: true), filled.Epoch, null)
             : new SharedOutcome(null, after.Epoch, null); // the other node failed or timed out: compute ourselves, still fenced
     }
 
@@ -191,20 +203,38 @@ public sealed partial class CoherentCache
             return true; // the read failed: the shared tier is down, keep the value locally only
         }
 
+        using var span = CoherentTelemetry.StartSpan("coherent.l2.write", key, entry.Family);
         try
         {
-            return await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options, versions), epoch, lease, _disposing.Token).ConfigureAwait(false);
+            var stored = await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options, versions), epoch, lease, _disposing.Token).ConfigureAwait(false);
+            CoherentTelemetry.SetOutcome(span, stored ? "stored" : "fenced");
+            return stored;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.SharedStoreFailed(_logger, key, ex);
+            CoherentTelemetry.SetFailed(span, ex);
             return true; // keep it locally; the shared tier will be refilled by the next miss
         }
     }
 
     private async ValueTask<CacheEntry> SetSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, CancellationToken token)
     {
-        var epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options, null), token).ConfigureAwait(false);
+        long epoch;
+        using (var span = CoherentTelemetry.StartSpan("coherent.l2.write", key, entry.Family))
+        {
+            try
+            {
+                epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options, null), token).ConfigureAwait(false);
+                CoherentTelemetry.SetOutcome(span, "stored");
+            }
+            catch (Exception ex) when (span is not null)
+            {
+                CoherentTelemetry.SetFailed(span, ex);
+                throw;
+            }
+        }
+
         return new CacheEntry(key, entry.Value, entry.Family)
         {
             CreatedAtMs = entry.CreatedAtMs,
@@ -220,7 +250,25 @@ public sealed partial class CoherentCache
         };
     }
 
-    private ValueTask InvalidateSharedAsync(string key, CancellationToken token) => _tier!.InvalidateAsync(key, token);
+    /// <summary>The fleet invalidation; in a span only while something listens (otherwise no extra async frame either).</summary>
+    private ValueTask InvalidateSharedAsync(string key, CancellationToken token) =>
+        CoherentTelemetry.ActivitySource.HasListeners() ? InvalidateSharedTracedAsync(key, token) : _tier!.InvalidateAsync(key, token);
+
+    private async ValueTask InvalidateSharedTracedAsync(string key, CancellationToken token)
+    {
+        using var span = CoherentTelemetry.StartSpan("coherent.invalidate", key, _families.Resolve(key));
+        try
+        {
+            await _tier!.InvalidateAsync(key, token).ConfigureAwait(false);
+            CoherentTelemetry.SetOutcome(span, "published");
+        }
+        catch (Exception ex) when (span is not null)
+        {
+            // InvalidationFailedException: queued and retried by the tier; the span says it did not reach the fleet now.
+            CoherentTelemetry.SetFailed(span, ex);
+            throw;
+        }
+    }
 
     private ValueTask InvalidateTagSharedAsync(string tag, CancellationToken token) => _tier!.InvalidateTagAsync(tag, token);
 
@@ -253,8 +301,7 @@ public sealed partial class CoherentCache
     {
         if (_telemetry.InvalidationLag.Enabled)
         {
-            var family = _families.Resolve(key);
-            _telemetry.InvalidationLag.Record(Math.Max(0, lagMs), new("coherent.cache", Name), new("coherent.family", family.Name));
+            _telemetry.RecordInvalidationLag(_families.Resolve(key), lagMs); // the tier measures in ms; recorded in seconds
         }
     }
 

@@ -43,20 +43,27 @@ public sealed partial class CoherentCache
             var refreshing = flight.IsBackground && _l1.Peek(flight.Key, out var current) ? current : null;
             var start = BeginSharedRead();
             DistributedReadResult result;
+            var span = CoherentTelemetry.StartSpan("coherent.l2.read", flight.Key, family);
             try
             {
                 result = await _tier!.ReadAsync(flight.Key, family, flight.FactoryToken).ConfigureAwait(false);
+                CoherentTelemetry.SetOutcome(span, CoherentTelemetry.ReadOutcome(result));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 Log.SharedReadFailed(_logger, flight.Key, ex);
+                CoherentTelemetry.SetFailed(span, ex);
                 result = DistributedReadResult.Down;
+            }
+            finally
+            {
+                span?.Dispose();
             }
 
             var read = EndSharedRead<T>(flight, family, start, result, storeLocally: options?.SkipLocalWrite != true);
             if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
             {
-                flight.Complete(new FlightResult(hit.Value, hit, Stale: false));
+                flight.Complete(new FlightResult(hit.Value, hit, Stale: false, FromShared: true));
                 _flights.Remove(flight);
                 return;
             }

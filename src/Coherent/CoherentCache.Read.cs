@@ -83,12 +83,17 @@ public sealed partial class CoherentCache
             var filled = await TryReadSharedAsync(key, family, cancellationToken).ConfigureAwait(false);
             if (filled is not null)
             {
-                RecordHit(filled, now);
+                // An L2 hit, not an L1 one (RecordHit would count it through the entry's hit slots): into the LFU, unsampled.
+                _l1.RecordHit(filled, 0);
+                RecordServedAge(filled, now);
+                family.Stats.Misses.Increment();
+                family.Stats.L2Hits.Increment();
                 return new CacheLookup<T>(true, ReadValue<T>(filled));
             }
         }
 
         family.Stats.Misses.Increment();
+        family.Stats.NotFound.Increment();
         return new CacheLookup<T>(false, default);
     }
 
@@ -257,6 +262,7 @@ public sealed partial class CoherentCache
             catch
             {
                 family.Stats.Misses.Increment(); // failed or cancelled: still a request that missed
+                family.Stats.FailedReads.Increment();
                 throw;
             }
 
@@ -331,7 +337,10 @@ public sealed partial class CoherentCache
         return true;
     }
 
-    /// <summary>A flight's outcome for one of its callers, counted once: stale (fail-safe, or another node computes) or miss.</summary>
+    /// <summary>
+    /// A flight's outcome for one of its callers, counted once: stale (fail-safe, or another node computes), or a miss that
+    /// read L2 or computed (a caller that joined a run counts as its outcome: the value came from L2 or from a factory).
+    /// </summary>
     private T ReadResult<T>(FlightResult result, FamilyState family)
     {
         if (result.Stale)
@@ -341,6 +350,7 @@ public sealed partial class CoherentCache
         else
         {
             family.Stats.Misses.Increment();
+            (result.FromShared ? family.Stats.L2Hits : family.Stats.Computed).Increment();
         }
 
         if (result.Entry is not { } e)

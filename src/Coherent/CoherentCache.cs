@@ -50,7 +50,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.
         _l1 = new L1Store(builder.LocalCapacityValue, builder.LocalMaxWeightValue, builder.WeigherValue, _ => _telemetry!.Evictions.Increment());
-        _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations);
+        _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations, builder.MeterFactoryValue);
         _servedAge = _telemetry.ServedAge;
 
         // Entries are kept past expiry for fail-safe; the sweep drops those past retention so memory follows the live set.

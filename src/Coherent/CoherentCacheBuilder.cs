@@ -58,6 +58,12 @@ public sealed class CoherentCacheBuilder
     /// </summary>
     internal IServiceProvider? ServiceProvider { get; set; }
 
+    /// <summary>
+    /// The container's <see cref="System.Diagnostics.Metrics.IMeterFactory"/> (set by <c>AddCoherentCache</c> when one is
+    /// registered): the meter then belongs to the host's metrics pipeline, as .NET's own meters do. Null: the cache makes its own.
+    /// </summary>
+    internal System.Diagnostics.Metrics.IMeterFactory? MeterFactoryValue { get; set; }
+
     /// <summary>The service key of a keyed cache (<c>AddKeyedCoherentCache</c>); null for the default cache or one built by hand.</summary>
     internal string? ServiceKey { get; set; }
 

@@ -202,4 +202,47 @@ public sealed class DependencyInjectionTests
     [InlineData("orders:eu")]
     public void A_keyed_cache_name_must_be_a_configuration_key(string name) =>
         Assert.ThrowsAny<ArgumentException>(() => new ServiceCollection().AddKeyedCoherentCache(name));
+
+    [Fact]
+    public async Task The_meter_comes_from_a_registered_meter_factory_with_the_library_version()
+    {
+        var services = new ServiceCollection();
+        using var meters = new RecordingMeterFactory();
+        services.AddSingleton<System.Diagnostics.Metrics.IMeterFactory>(meters);
+        services.AddCoherentCache(b => b.WithName("metered-" + Guid.NewGuid().ToString("N")).Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(1))));
+        await using var provider = services.BuildServiceProvider();
+        var cache = provider.GetRequiredService<CoherentCache>();
+
+        var meter = Assert.Single(meters.Created);
+        Assert.Equal("Coherent", meter.Name);
+        Assert.False(string.IsNullOrEmpty(meter.Version));
+        Assert.Same(meters, meter.Scope);
+        Assert.Contains(meter.Tags ?? [], t => t.Key == "coherent.cache" && Equals(t.Value, cache.Name));
+
+        // The cache's instruments are on that meter.
+        using var metrics = new Metrics(cache.Name);
+        await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "computed"));
+        Assert.Same(meter, metrics.MeterOf("coherent.requests"));
+    }
+
+    private sealed class RecordingMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Metrics.Meter> Created { get; } = new();
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+        {
+            var meter = new System.Diagnostics.Metrics.Meter(options.Name, options.Version, options.Tags, scope: this);
+            Created.Enqueue(meter);
+            return meter;
+        }
+
+        public void Dispose()
+        {
+            foreach (var meter in Created)
+            {
+                meter.Dispose();
+            }
+        }
+    }
 }

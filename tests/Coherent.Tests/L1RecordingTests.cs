@@ -70,7 +70,7 @@ public sealed class L1RecordingTests
         Assert.Equal(42, await cache.GetOrSetAsync("price:number", 0, static (_, _) => ValueTask.FromResult(-1), cancellationToken: T.Ct));
         Assert.Equal(42, await cache.GetOrSetAsync<int, int?>("price:number", 0, static (_, _) => ValueTask.FromResult<int?>(-1), cancellationToken: T.Ct));
 
-        Assert.Equal(6, metrics.Counter("coherent.requests", "price", "hit"));
-        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(6, metrics.Counter("coherent.requests", "price", "l1_hit"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "computed"));
     }
 }

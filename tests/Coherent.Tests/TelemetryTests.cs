@@ -15,14 +15,18 @@ public sealed class TelemetryTests
         await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // hit
         await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // hit
         await cache.TryGetAsync<int>("price:1", T.Ct);                                     // hit
+        await cache.TryGetAsync<int>("price:2", T.Ct);                                     // found nothing
         await cache.GetOrSetAsync("stock:1", _ => T.Value(1), cancellationToken: T.Ct);   // miss
         await cache.SetAsync("stock:2", 2, cancellationToken: T.Ct);
         await cache.InvalidateAsync("stock:1", T.Ct);
 
-        Assert.Equal(3, metrics.Counter("coherent.requests", "price", "hit"));
+        Assert.Equal(3, metrics.Counter("coherent.requests", "price", "l1_hit"));
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "computed"));
         Assert.Equal(1, metrics.Counter("coherent.requests", "price", "miss"));
-        Assert.Equal(0, metrics.Counter("coherent.requests", "stock", "hit"));
-        Assert.Equal(1, metrics.Counter("coherent.requests", "stock", "miss"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "l2_hit")); // no shared tier
+        Assert.Equal(5, metrics.Counter("coherent.requests", "price")); // each read once
+        Assert.Equal(0, metrics.Counter("coherent.requests", "stock", "l1_hit"));
+        Assert.Equal(1, metrics.Counter("coherent.requests", "stock", "computed"));
         Assert.Equal(1, metrics.Counter("coherent.writes", "stock"));
         Assert.Equal(1, metrics.Counter("coherent.invalidations", "stock"));
         Assert.Equal(0, metrics.Counter("coherent.writes", "price"));
@@ -36,13 +40,13 @@ public sealed class TelemetryTests
         using var metrics = new Metrics(cache.Name);
 
         await cache.GetOrSetAsync("price:1", _ => { time.Advance(TimeSpan.FromMilliseconds(250)); return T.Value(1); }, cancellationToken: T.Ct);
-        Assert.Equal([250.0], metrics.Histogram("coherent.factory.duration", "price"));
+        Assert.Equal([0.25], metrics.Histogram("coherent.factory.duration", "price")); // seconds, as OpenTelemetry says
 
         time.Advance(TimeSpan.FromSeconds(3));
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
         time.Advance(TimeSpan.FromSeconds(4));
         await cache.GetOrSetAsync("price:1", _ => T.Value(2), cancellationToken: T.Ct);
-        Assert.Equal([0.0, 3000.0, 7000.0], metrics.Histogram("coherent.served_age", "price")); // the miss served a value 0 ms old
+        Assert.Equal([0.0, 3.0, 7.0], metrics.Histogram("coherent.served_age", "price")); // the miss served a value 0 s old
     }
 
     [Fact]
@@ -52,13 +56,13 @@ public sealed class TelemetryTests
         await using var cache = T.Price(time, TimeSpan.FromSeconds(10), p => p.FailSafe(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(5))).Build();
         using var metrics = new Metrics(cache.Name);
 
-        // Ten callers on a cold key: one runs the factory, nine join it; all ten missed.
+        // Ten callers on a cold key: one runs the factory, nine join it; all ten got a computed value.
         var gate = T.Gate<int>();
         var reads = Enumerable.Range(0, 10).Select(_ => cache.GetOrSetAsync("price:1", _ => new ValueTask<int>(gate.Task), cancellationToken: T.Ct).AsTask()).ToList();
         await T.Until(() => cache.Flights.Count == 1 && metrics.Counter("coherent.single_flight.joins", "price", null) == 9, "nine callers joined");
         gate.SetResult(1);
         await Task.WhenAll(reads);
-        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "computed"));
         Assert.Equal(9, metrics.Counter("coherent.single_flight.joins", "price", null));
 
         // Expired, and the factory fails: each of the three callers served the last value is one stale read (one activation).
@@ -70,13 +74,19 @@ public sealed class TelemetryTests
         var served = await Task.WhenAll(staleReads);
         Assert.All(served, v => Assert.Equal(1, v));
         Assert.Equal(3, metrics.Counter("coherent.requests", "price", "stale"));
-        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "miss"));
+        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "computed"));
         Assert.Equal(1, metrics.Counter("coherent.fail_safe.activations", "price", null));
 
-        // A read that fails outright is a miss too.
+        // A read that fails outright is counted as failed; the L1 hit, computed and stale reads are told apart.
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await cache.GetOrSetAsync<int>("price:2", _ => throw new InvalidOperationException(), cancellationToken: T.Ct));
-        Assert.Equal(11, metrics.Counter("coherent.requests", "price", "miss"));
-        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "hit"));
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "failed"));
+        Assert.Equal(10, metrics.Counter("coherent.requests", "price", "computed"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "l1_hit"));
+        Assert.Equal(0, metrics.Counter("coherent.requests", "price", "miss"));
+        await cache.GetOrSetAsync("price:3", _ => T.Value(3), cancellationToken: T.Ct);
+        await cache.GetOrSetAsync("price:3", _ => T.Value(3), cancellationToken: T.Ct);
+        Assert.Equal(1, metrics.Counter("coherent.requests", "price", "l1_hit"));
+        Assert.Equal(16, metrics.Counter("coherent.requests", "price")); // every read once, whatever its outcome
     }
 
     [Fact]
@@ -92,7 +102,32 @@ public sealed class TelemetryTests
         Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => throw new InvalidOperationException(), cancellationToken: T.Ct)); // throttled
 
         // The staleness contract is measured: the 20 s and 22 s old values show up in the served-age histogram.
-        Assert.Equal([20_000.0, 22_000.0], metrics.Histogram("coherent.served_age", "price"));
+        Assert.Equal([20.0, 22.0], metrics.Histogram("coherent.served_age", "price"));
+    }
+
+    [Fact]
+    public async Task Every_instrument_has_a_unit_and_durations_are_in_seconds()
+    {
+        var units = new System.Collections.Concurrent.ConcurrentDictionary<string, string?>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name == "Coherent" && instrument.Name.StartsWith("coherent.", StringComparison.Ordinal) && !instrument.Name.StartsWith("coherent.redis.", StringComparison.Ordinal))
+            {
+                units[instrument.Name] = instrument.Unit;
+            }
+        };
+        listener.Start();
+        await using var cache = T.Price(T.Clock()).Build();
+
+        Assert.Equal("s", units["coherent.factory.duration"]);
+        Assert.Equal("s", units["coherent.served_age"]);
+        Assert.Equal("s", units["coherent.invalidation.lag"]);
+        Assert.Equal("{request}", units["coherent.requests"]);
+        Assert.Equal("{entry}", units["coherent.l1.entries"]);
+        Assert.Equal("{invalidation}", units["coherent.invalidations"]);
+        Assert.True(units.Count >= 12, $"{units.Count} instruments seen");
+        Assert.All(units, u => Assert.False(string.IsNullOrEmpty(u.Value), $"{u.Key} has no unit"));
     }
 
     [Fact]

@@ -108,6 +108,7 @@ internal sealed class Metrics : IDisposable
     private readonly string _cache;
     private readonly MeterListener _listener = new();
     private readonly System.Collections.Concurrent.ConcurrentQueue<(string Instrument, double Value, Dictionary<string, object?> Tags, bool Observable)> _seen = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Meter> _meters = new();
     private readonly Lock _observeLock = new();
 
     public Metrics(string cacheName)
@@ -136,6 +137,7 @@ internal sealed class Metrics : IDisposable
         if (Equals(dict.GetValueOrDefault("coherent.cache"), _cache))
         {
             _seen.Enqueue((instrument.Name, value, dict, instrument.IsObservable));
+            _meters[instrument.Name] = instrument.Meter;
         }
     }
 
@@ -157,6 +159,9 @@ internal sealed class Metrics : IDisposable
     /// <summary>Values recorded so far on a histogram for this cache (optionally one family).</summary>
     public IReadOnlyList<double> Histogram(string instrument, string? family = null) =>
         _seen.Where(m => !m.Observable && m.Instrument == instrument && Match(m.Tags, family, null)).Select(m => m.Value).ToList();
+
+    /// <summary>The meter of an instrument this cache has reported on.</summary>
+    public Meter? MeterOf(string instrument) => _meters.GetValueOrDefault(instrument);
 
     public void Dispose() => _listener.Dispose();
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,11 @@ internal static class CoherentCacheFactory
         if (sp.GetService<TimeProvider>() is { } time)
         {
             builder.WithTimeProvider(time);
+        }
+
+        if (sp.GetService<IMeterFactory>() is { } meters)
+        {
+            builder.MeterFactoryValue = meters;
         }
 
         if (sp.GetService<ILoggerFactory>() is { } loggers)

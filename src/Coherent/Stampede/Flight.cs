@@ -175,5 +175,8 @@ internal sealed class Flight
     }
 }
 
-/// <summary>What a flight produced: the value, and the entry if one was stored or served.</summary>
-internal readonly record struct FlightResult(object? Value, CacheEntry? Entry, bool Stale);
+/// <summary>
+/// What a flight produced: the value, and the entry if one was stored or served; <paramref name="FromShared"/> when it was
+/// read from the shared tier (an L2 hit), not computed here.
+/// </summary>
+internal readonly record struct FlightResult(object? Value, CacheEntry? Entry, bool Stale, bool FromShared = false);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using System.Reflection;
 using Coherent.Policies;
 
 namespace Coherent.Telemetry;
@@ -14,29 +15,70 @@ internal sealed class CoherentTelemetry : IDisposable
 
     public static readonly ActivitySource ActivitySource = new(Name);
 
+    /// <summary>
+    /// Starts a span for a shared-tier step (L2 read or write, lease wait, fleet invalidation), a child of the caller's span
+    /// (Activity.Current flows through the awaits). Without a listener this is one check and no allocation.
+    /// </summary>
+    public static Activity? StartSpan(string name, string key, FamilyState family)
+    {
+        if (!ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        var span = ActivitySource.StartActivity(name, ActivityKind.Client);
+        span?.SetTag("coherent.key", key);
+        span?.SetTag("coherent.family", family.Name);
+        return span;
+    }
+
+    /// <summary>The span's outcome: what the step ended in (hit, miss, stored, fenced, filled, ...).</summary>
+    public static void SetOutcome(Activity? span, string outcome) => span?.SetTag("coherent.outcome", outcome);
+
+    /// <summary>A step that threw: outcome <c>failed</c> and an error status (the cache goes on without the shared tier).</summary>
+    public static void SetFailed(Activity? span, Exception exception)
+    {
+        span?.SetTag("coherent.outcome", "failed");
+        span?.SetStatus(ActivityStatusCode.Error, exception.Message);
+    }
+
+    /// <summary>An L2 read's outcome for its span.</summary>
+    public static string ReadOutcome(in Distributed.DistributedReadResult result) =>
+        result.Unavailable ? "unavailable" : result.Entry is null ? "miss" : "hit";
+
+    /// <summary>The assembly's informational version (the package version), given to the meter.</summary>
+    internal static readonly string? Version = typeof(CoherentTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+
     private readonly Meter _meter;
+
+    /// <summary>False for a meter factory's meter: the factory disposes it, with the container.</summary>
+    private readonly bool _ownsMeter;
     private readonly KeyValuePair<string, object?> _cacheTag;
 
-    public CoherentTelemetry(string cacheName, FamilyRegistry families, Func<long> l1Count, Func<long> pendingInvalidations)
+    public CoherentTelemetry(string cacheName, FamilyRegistry families, Func<long> l1Count, Func<long> pendingInvalidations, IMeterFactory? meterFactory = null)
     {
-        _meter = new Meter(Name);
         _cacheTag = new("coherent.cache", cacheName);
-        FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "ms", "How long factory runs took.");
-        ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "ms", "How old (since computed) each value was when served.");
-        InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "ms", "From an invalidation's publication to its arrival on this node.");
 
-        _meter.CreateObservableCounter("coherent.requests", () => Observe(families, static s => s.Hits, "hit")
-            .Concat(Observe(families, static s => s.Misses, "miss"))
-            .Concat(Observe(families, static s => s.StaleServed, "stale"))
-            .Concat(Observe(families, static s => s.EarlyRefreshes, "early-refresh")), description: "One count per read, by family and outcome: hit; miss (computed or read from L2 for this read, including callers that joined a running factory, and failed or cancelled reads); stale (fail-safe, soft timeout, throttle, or another node computing); early-refresh (a hit that started a background refresh).");
-        _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), description: "Callers that joined a factory run already in flight.");
-        _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), description: "Times a stale value was served because the factory failed or timed out.");
-        _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), description: "Factory runs that threw or timed out.");
-        _meter.CreateObservableCounter("coherent.writes", () => Observe(families, static s => s.Writes, null), description: "SetAsync calls.");
-        _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), description: "InvalidateAsync calls.");
-        _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), description: "Entries evicted from L1 by the size bound.");
-        _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), description: "Entries in L1.");
-        _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), description: "Invalidations not yet applied to the shared tier (retrying).");
+        // The cache's name is a meter tag too: a meter factory hands out one meter per name, version and tags, so each cache
+        // gets a meter of its own and its instruments are not published twice on one meter.
+        var options = new MeterOptions(Name) { Version = Version, Tags = [_cacheTag] };
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(options) ?? new Meter(options);
+        // Durations in seconds, counts with a curly-brace annotation: OpenTelemetry's semantic conventions, so exporters
+        // and dashboards built for them (histogram buckets, unit conversion) read the instruments right.
+        FactoryDuration = _meter.CreateHistogram<double>("coherent.factory.duration", "s", "How long factory runs took.");
+        ServedAge = _meter.CreateHistogram<double>("coherent.served_age", "s", "How old (since computed) each value was when served.");
+        InvalidationLag = _meter.CreateHistogram<double>("coherent.invalidation.lag", "s", "From an invalidation's publication to its arrival on this node.");
+
+        _meter.CreateObservableCounter("coherent.requests", () => ObserveRequests(families), "{request}", description: "One count per read, by family and coherent.outcome: l1_hit (fresh from L1); l2_hit (read from the shared tier); computed (a factory ran for it, here or joined); stale (fail-safe, soft timeout, throttle, or another node computing); early_refresh (an L1 hit that started a background refresh); miss (TryGetAsync found nothing); failed (the read threw or was cancelled).");
+        _meter.CreateObservableCounter("coherent.single_flight.joins", () => Observe(families, static s => s.SingleFlightJoins, null), "{request}", description: "Callers that joined a factory run already in flight.");
+        _meter.CreateObservableCounter("coherent.fail_safe.activations", () => Observe(families, static s => s.FailSafeActivations, null), "{activation}", description: "Times a stale value was served because the factory failed or timed out.");
+        _meter.CreateObservableCounter("coherent.factory.failures", () => Observe(families, static s => s.FactoryFailures, null), "{run}", description: "Factory runs that threw or timed out.");
+        _meter.CreateObservableCounter("coherent.writes", () => Observe(families, static s => s.Writes, null), "{write}", description: "SetAsync calls.");
+        _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), "{invalidation}", description: "InvalidateAsync calls.");
+        _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), "{entry}", description: "Entries evicted from L1 by the size bound.");
+        _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), "{entry}", description: "Entries in L1.");
+        _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), "{invalidation}", description: "Invalidations not yet applied to the shared tier (retrying).");
     }
 
     public Histogram<double> FactoryDuration { get; }
@@ -44,11 +86,25 @@ internal sealed class CoherentTelemetry : IDisposable
     public Histogram<double> InvalidationLag { get; }
     public StripedCounter Evictions { get; } = new();
 
+    // The engine keeps milliseconds (its clock and policies are in ms); the instruments get seconds.
     public void RecordServedAge(FamilyState family, long ageMs) =>
-        ServedAge.Record(ageMs, _cacheTag, new("coherent.family", family.Name));
+        ServedAge.Record(ageMs / 1000.0, _cacheTag, new("coherent.family", family.Name));
 
     public void RecordFactoryDuration(FamilyState family, double ms) =>
-        FactoryDuration.Record(ms, _cacheTag, new("coherent.family", family.Name));
+        FactoryDuration.Record(ms / 1000.0, _cacheTag, new("coherent.family", family.Name));
+
+    public void RecordInvalidationLag(FamilyState family, double ms) =>
+        InvalidationLag.Record(Math.Max(0, ms) / 1000.0, _cacheTag, new("coherent.family", family.Name));
+
+    /// <summary>Every read once: summed over outcomes, the number of reads; l1_hit / (l1_hit + l2_hit + computed) charts the two levels.</summary>
+    private IEnumerable<Measurement<long>> ObserveRequests(FamilyRegistry families) =>
+        Observe(families, static s => s.Hits, "l1_hit")
+            .Concat(Observe(families, static s => s.L2Hits, "l2_hit"))
+            .Concat(Observe(families, static s => s.Computed, "computed"))
+            .Concat(Observe(families, static s => s.StaleServed, "stale"))
+            .Concat(Observe(families, static s => s.EarlyRefreshes, "early_refresh"))
+            .Concat(Observe(families, static s => s.NotFound, "miss"))
+            .Concat(Observe(families, static s => s.FailedReads, "failed"));
 
     private IEnumerable<Measurement<long>> Observe(FamilyRegistry families, Func<FamilyStats, StripedCounter> counter, string? outcome)
     {
@@ -60,5 +116,11 @@ internal sealed class CoherentTelemetry : IDisposable
         }
     }
 
-    public void Dispose() => _meter.Dispose();
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
 }

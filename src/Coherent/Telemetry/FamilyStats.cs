@@ -10,7 +10,15 @@ internal sealed class FamilyStats
     private int _costNext;
 
     public StripedCounter Hits { get; } = new();
+    /// <summary>Reads L1 could not serve fresh and that were not stale: the sum of the four counts below (the advisor's misses).</summary>
     public StripedCounter Misses { get; } = new();
+
+    // Misses by what they ended in, each its own counter: a dashboard's outcomes must each only ever grow, which a difference
+    // of two counters read one after the other would not.
+    public StripedCounter L2Hits { get; } = new();
+    public StripedCounter Computed { get; } = new();
+    public StripedCounter NotFound { get; } = new();
+    public StripedCounter FailedReads { get; } = new();
     public StripedCounter StaleServed { get; } = new();
     public StripedCounter EarlyRefreshes { get; } = new();
     public StripedCounter Writes { get; } = new();
