@@ -31,7 +31,7 @@ public static class ShopApp
             }
         });
         builder.Services.AddSingleton(sp => new StalenessCollector(sp.GetRequiredService<CoherentCache>().Name));
-        builder.Services.AddHealthChecks().Add(CoherentHealthChecks.Registration());
+        builder.Services.AddHealthChecks().AddCoherent();
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<StalenessCollector>(); // listen before the first request

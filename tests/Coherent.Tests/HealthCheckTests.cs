@@ -48,4 +48,21 @@ public sealed class HealthCheckTests
         Assert.Equal("Unavailable", open.Data["state"]);
         Assert.Contains("circuit open", open.Description, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AddCoherent_registers_the_check_through_the_health_check_service()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddCoherentCache(b => b.Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(1))));
+        services.AddKeyedCoherentCache("orders", b => b.Define("order", p => p.MaxStaleness(TimeSpan.FromSeconds(1))));
+        services.AddHealthChecks().AddCoherent().AddCoherent("orders", ["ready"]);
+        await using var provider = services.BuildServiceProvider();
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync(T.Ct);
+
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        Assert.Equal(["coherent", "coherent:orders"], report.Entries.Keys.Order());
+        Assert.Contains("ready", report.Entries["coherent:orders"].Tags);
+    }
 }
