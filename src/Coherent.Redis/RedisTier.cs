@@ -56,10 +56,10 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         _signingKey = options.SigningKey is { } secret ? DeriveKey(secret, "envelope", options.KeyPrefix) : null;
         _busSigner = options.SigningKey is { } busSecret ? new BusSigner(DeriveKey(busSecret, "bus", options.KeyPrefix)) : null;
         _meter = new Meter("Coherent");
-        _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
-        _rejectedFrames = _meter.CreateCounter<long>("coherent.redis.rejected_bus_frames", description: "Bus frames refused (unsigned or forged, replayed, a heartbeat from the future, a version out of range); each was ignored.");
-        _queueCollapses = _meter.CreateCounter<long>("coherent.redis.pending_collapsed", description: "Times the queue of invalidations waiting for Redis was full and collapsed into one clear of the whole cache.");
-        _meter.CreateObservableUpDownCounter("coherent.redis.breaker_open", () => _breaker.IsOpen ? 1 : 0, description: "1 while the Redis circuit breaker is open.");
+        _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", "{entry}", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
+        _rejectedFrames = _meter.CreateCounter<long>("coherent.redis.rejected_bus_frames", "{frame}", description: "Bus frames refused (unsigned or forged, replayed, a heartbeat from the future, a version out of range); each was ignored.");
+        _queueCollapses = _meter.CreateCounter<long>("coherent.redis.pending_collapsed", "{collapse}", description: "Times the queue of invalidations waiting for Redis was full and collapsed into one clear of the whole cache.");
+        _meter.CreateObservableUpDownCounter("coherent.redis.breaker_open", () => _breaker.IsOpen ? 1 : 0, "{breaker}", description: "1 while the Redis circuit breaker is open.");
         CacheName = context.CacheName;
     }
 

@@ -136,4 +136,24 @@ public sealed class ObservabilityRedisTests(SharedRedis redis)
         listener.RecordObservableInstruments();
         return counts;
     }
+
+    [Fact]
+    public async Task Every_instrument_of_the_Redis_tier_has_a_unit()
+    {
+        var server = redis.RequireAny();
+        var units = new ConcurrentDictionary<string, string?>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name == "Coherent" && instrument.Name.StartsWith("coherent.redis.", StringComparison.Ordinal))
+            {
+                units[instrument.Name] = instrument.Unit;
+            }
+        };
+        listener.Start();
+        await using var node = await Node.StartAsync(server.Endpoint, Prefix());
+
+        Assert.NotEmpty(units);
+        Assert.All(units, u => Assert.False(string.IsNullOrEmpty(u.Value), $"{u.Key} has no unit"));
+    }
 }
