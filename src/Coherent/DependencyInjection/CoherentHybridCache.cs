@@ -39,9 +39,9 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
     }
 
     /// <summary>
-    /// HybridCache's caller sees an <see cref="OperationCanceledException"/> whose token is its own, so
-    /// <c>catch (OperationCanceledException e) when (e.CancellationToken == ct)</c> works; a wait inside Coherent may be
-    /// cancelled through a linked token (or surface a <see cref="TaskCanceledException"/> without one).
+    /// HybridCache's cancelled caller sees exactly an <see cref="OperationCanceledException"/> whose token is its own
+    /// (observed: not a subclass), and tests written against it assert the exact type. Coherent's waits surface a
+    /// <see cref="TaskCanceledException"/>, and a wait cancelled through a linked token carries that token instead.
     /// </summary>
     private static async ValueTask<T> WithCallerTokenAsync<T>(ValueTask<T> pending, CancellationToken cancellationToken)
     {
@@ -49,7 +49,8 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
         {
             return await pending.ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested && ex.CancellationToken != cancellationToken)
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested
+            && (ex.GetType() != typeof(OperationCanceledException) || ex.CancellationToken != cancellationToken))
         {
             throw new OperationCanceledException(ex.Message, ex, cancellationToken);
         }
