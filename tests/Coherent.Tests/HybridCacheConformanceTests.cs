@@ -232,4 +232,19 @@ public sealed class HybridCacheConformanceTests
         release.SetResult();
         Assert.Equal(1, await T.Soon(first));
     }
+
+    [Theory]
+    [MemberData(nameof(Implementations))]
+    public async Task A_null_key_runs_the_factory_uncached_and_only_RemoveAsync_throws(string impl)
+    {
+        await using var provider = Create(impl);
+        var hybrid = provider.GetRequiredService<HybridCache>();
+        var runs = 0;
+        ValueTask<int> Load(CancellationToken _) => ValueTask.FromResult(++runs);
+
+        Assert.Equal(1, await hybrid.GetOrCreateAsync(null!, Load, cancellationToken: T.Ct));
+        await hybrid.SetAsync(null!, 100, cancellationToken: T.Ct);
+        Assert.Equal(2, await hybrid.GetOrCreateAsync(null!, Load, cancellationToken: T.Ct));
+        await Assert.ThrowsAsync<ArgumentNullException>(async () => await hybrid.RemoveAsync((string)null!, T.Ct));
+    }
 }
