@@ -32,6 +32,12 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     private readonly ITimer _sweeper;
     private readonly Random _random;
     private readonly int _maxKeyLength;
+
+    /// <summary>The HybridCache adapter bypasses keys over this length rather than let the cache throw.</summary>
+    internal int MaxKeyLength => _maxKeyLength;
+
+    /// <summary>The adapter logs what it bypasses under the cache's own category, so one filter covers both.</summary>
+    internal ILogger Logger => _logger;
     private readonly long _maxPayloadBytes;
     private readonly CancellationTokenSource _disposing = new();
     private long _confirmedUpToMs = long.MaxValue;

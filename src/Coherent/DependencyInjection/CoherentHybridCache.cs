@@ -1,3 +1,5 @@
+using Coherent.Policies;
+using Coherent.Telemetry;
 using Microsoft.Extensions.Caching.Hybrid;
 
 namespace Coherent.DependencyInjection;
@@ -9,14 +11,62 @@ namespace Coherent.DependencyInjection;
 /// <see cref="HybridCacheEntryFlags.DisableLocalCacheWrite"/> to a call that stores nothing in L1 (and drops an older L1
 /// value), <see cref="HybridCacheEntryFlags.DisableUnderlyingData"/> to a lookup that never runs the factory (default when
 /// absent), and <c>RemoveByTagAsync("*")</c> to a clear. DisableCompression is not honoured: Coherent does not compress.
+/// As HybridCache, a key it cannot cache (empty, whitespace-only, over the key limit, control characters) is logged and the
+/// factory runs uncached; reserved (<c>*</c>) and empty entry tags throw; a cancelled caller gets an
+/// <see cref="OperationCanceledException"/> carrying its own token.
+/// The key limit is the cache's own (<c>WithMaxKeyLength</c>, default 1024 as HybridCache's <c>MaximumKeyLength</c>):
+/// <c>HybridCacheOptions</c> lives in the Hybrid package, which the core does not reference (yet; issue 16, item 2).
 /// </summary>
 internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
 {
+    private readonly int _maxKeyLength = cache.MaxKeyLength;
+
     public override ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
-        HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
-        Has(options, HybridCacheEntryFlags.DisableUnderlyingData)
+        HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+    {
+        var entryOptions = Map(options, tags);
+        if (!Cacheable(key))
+        {
+            return Has(options, HybridCacheEntryFlags.DisableUnderlyingData) ? default : factory(state, cancellationToken);
+        }
+
+        var pending = Has(options, HybridCacheEntryFlags.DisableUnderlyingData)
             ? LookupOnlyAsync<T>(key, skipLocal: Has(options, HybridCacheEntryFlags.DisableLocalCacheRead), cancellationToken)
-            : cache.GetOrSetAsync(key, state, factory, Map(options, tags), cancellationToken);
+            : cache.GetOrSetAsync(key, state, factory, entryOptions, cancellationToken);
+
+        // An L1 hit completes synchronously: only a call that really waits pays for the async wrapper.
+        return pending.IsCompletedSuccessfully ? pending : WithCallerTokenAsync(pending, cancellationToken);
+    }
+
+    /// <summary>
+    /// HybridCache's cancelled caller sees exactly an <see cref="OperationCanceledException"/> whose token is its own
+    /// (observed: not a subclass), and tests written against it assert the exact type. Coherent's waits surface a
+    /// <see cref="TaskCanceledException"/>, and a wait cancelled through a linked token carries that token instead.
+    /// </summary>
+    private static async ValueTask<T> WithCallerTokenAsync<T>(ValueTask<T> pending, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested
+            && (ex.GetType() != typeof(OperationCanceledException) || ex.CancellationToken != cancellationToken))
+        {
+            throw new OperationCanceledException(ex.Message, ex, cancellationToken);
+        }
+    }
+
+    private bool Cacheable(string key)
+    {
+        // HybridCache does not cache a whitespace-only key either (observed on Microsoft's implementation, 10.11).
+        if (KeyRules.IsStorable(key, _maxKeyLength) && !string.IsNullOrWhiteSpace(key))
+        {
+            return true;
+        }
+
+        Log.HybridKeyNotCached(cache.Logger, key?.Length ?? 0, _maxKeyLength);
+        return false;
+    }
 
     private async ValueTask<T> LookupOnlyAsync<T>(string key, bool skipLocal, CancellationToken cancellationToken)
     {
@@ -26,14 +76,25 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
 
     private static bool Has(HybridCacheEntryOptions? options, HybridCacheEntryFlags flag) => options?.Flags is { } flags && (flags & flag) != 0;
 
-    public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default) =>
-        cache.SetAsync(key, value, Map(options, tags), cancellationToken);
+    public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+    {
+        var entryOptions = Map(options, tags);
+        return Cacheable(key) ? cache.SetAsync(key, value, entryOptions, cancellationToken) : default;
+    }
 
-    public override ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default) =>
-        cache.InvalidateAsync(key, cancellationToken);
+    // Nothing can be stored under a key that is not cacheable, so there is nothing to remove.
+    public override ValueTask RemoveAsync(string key, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key); // HybridCache throws here too, though it accepts a null key elsewhere
+        return Cacheable(key) ? cache.InvalidateAsync(key, cancellationToken) : default;
+    }
 
+    // No entry can carry a null or empty tag, so HybridCache's no-op is exact (Coherent's own API throws). A whitespace-only
+    // tag goes through: an entry stored by Coherent's own API may carry one.
     public override ValueTask RemoveByTagAsync(string tag, CancellationToken cancellationToken = default) =>
-        tag == "*" ? cache.ClearAsync(cancellationToken) : cache.InvalidateTagAsync(tag, cancellationToken);
+        string.IsNullOrEmpty(tag) ? default
+        : tag == "*" ? cache.ClearAsync(cancellationToken)
+        : cache.InvalidateTagAsync(tag, cancellationToken);
 
     private static CacheEntryOptions? Map(HybridCacheEntryOptions? options, IEnumerable<string>? tags)
     {
@@ -42,10 +103,29 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
             return null;
         }
 
+        var tagArray = tags?.ToArray();
+        if (tagArray is not null)
+        {
+            // HybridCache refuses these per entry (ArgumentException on "tags"): "*" means every entry to RemoveByTagAsync,
+            // and an empty tag could never be named by an invalidation.
+            foreach (var tag in tagArray)
+            {
+                if (string.IsNullOrWhiteSpace(tag))
+                {
+                    throw new ArgumentException("Tags cannot be empty.", nameof(tags));
+                }
+
+                if (tag == "*")
+                {
+                    throw new ArgumentException("The tag '*' is reserved and cannot be used in this context.", nameof(tags));
+                }
+            }
+        }
+
         return new CacheEntryOptions
         {
             Ttl = options?.Expiration,
-            Tags = tags?.ToArray(),
+            Tags = tagArray,
             LocalOnly = Has(options, HybridCacheEntryFlags.DisableDistributedCache),
             SkipLocalRead = Has(options, HybridCacheEntryFlags.DisableLocalCacheRead),
             SkipLocalWrite = Has(options, HybridCacheEntryFlags.DisableLocalCacheWrite),

@@ -48,6 +48,39 @@ internal static class KeyRules
         }
     }
 
+    /// <summary>
+    /// Whether the key passes <see cref="ValidateFull"/>, without throwing: the HybridCache adapter runs the factory uncached
+    /// for a key that does not, as HybridCache does for a key it cannot cache.
+    /// </summary>
+    public static bool IsStorable(string? key, int maxLength)
+    {
+        if (key is null || key.Length == 0 || key.Length > maxLength)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < key.Length; i++)
+        {
+            var c = key[i];
+            if (char.IsControl(c))
+            {
+                return false;
+            }
+
+            if (char.IsSurrogate(c))
+            {
+                if (!char.IsHighSurrogate(c) || i + 1 >= key.Length || !char.IsLowSurrogate(key[i + 1]))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+        }
+
+        return true;
+    }
+
     public static void ValidateTag(string tag)
     {
         ArgumentNullException.ThrowIfNull(tag);

@@ -31,4 +31,8 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Information, "Dropped {Count} local entries fetched before {Since:o} (bus recovery)")]
     public static partial void LocalEntriesDropped(ILogger logger, int count, DateTimeOffset since);
+
+    // The key is not logged: a key HybridCache refuses may be huge or hold control characters (log injection).
+    [LoggerMessage(1010, LogLevel.Warning, "HybridCache adapter: a key of {Length} characters is empty, whitespace-only, over {MaxLength} characters or not printable text; not cached")]
+    public static partial void HybridKeyNotCached(ILogger logger, int length, int maxLength);
 }
