@@ -274,7 +274,6 @@ public sealed partial class CoherentCache
         }
     }
 
-    /// <summary>The current L1 value of the key if fail-safe allows serving it (valid, within the fail-safe age).</summary>
     /// <summary>
     /// The last value, if fail-safe allows one this old. With <paramref name="confirmedOnly"/> (nothing failed: a soft timeout,
     /// or another node computing) it must also be current as any read's (fetched or confirmed within MaxStaleness): only a

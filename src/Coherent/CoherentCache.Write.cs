@@ -29,7 +29,7 @@ public sealed partial class CoherentCache
             }
             finally
             {
-                FenceAfterSharedWrite(key);
+                FenceAndDrop(key); // again: see FenceAndDrop
             }
         }
 
@@ -51,9 +51,7 @@ public sealed partial class CoherentCache
         var family = _families.Resolve(key);
         family.Stats.Invalidations.Increment();
 
-        // Fence first, then remove: a flight storing concurrently either sees the fence or has stored already (and is removed here).
-        FenceFlight(key);
-        _l1.Remove(key);
+        FenceAndDrop(key);
         if (_tier is not null)
         {
             try
@@ -62,7 +60,7 @@ public sealed partial class CoherentCache
             }
             finally
             {
-                FenceAfterSharedWrite(key);
+                FenceAndDrop(key); // again: see FenceAndDrop
             }
         }
     }
@@ -111,12 +109,13 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>
-    /// Fences and empties the key again once the write's shared-tier call is over. This node ignores its own bus message, and
-    /// a flight that began after the first fence may have read the shared tier before the write landed: without this, it would
-    /// put the old value into this node's L1 after the write returned, where heartbeats keep confirming it until the key's
-    /// next invalidation. A flight still running is fenced (it stores nothing); one that already stored is removed here.
+    /// Fences the key's running flight, then drops the key from L1: a flight storing concurrently either sees the fence or has
+    /// stored already (and is removed here). For an invalidation from the bus, and for this node's own writes twice — before
+    /// the shared-tier call, and again once it is over: this node ignores its own bus message, and a flight that began after
+    /// the first fence may have read the shared tier before the write landed; without the second, it would put the old value
+    /// into this node's L1 after the write returned, where heartbeats keep confirming it until the key's next invalidation.
     /// </summary>
-    private void FenceAfterSharedWrite(string key)
+    private void FenceAndDrop(string key)
     {
         FenceFlight(key);
         _l1.Remove(key);
@@ -130,11 +129,7 @@ public sealed partial class CoherentCache
         }
     }
 
-    void Distributed.IDistributedTierOwner.OnRemoteInvalidated(string key)
-    {
-        FenceFlight(key);
-        _l1.Remove(key);
-    }
+    void Distributed.IDistributedTierOwner.OnRemoteInvalidated(string key) => FenceAndDrop(key);
 
     void Distributed.IDistributedTierOwner.OnRemoteTagInvalidated(string tag) => _tags.Bump(tag);
 
