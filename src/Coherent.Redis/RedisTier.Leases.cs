@@ -50,10 +50,14 @@ internal sealed partial class RedisTier
                     return;
                 }
 
+                if (tier._breaker.IsOpen)
+                {
+                    return; // it expires by itself after its lease time
+                }
+
                 try
                 {
-                    await tier.CallAsync(tier._db.ScriptEvaluateAsync(Scripts.Release, [tier._keys.Lease(key)], [token, tier._keys.Channel.ToString(), BusMessage.Fill(key)]),
-                        CancellationToken.None).ConfigureAwait(false);
+                    await tier.ReleaseLeaseAsync(orphan, CancellationToken.None).ConfigureAwait(false);
                     RedisLog.OrphanedLeaseReleased(tier._logger, orphan.Key);
                 }
                 catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
