@@ -129,7 +129,7 @@ internal sealed partial class RedisTier
     internal void DistrustVersions()
     {
         var load = RefreshVersionsAsync();
-        _ = load.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        ObserveLateFault(load); // a failed load is retried by the next read (EnsureVersionsLoadedAsync), never unobserved
         _versionsLoaded = load;
     }
 

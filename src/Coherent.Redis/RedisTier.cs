@@ -212,7 +212,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            _ = call.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            ObserveLateFault(call);
             // A refusal (NOPERM on one key, a poisoned value) is an answer from a live server: it must not open the breaker for all.
             if (ex is not PayloadTooLargeException && !IsRefusal(ex))
             {
