@@ -164,10 +164,9 @@ internal sealed partial class BusMonitor
 
         if (recovered)
         {
-            var dropped = _owner.DropLocalEntriesFetchedBefore(loss ? now : outageStart);
+            var dropped = ReconcileAfterPossibleLoss(loss ? now : outageStart);
             Recoveries++;
             RedisLog.BusRecovered(_logger, now - outageStart, dropped);
-            _tier.DistrustVersions(); // a tag or clear message may have been lost in the outage
         }
 
         // A heartbeat sent before the subscription was set up proves nothing about the messages published before it.

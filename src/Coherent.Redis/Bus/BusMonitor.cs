@@ -112,8 +112,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
             await SeedSequencesAsync().ConfigureAwait(false);
             var now = _owner.Clock.PreciseNowMs();
             Volatile.Write(ref _subscribedAtMs, now);
-            _owner.DropLocalEntriesFetchedBefore(now);
-            _tier.DistrustVersions();
+            ReconcileAfterPossibleLoss(now);
             queue.OnMessage(Handle);
             _queue = queue;
         }
@@ -215,9 +214,19 @@ internal sealed partial class BusMonitor : IAsyncDisposable
     private void OnGap(string sender, long lost, long now)
     {
         GapsDetected += lost;
-        _tier.DistrustVersions(); // the lost message may have been a tag or clear version
-        var dropped = _owner.DropLocalEntriesFetchedBefore(now);
+        var dropped = ReconcileAfterPossibleLoss(now);
         RedisLog.SequenceGap(_logger, sender, lost, dropped);
+    }
+
+    /// <summary>
+    /// Messages may have been missed before <paramref name="before"/> (a gap, an outage, a new subscription): the tag and clear
+    /// versions are reloaded before anything is judged with them again (a lost message may have been one of those), then
+    /// every L1 entry fetched earlier is dropped. The one rule for all three cases. Returns how many entries were dropped.
+    /// </summary>
+    private int ReconcileAfterPossibleLoss(long before)
+    {
+        _tier.DistrustVersions();
+        return _owner.DropLocalEntriesFetchedBefore(before);
     }
 
     private void MarkSuspect(string reason, bool loss)
