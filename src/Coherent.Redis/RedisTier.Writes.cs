@@ -168,7 +168,7 @@ internal sealed partial class RedisTier
 
     private Task AfterBumpLandedAsync() => _options.AfterVersionBumpLanded?.Invoke() ?? Task.CompletedTask;
 
-    private long KnownTagVersion(string tag) => _tagVersions.TryGetValue(tag, out var known) ? known : 0;
+    internal long KnownTagVersion(string tag) => _tagVersions.TryGetValue(tag, out var known) ? known : 0;
 
     private void ThrowIfOpen()
     {

@@ -64,6 +64,9 @@ public sealed class TagRaceTests
         var ct = TestContext.Current.CancellationToken;
         await b.Cache.InvalidateTagAsync("catalog", ct); // both nodes know the tag
 
+        // Once its message has landed on A: a fill started before that would be fenced by it and never reach its store.
+        await Eventually.TrueAsync(() => a.Tier.KnownTagVersion("catalog") > 0, TimeSpan.FromSeconds(5), "the tag's first bump never reached A");
+
         // A computes from the source before the invalidation and is held just before its store to L2.
         gate.OnSerialize.Arm();
         var fill = Task.Run(() => a.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("old"), Tagged, ct).AsTask(), ct);
