@@ -80,7 +80,7 @@ public sealed class CoherentRedisOptions
     /// <summary>Test hook (an injected delay): awaited before the bus subscribes.</summary>
     internal Func<Task>? BeforeSubscribe { get; set; }
 
-    internal void Validate(List<string> problems)
+    internal void Validate(ICollection<string> problems)
     {
         if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
         {
@@ -118,7 +118,7 @@ public sealed class CoherentRedisOptions
         }
     }
 
-    private static void CheckPositive(List<string> problems, string name, TimeSpan value, TimeSpan max)
+    private static void CheckPositive(ICollection<string> problems, string name, TimeSpan value, TimeSpan max)
     {
         if (value <= TimeSpan.Zero || value > max)
         {

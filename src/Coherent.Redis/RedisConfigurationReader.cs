@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using Coherent.Policies;
 using Microsoft.Extensions.Configuration;
 
@@ -19,7 +20,7 @@ internal static class RedisConfigurationReader
     };
 
     /// <summary>Applies the section to <paramref name="options"/> and returns the configured connection string, if any.</summary>
-    public static string? Read(IConfigurationSection section, CoherentRedisOptions options, List<string> problems)
+    public static string? Read(IConfigurationSection section, CoherentRedisOptions options, ICollection<string> problems)
     {
         if (section.Value is not null && !section.GetChildren().Any())
         {
@@ -38,21 +39,21 @@ internal static class RedisConfigurationReader
 
         if (section["KeyPrefix"] is { Length: > 0 } prefix) { options.KeyPrefix = prefix; }
         if (ReadSigningKey(section, problems) is { } key) { options.SigningKey = key; }
-        if (ConfigurationPolicyReader.ParseLong(section, "MaxPayloadBytes", problems) is { } payload) { options.MaxPayloadBytes = payload; }
-        if (ConfigurationPolicyReader.ParseSpan(section, "OperationTimeout", problems) is { } op) { options.OperationTimeout = op; }
-        if (ConfigurationPolicyReader.ParseSpan(section, "ConnectTimeout", problems) is { } connect) { options.ConnectTimeout = connect; }
-        if (ConfigurationPolicyReader.ParseSpan(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
-        if (ConfigurationPolicyReader.ParseLong(section, "BreakerFailureThreshold", problems) is { } breaker) { options.BreakerFailureThreshold = Clamp(breaker); }
-        if (ConfigurationPolicyReader.ParseSpan(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
-        if (ConfigurationPolicyReader.ParseLong(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = Clamp(pending); }
-        if (ConfigurationPolicyReader.ParseSpan(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
-        if (ConfigurationPolicyReader.ParseSpan(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
+        if (ConfigurationValues.ReadInt64(section, "MaxPayloadBytes", problems) is { } payload) { options.MaxPayloadBytes = payload; }
+        if (ConfigurationValues.ReadDuration(section, "OperationTimeout", problems) is { } op) { options.OperationTimeout = op; }
+        if (ConfigurationValues.ReadDuration(section, "ConnectTimeout", problems) is { } connect) { options.ConnectTimeout = connect; }
+        if (ConfigurationValues.ReadDuration(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
+        if (ConfigurationValues.ReadInt64(section, "BreakerFailureThreshold", problems) is { } breaker) { options.BreakerFailureThreshold = Clamp(breaker); }
+        if (ConfigurationValues.ReadDuration(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
+        if (ConfigurationValues.ReadInt64(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = Clamp(pending); }
+        if (ConfigurationValues.ReadDuration(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
+        if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
         ReadVersionedFamilies(section.GetSection("VersionedFamilies"), options);
         return section[ConnectionKey] is { Length: > 0 } connection ? connection : null;
     }
 
     /// <summary>Base64, so a secret store (user secrets, Key Vault, environment) can hold it; the value is never echoed in a problem.</summary>
-    private static byte[]? ReadSigningKey(IConfigurationSection section, List<string> problems)
+    private static byte[]? ReadSigningKey(IConfigurationSection section, ICollection<string> problems)
     {
         if (section["SigningKey"] is not { Length: > 0 } raw)
         {

@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using StackExchange.Redis;
@@ -13,38 +13,27 @@ namespace Coherent.Redis;
 /// Coherent's to close; one it was given (in code or by the container) is never closed by the cache.
 /// </summary>
 internal sealed class RedisSetup(CoherentCacheBuilder builder, string? connectionString, IConnectionMultiplexer? connection, Action<CoherentRedisOptions>? configure)
+    : ISharedTierFactory
 {
     private CoherentRedisOptions? _options;
     private ConfigurationOptions? _parsed;
     private string? _connectionText;
     private IConnectionMultiplexer? _given;
 
-    public CoherentCacheBuilder Attach()
-    {
-        Func<DistributedTierContext, IDistributedTier> factory = CreateTier;
-        builder.DistributedTierFactory = factory;
-        // A later WithRedis replaces this one: only the call whose factory is in place validates.
-        builder.ExtraValidators.Add(problems =>
-        {
-            if (ReferenceEquals(builder.DistributedTierFactory, factory))
-            {
-                Resolve(problems);
-            }
-        });
-        return builder;
-    }
+    /// <summary>Makes this call the cache's shared tier (a later <c>WithRedis</c> or <c>WithSharedTier</c> replaces it).</summary>
+    public CoherentCacheBuilder Attach() => builder.WithSharedTier(this);
 
-    private void Resolve(List<string> problems)
+    public void Validate(SharedTierContext context, ICollection<string> problems)
     {
         // A keyed cache gets its own prefix by default, so two keyed caches on one server never share keys or a bus channel.
         var options = new CoherentRedisOptions();
-        if (builder.ServiceKey is not null)
+        if (context.IsKeyed)
         {
-            options.KeyPrefix = builder.NameValue;
+            options.KeyPrefix = context.CacheName;
         }
 
         string? configured = null;
-        var section = builder.ConfigurationSection?.GetSection("Redis");
+        var section = context.Configuration?.GetSection("Redis");
         if (section is not null && section.Exists())
         {
             configured = RedisConfigurationReader.Read(section, options, problems);
@@ -52,6 +41,12 @@ internal sealed class RedisSetup(CoherentCacheBuilder builder, string? connectio
 
         configure?.Invoke(options);
         options.Validate(problems);
+        foreach (var family in options.VersionedFamilies.Where(f => !context.Families.Any(d => d.Name == f && d.Name != SharedTierFamily.DefaultName)))
+        {
+            // Only a declared family resolves alike on every node; an undeclared one would be versioned on some and not others.
+            problems.Add($"Redis: versioned family '{family}' is not declared on the cache: declare it (Define(\"{family}\", ...)) or remove it from VersionedFamilies.");
+        }
+
         _options = options;
         _given = null;
         _parsed = null;
@@ -69,19 +64,19 @@ internal sealed class RedisSetup(CoherentCacheBuilder builder, string? connectio
         {
             Parse(text, connectionString is null ? $"'{configuredPath}'" : "given to WithRedis", problems);
         }
-        else if (builder.ServiceProvider?.GetService<IConnectionMultiplexer>() is { } registered)
+        else if (context.Services?.GetService<IConnectionMultiplexer>() is { } registered)
         {
             _given = registered;
         }
         else
         {
-            problems.Add(builder.ServiceProvider is null
+            problems.Add(context.Services is null
                 ? $"WithRedis() has no connection: the cache is not built through dependency injection and '{configuredPath}' is not set; pass a connection string or an IConnectionMultiplexer to WithRedis(...)."
                 : $"WithRedis() has no connection: '{configuredPath}' is not set and no IConnectionMultiplexer is registered in the container; set one of them, or pass a connection to WithRedis(...).");
         }
     }
 
-    private void Parse(string text, string origin, List<string> problems)
+    private void Parse(string text, string origin, ICollection<string> problems)
     {
         try
         {
@@ -102,7 +97,7 @@ internal sealed class RedisSetup(CoherentCacheBuilder builder, string? connectio
         }
     }
 
-    private RedisTier CreateTier(DistributedTierContext context)
+    public ISharedTier Create(SharedTierContext context)
     {
         var options = _options ?? throw new InvalidOperationException("WithRedis was not validated before the tier was built.");
         if (_given is not null)

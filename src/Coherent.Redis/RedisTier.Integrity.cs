@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Security.Cryptography;
@@ -105,7 +106,7 @@ internal sealed partial class RedisTier
 
     /// <summary>
     /// Parses a version or epoch read from Redis: missing is 0; anything but an integer from 0 to <see cref="MaxVersion"/>
-    /// is refused (counted as <see cref="EnvelopeRejection.BadVersion"/>, logged) and never thrown.
+    /// is refused (counted as <see cref="SharedTierEnvelopeRejection.BadVersion"/>, logged) and never thrown.
     /// </summary>
     private bool TryReadVersion(RedisKey redisKey, RedisValue value, out long version)
     {
@@ -121,7 +122,7 @@ internal sealed partial class RedisTier
         }
 
         version = 0;
-        CountRejection(EnvelopeRejection.BadVersion);
+        CountRejection(SharedTierEnvelopeRejection.BadVersion);
         var text = value.ToString();
         RedisLog.VersionRejected(_logger, redisKey.ToString(), text.Length > 64 ? text[..64] : text);
         return false;

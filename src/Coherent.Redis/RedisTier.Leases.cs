@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Redis.Bus;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
@@ -11,7 +11,7 @@ internal sealed partial class RedisTier
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource<bool>> _fillWaiters = new(StringComparer.Ordinal);
 
-    public async ValueTask<DistributedLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
+    public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
         ThrowIfOpen();
         var token = Guid.NewGuid().ToString("N");
@@ -32,11 +32,11 @@ internal sealed partial class RedisTier
         return TakenLease(result, key, token);
     }
 
-    private DistributedLease? TakenLease(RedisResult result, string key, string token)
+    private SharedTierLease? TakenLease(RedisResult result, string key, string token)
     {
         var parts = (RedisResult[])result!;
         var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)parts[1]);
-        return (long)parts[0] == 1 ? new DistributedLease(key, token, epoch) : null;
+        return (long)parts[0] == 1 ? new SharedTierLease(key, token, epoch) : null;
     }
 
     private void ReleaseIfTakenLater(Task<RedisResult> call, string key, string token) =>
@@ -70,7 +70,7 @@ internal sealed partial class RedisTier
             TaskContinuationOptions.None,
             TaskScheduler.Default);
 
-    public async ValueTask ReleaseLeaseAsync(DistributedLease lease, CancellationToken cancellationToken)
+    public async ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken)
     {
         if (_breaker.IsOpen)
         {

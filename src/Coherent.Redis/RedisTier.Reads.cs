@@ -1,5 +1,4 @@
-using Coherent.Distributed;
-using Coherent.Policies;
+using Coherent.SharedTier;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
 
@@ -15,17 +14,17 @@ namespace Coherent.Redis;
 /// </summary>
 internal sealed partial class RedisTier
 {
-    public ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, CancellationToken cancellationToken) =>
-        ReadAsync(key, family, epochOnMiss: true, cancellationToken);
+    public ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken) =>
+        ReadAsync(key.Key, IsVersioned(key), epochOnMiss: true, cancellationToken);
 
-    public ValueTask<DistributedReadResult> LookupAsync(string key, FamilyState family, CancellationToken cancellationToken) =>
-        ReadAsync(key, family, epochOnMiss: false, cancellationToken);
+    public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) =>
+        ReadAsync(key.Key, IsVersioned(key), epochOnMiss: false, cancellationToken);
 
-    private async ValueTask<DistributedReadResult> ReadAsync(string key, FamilyState family, bool epochOnMiss, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool epochOnMiss, CancellationToken cancellationToken)
     {
         if (_breaker.IsOpen)
         {
-            return DistributedReadResult.Down;
+            return SharedTierRead.Unavailable;
         }
 
         Task? call = null;
@@ -38,7 +37,7 @@ internal sealed partial class RedisTier
                 await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            if (IsVersionedKey(key))
+            if (versioned)
             {
                 var script = _db.ScriptEvaluateAsync(Scripts.ReadVersioned, [_keys.Pointer(key), _keys.Epoch(key)], [_keys.VersionBase(key), EpochFloor(), EpochRetentionMs]);
                 call = script;
@@ -88,9 +87,9 @@ internal sealed partial class RedisTier
             }
         }
 
-        return epoch is { } known ? new DistributedReadResult(null, known)
+        return epoch is { } known ? SharedTierRead.Miss(known)
             : epochOnMiss ? await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false)
-            : new DistributedReadResult(null, -1);
+            : SharedTierRead.MissWithoutEpoch;
     }
 
     private enum Verdict
@@ -104,13 +103,13 @@ internal sealed partial class RedisTier
     /// Reads the envelope and judges it with what this node knows: refused bytes, expired, or older than the clear or a
     /// tag's version is a miss. A tag this node has never seen needs a round trip (<see cref="JudgeWithTagVersionsAsync"/>).
     /// </summary>
-    private Verdict TryJudge(string key, RedisValue data, long? epoch, out DistributedReadResult hit)
+    private Verdict TryJudge(string key, RedisValue data, long? epoch, out SharedTierRead hit)
     {
         hit = default;
 
         // No copy: the reply's array itself (RedisValue hands out the buffer it holds).
-        var rejection = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
-        if (rejection != EnvelopeRejection.None)
+        var rejection = SharedTierEnvelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope);
+        if (rejection != SharedTierEnvelopeRejection.None)
         {
             Reject(key, rejection);
             return Verdict.Miss;
@@ -121,13 +120,13 @@ internal sealed partial class RedisTier
             // The MAC covers the epoch it was stored under; the key has moved on since (or its epoch was refused).
             if (current != UnmatchableEpoch)
             {
-                Reject(key, EnvelopeRejection.OlderThanEpoch);
+                Reject(key, SharedTierEnvelopeRejection.OlderThanEpoch);
             }
 
             return Verdict.Miss;
         }
 
-        if (envelope.ExpiresAtMs <= Owner.Clock.PreciseNowMs() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
+        if (envelope.ExpiresAtMs <= Host.NowMs() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
         {
             return Verdict.Miss;
         }
@@ -157,21 +156,21 @@ internal sealed partial class RedisTier
     /// then it is judged as any other (<see cref="TryJudge"/>: an entry stored before its tag's or the clear's latest
     /// version is a miss).
     /// </summary>
-    private async ValueTask<DistributedReadResult> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierRead> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
     {
-        var tags = Envelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) == EnvelopeRejection.None ? envelope.Tags : null;
+        var tags = SharedTierEnvelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) == SharedTierEnvelopeRejection.None ? envelope.Tags : null;
         foreach (var (tag, _) in tags ?? [])
         {
             await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false);
         }
 
-        return TryJudge(key, data, epoch, out var hit) == Verdict.Hit ? hit : default;
+        return TryJudge(key, data, epoch, out var hit) == Verdict.Hit ? hit : SharedTierRead.MissWithoutEpoch;
     }
 
-    private static DistributedReadResult Hit(in EnvelopeData envelope, long? epoch)
+    private static SharedTierRead Hit(in SharedTierEnvelopeData envelope, long? epoch)
     {
         var stored = epoch ?? envelope.Epoch;
-        return new DistributedReadResult(new DistributedEntry
+        return SharedTierRead.Hit(new SharedTierEntry
         {
             Payload = envelope.Payload,
             CreatedAtMs = envelope.CreatedAtMs,
@@ -179,11 +178,11 @@ internal sealed partial class RedisTier
             DeltaMs = envelope.DeltaMs,
             Epoch = stored,
             Tags = TagNames(envelope.Tags),
-        }, stored);
+        });
     }
 
     /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>
-    private async ValueTask<DistributedReadResult> ReadEpochAsync(string key, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierRead> ReadEpochAsync(string key, CancellationToken cancellationToken)
     {
         // Created at the floor when missing: a fill must never fence on "missing" (see epoch.lua).
         var get = _db.ScriptEvaluateAsync(Scripts.Epoch, [_keys.Epoch(key)], [EpochFloor(), EpochRetentionMs]);
@@ -191,7 +190,7 @@ internal sealed partial class RedisTier
         {
             var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)await Bounded(get, cancellationToken).ConfigureAwait(false));
             _breaker.OnSuccess();
-            return new DistributedReadResult(null, epoch);
+            return SharedTierRead.Miss(epoch);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -199,12 +198,12 @@ internal sealed partial class RedisTier
         }
     }
 
-    private DistributedReadResult ReadFailed(string key, Task? call, Exception ex)
+    private SharedTierRead ReadFailed(string key, Task? call, Exception ex)
     {
         ObserveLateFault(call);
         _breaker.OnFailure(ex);
         RedisLog.ReadFailed(_logger, key, ex);
-        return DistributedReadResult.Down;
+        return SharedTierRead.Unavailable;
     }
 
 

@@ -82,8 +82,11 @@ internal enum PendingKind
 }
 
 /// <summary>An invalidation waiting to be applied to Redis.</summary>
-internal sealed class PendingWrite(PendingKind kind, string name)
+internal sealed class PendingWrite(PendingKind kind, string name, bool versioned = false)
 {
+    /// <summary>For a key: whether its family is stored as versioned keys (decided when the write was made, from its family).</summary>
+    public bool Versioned { get; } = versioned;
+
     public PendingKind Kind { get; } = kind;
 
     public string Name { get; } = name;
@@ -104,7 +107,7 @@ internal sealed class PendingWrite(PendingKind kind, string name)
     /// <summary>A new instance each time: the retry loop removes a write only if it is still the same instance.</summary>
     public static PendingWrite ForClear() => new(PendingKind.Clear, "");
 
-    public static PendingWrite ForKey(string key) => new(PendingKind.Key, key);
+    public static PendingWrite ForKey(string key, bool versioned) => new(PendingKind.Key, key, versioned);
 
     public static PendingWrite ForTag(string tag) => new(PendingKind.Tag, tag);
 }

@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
 
@@ -51,19 +51,19 @@ internal sealed partial class RedisTier
         await loaded.WaitAsync(_options.OperationTimeout, _time, cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask<DistributedVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+    public async ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
     {
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
         return await KnownVersionsAsync(tags, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The clear version and the tags' versions as this node knows them now (a tag never seen is read from Redis).</summary>
-    private async ValueTask<DistributedVersions> KnownVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierVersions> KnownVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
     {
         var clear = Volatile.Read(ref _clearVersion);
         if (tags is not { Count: > 0 })
         {
-            return new DistributedVersions(clear, null);
+            return new SharedTierVersions(clear, null);
         }
 
         var known = new (string Tag, long Version)[tags.Count];
@@ -72,7 +72,7 @@ internal sealed partial class RedisTier
             known[i] = (tags[i], await TagVersionAsync(tags[i], cancellationToken).ConfigureAwait(false));
         }
 
-        return new DistributedVersions(clear, known);
+        return new SharedTierVersions(clear, known);
     }
 
     /// <summary>The tag's version as known here: from the bus, the periodic refresh, or (first use) Redis.</summary>
@@ -143,7 +143,7 @@ internal sealed partial class RedisTier
         var clear = await CallAsync(_db.StringGetAsync(_keys.ClearKey), CancellationToken.None).ConfigureAwait(false);
         if (TryReadVersion(_keys.ClearKey, clear, out var clearVersion) && ObserveClearVersion(clearVersion) && voidLocal)
         {
-            Owner.OnRemoteCleared();
+            Host.OnRemoteCleared();
         }
 
         Volatile.Write(ref _versionsKnown, true);
@@ -164,7 +164,7 @@ internal sealed partial class RedisTier
         {
             if (TryReadVersion(_keys.Tag(tags[i]), values[i], out var version) && ObserveTagVersion(tags[i], version) && voidLocal)
             {
-                Owner.OnRemoteTagInvalidated(tags[i]);
+                Host.OnRemoteTagInvalidated(tags[i]);
             }
         }
     }

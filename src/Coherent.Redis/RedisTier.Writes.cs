@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Coherent.Redis.Bus;
 using Coherent.Redis.Resilience;
 using Coherent.Redis.Storage;
+using Coherent.SharedTier;
 using StackExchange.Redis;
 
 namespace Coherent.Redis;
@@ -15,17 +16,18 @@ internal sealed partial class RedisTier
     private ITimer? _retryTimer;
     private int _retrying;
 
-    public long PendingCount => _pending.Count;
+    public long PendingInvalidations => _pending.Count;
 
     /// <summary>Times the bounded queue overflowed into a clear of the whole cache (tests and diagnostics).</summary>
     internal long QueueCollapses => Interlocked.Read(ref _collapses);
 
-    public async ValueTask<long> SetAsync(string key, Distributed.DistributedEntry entry, CancellationToken cancellationToken)
+    public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
     {
-        
+        var key = sharedKey.Key;
+        var versioned = IsVersioned(sharedKey);
         var ttl = TtlMs(entry);
         long epoch;
-        EnvelopeData data;
+        SharedTierEnvelopeData data;
         try
         {
             _options.BeforeWrite?.Invoke(key); // inside the try: a fault it injects fails the write like a real one
@@ -34,22 +36,22 @@ internal sealed partial class RedisTier
             // Inside the try: stamping a tag this node has not seen reads its version from Redis, and that read failing is a
             // failed write like any other (queued and retried), never a raw Redis exception with nothing queued.
             data = await EnvelopeDataAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
-            epoch = (long)await CallAsync(SendSet(key, Envelope.Write(key, data, _signingKey), ttl), cancellationToken).ConfigureAwait(false);
+            epoch = (long)await CallAsync(SendSet(key, versioned, SharedTierEnvelope.Write(key, data, _signingKey), ttl), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not PayloadTooLargeException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {
             // The new value did not land: other nodes must at least drop the old one, so an invalidation is retried.
-            throw Queue(PendingWrite.ForKey(key), ex);
+            throw Queue(PendingWrite.ForKey(key, versioned), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForKey(key));
+            Requeue(PendingWrite.ForKey(key, versioned));
             throw;
         }
 
         if (_signingKey is not null)
         {
-            await RestampAsync(key, data with { Epoch = epoch }, ttl, cancellationToken).ConfigureAwait(false);
+            await RestampAsync(key, versioned, data with { Epoch = epoch }, ttl, cancellationToken).ConfigureAwait(false);
         }
 
         return epoch;
@@ -61,11 +63,10 @@ internal sealed partial class RedisTier
     /// the write made, fenced on that epoch, so it stays an L2 hit. Until this lands readers miss and recompute; a failure
     /// here only costs that (the write itself landed).
     /// </summary>
-    private async ValueTask RestampAsync(string key, EnvelopeData data, long ttl, CancellationToken cancellationToken)
+    private async ValueTask RestampAsync(string key, bool versioned, SharedTierEnvelopeData data, long ttl, CancellationToken cancellationToken)
     {
-        var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
-        RedisValue[] args = [data.Epoch, Envelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : ""];
+        RedisValue[] args = [data.Epoch, SharedTierEnvelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : ""];
         try
         {
             await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
@@ -76,21 +77,23 @@ internal sealed partial class RedisTier
         }
     }
 
-    public async ValueTask InvalidateAsync(string key, CancellationToken cancellationToken)
+    public async ValueTask InvalidateAsync(SharedTierKey sharedKey, CancellationToken cancellationToken)
     {
+        var key = sharedKey.Key;
+        var versioned = IsVersioned(sharedKey);
         try
         {
             _options.BeforeWrite?.Invoke(key); // inside the try: a fault it injects fails the write like a real one
             ThrowIfOpen();
-            await CallAsync(SendInvalidate(key), cancellationToken).ConfigureAwait(false);
+            await CallAsync(SendInvalidate(key, versioned), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.ForKey(key), ex);
+            throw Queue(PendingWrite.ForKey(key, versioned), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForKey(key));
+            Requeue(PendingWrite.ForKey(key, versioned));
             throw;
         }
     }
@@ -135,18 +138,16 @@ internal sealed partial class RedisTier
         }
     }
 
-    private Task<RedisResult> SendSet(string key, byte[] envelope, long ttl)
+    private Task<RedisResult> SendSet(string key, bool versioned, byte[] envelope, long ttl)
     {
-        var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Set, keys, seq =>
             [envelope, ttl, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)), (long)_options.EpochRetention.TotalMilliseconds,
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]);
     }
 
-    private Task<RedisResult> SendInvalidate(string key)
+    private Task<RedisResult> SendInvalidate(string key, bool versioned)
     {
-        var versioned = IsVersionedKey(key);
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
         return SendSequenced(Scripts.Invalidate, keys, seq =>
             [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)),
@@ -162,7 +163,7 @@ internal sealed partial class RedisTier
     /// 1000, above every number issued before the loss while keys see fewer than 1,000 bumps a millisecond, and within the
     /// 2^53 that Lua counts exactly. Fences and stamps taken before a loss can then never match what follows it.
     /// </summary>
-    private long EpochFloor() => Owner.Clock.PreciseNowMs() * 1000;
+    private long EpochFloor() => Host.NowMs() * 1000;
 
     private long EpochRetentionMs => (long)_options.EpochRetention.TotalMilliseconds;
 
@@ -247,7 +248,7 @@ internal sealed partial class RedisTier
     /// <summary>Sends one queued write: each lands with a fresh sequence number and its own publication.</summary>
     private Task<RedisResult> Send(PendingWrite write) => write.Kind switch
     {
-        PendingKind.Key => SendInvalidate(write.Name),
+        PendingKind.Key => SendInvalidate(write.Name, write.Versioned),
         PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
         _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
     };
@@ -302,13 +303,13 @@ internal sealed partial class RedisTier
                 switch (write.Kind)
                 {
                     case PendingKind.Key:
-                        Owner.OnRemoteInvalidated(write.Name);
+                        Host.OnRemoteInvalidated(write.Name);
                         break;
                     case PendingKind.Tag:
-                        Owner.OnRemoteTagInvalidated(write.Name);
+                        Host.OnRemoteTagInvalidated(write.Name);
                         break;
                     default:
-                        Owner.OnRemoteCleared();
+                        Host.OnRemoteCleared();
                         break;
                 }
 

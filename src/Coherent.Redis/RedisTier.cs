@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using Coherent.Distributed;
-using Coherent.Policies;
+using Coherent.SharedTier;
 using Coherent.Redis.Bus;
 using Coherent.Redis.Resilience;
 using Coherent.Redis.Storage;
@@ -15,7 +14,7 @@ namespace Coherent.Redis;
 /// leases and fill notices (<c>RedisTier.Leases.cs</c>), and the bus (<see cref="BusMonitor"/>).
 /// Never throws from reads: a failure is an unavailable read, counted by the circuit breaker.
 /// </summary>
-internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidations
+internal sealed partial class RedisTier : ISharedTier
 {
     private readonly IConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
@@ -40,9 +39,9 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     private long _seq;
     private BusMonitor? _bus;
     private Task _versionsLoaded = Task.CompletedTask;
-    private IDistributedTierOwner? _owner;
+    private ISharedTierHost? _host;
 
-    public RedisTier(IConnectionMultiplexer connection, bool ownsConnection, CoherentRedisOptions options, DistributedTierContext context)
+    public RedisTier(IConnectionMultiplexer connection, bool ownsConnection, CoherentRedisOptions options, SharedTierContext context)
     {
         _connection = connection;
         _ownsConnection = ownsConnection;
@@ -74,35 +73,34 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     internal BusMonitor? Bus => _bus;
 
     /// <summary>Entries refused on read, by reason (tests and diagnostics).</summary>
-    internal ConcurrentDictionary<EnvelopeRejection, long> Rejections { get; } = new();
+    internal ConcurrentDictionary<SharedTierEnvelopeRejection, long> Rejections { get; } = new();
 
-    public DistributedTierHealth Health => _breaker.IsOpen ? DistributedTierHealth.Unavailable
-        : _bus is { Suspect: true } ? DistributedTierHealth.Degraded : DistributedTierHealth.Healthy;
+    public SharedTierGuarantees Guarantees => SharedTierGuarantees.All;
 
-    public void Start(IDistributedTierOwner owner)
+    public SharedTierState State => _breaker.IsOpen ? SharedTierState.Unavailable
+        : _bus is { Suspect: true } ? SharedTierState.Degraded : SharedTierState.Healthy;
+
+    public void Start(ISharedTierHost host)
     {
-        _owner = owner;
-        if (owner is CoherentCache cache)
+        _host = host;
+        foreach (var family in host.Families.Where(f => f.MaxStaleness < 4 * _options.HeartbeatInterval))
         {
-            var heartbeatMs = (long)_options.HeartbeatInterval.TotalMilliseconds;
-            foreach (var family in cache.Families.All.Where(f => f.MaxStalenessMs < 4 * heartbeatMs))
-            {
-                RedisLog.HeartbeatTooSlow(_logger, family.Name, family.Policy.MaxStaleness, _options.HeartbeatInterval);
-            }
+            RedisLog.HeartbeatTooSlow(_logger, family.Name, family.MaxStaleness, _options.HeartbeatInterval);
         }
 
         _connection.ConnectionFailed += OnConnectionFailed;
-        _bus = new BusMonitor(this, owner, _connection, _options, _logger);
+        _bus = new BusMonitor(this, host, _connection, _options, _logger);
         _versionsLoaded = RefreshVersionsAsync();
         _ = PreloadScriptsAsync();
         _bus.Start();
         StartRetries();
     }
 
-    internal IDistributedTierOwner Owner => _owner ?? throw new InvalidOperationException("The tier is not started.");
+    internal ISharedTierHost Host => _host ?? throw new InvalidOperationException("The tier is not started.");
 
-    public async ValueTask<bool> StoreIfEpochAsync(string key, DistributedEntry entry, long expectedEpoch, DistributedLease? lease, CancellationToken cancellationToken)
+    public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey sharedKey, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
     {
+        var key = sharedKey.Key;
         if (_breaker.IsOpen)
         {
             return true; // cannot fence or store: keep the value locally only (the engine's L1 is still fenced locally)
@@ -123,7 +121,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
         var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
         var ttl = TtlMs(entry);
-        var versioned = IsVersionedKey(key);
+        var versioned = IsVersioned(sharedKey);
         var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
         var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : "" };
         var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
@@ -131,19 +129,18 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
     }
 
     /// <summary>
-    /// Whether the key's family is stored as versioned keys — by the engine's one rule for a key's family
-    /// (<see cref="FamilyRegistry.FamilyOf"/>), on reads and writes alike: a key without a family is never versioned.
+    /// Whether the key's family is stored as versioned keys, by the family the engine resolved for it (versioned families
+    /// must be declared, so every node resolves them alike; see <see cref="RedisSetup"/>).
     /// </summary>
-    private bool IsVersionedKey(string key) =>
-        _options.VersionedFamilies.Count > 0 && FamilyRegistry.FamilyOf(key) is { IsEmpty: false } family && _options.VersionedFamilies.Contains(family.ToString());
+    private bool IsVersioned(SharedTierKey key) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(key.Family);
 
     /// <summary>The remaining time to live, on the engine's clock (the one that stamped the entry): a wall-clock step does not stretch it.</summary>
-    private long TtlMs(DistributedEntry entry) => Math.Max(1, entry.ExpiresAtMs - Owner.Clock.PreciseNowMs());
+    private long TtlMs(SharedTierEntry entry) => Math.Max(1, entry.ExpiresAtMs - Host.NowMs());
 
-    private async ValueTask<byte[]> BuildEnvelopeAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken) =>
-        Envelope.Write(key, await EnvelopeDataAsync(key, entry, epoch, cancellationToken).ConfigureAwait(false), _signingKey);
+    private async ValueTask<byte[]> BuildEnvelopeAsync(string key, SharedTierEntry entry, long epoch, CancellationToken cancellationToken) =>
+        SharedTierEnvelope.Write(key, await EnvelopeDataAsync(key, entry, epoch, cancellationToken).ConfigureAwait(false), _signingKey);
 
-    private async ValueTask<EnvelopeData> EnvelopeDataAsync(string key, DistributedEntry entry, long epoch, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierEnvelopeData> EnvelopeDataAsync(string key, SharedTierEntry entry, long epoch, CancellationToken cancellationToken)
     {
         if (entry.Payload.Length > _maxPayloadBytes)
         {
@@ -162,11 +159,11 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
             }
         }
 
-        return new EnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
+        return new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
     }
 
     /// <summary>A tag missing from the versions gets 0: older than any bump, so the entry can only be judged stale, never current.</summary>
-    private static long VersionOf(DistributedVersions versions, string tag)
+    private static long VersionOf(SharedTierVersions versions, string tag)
     {
         if (versions.Tags is { } known)
         {
@@ -182,10 +179,10 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         return 0;
     }
 
-    private void Reject(string key, EnvelopeRejection rejection)
+    private void Reject(string key, SharedTierEnvelopeRejection rejection)
     {
         CountRejection(rejection);
-        if (rejection == EnvelopeRejection.OlderThanEpoch)
+        if (rejection == SharedTierEnvelopeRejection.OlderThanEpoch)
         {
             // Also the honest race of a signed write-through (its value is restamped with its epoch right after): not a warning.
             RedisLog.EntryOlderThanEpoch(_logger, key);
@@ -195,7 +192,7 @@ internal sealed partial class RedisTier : IDistributedTier, IPendingInvalidation
         RedisLog.EntryRejected(_logger, key, rejection.ToString());
     }
 
-    private void CountRejection(EnvelopeRejection rejection)
+    private void CountRejection(SharedTierEnvelopeRejection rejection)
     {
         Rejections.AddOrUpdate(rejection, 1, static (_, n) => n + 1);
         _rejected.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName), new KeyValuePair<string, object?>("coherent.reason", rejection.ToString().ToLowerInvariant()));

@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Local;
 using Coherent.Policies;
 using Coherent.Serialization;
@@ -17,7 +17,7 @@ public sealed partial class CoherentCache
     private int _versionWritesInFlight;
 
     /// <summary>What the shared tier gave a flight: a value to serve, or the epoch (and maybe lease) for computing.</summary>
-    private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, DistributedLease? Lease);
+    private readonly record struct SharedOutcome(FlightResult? Served, long Epoch, SharedTierLease? Lease);
 
     /// <summary>What was known before a shared read went out: compared afterwards to decide whether its hit may fill L1.</summary>
     private readonly record struct SharedReadStart(long TagBumps, int VersionWritesInFlight, long Reconciliations, long AtMs);
@@ -44,7 +44,7 @@ public sealed partial class CoherentCache
         }
 
         var leaseTime = LeaseTimeFor(family);
-        DistributedLease? lease;
+        SharedTierLease? lease;
         try
         {
             lease = await _tier!.TryAcquireLeaseAsync(flight.Key, leaseTime, token).ConfigureAwait(false);
@@ -78,18 +78,18 @@ public sealed partial class CoherentCache
         }
 
         var start = BeginSharedRead();
-        DistributedReadResult result;
+        SharedTierRead result;
         var span = CoherentTelemetry.StartSpan("coherent.l2.read", flight.Key, family);
         try
         {
-            result = await _tier.ReadAsync(flight.Key, family, token).ConfigureAwait(false);
+            result = await _tier.ReadAsync(new SharedTierKey(flight.Key, family.Name), token).ConfigureAwait(false);
             CoherentTelemetry.SetOutcome(span, CoherentTelemetry.ReadOutcome(result));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             Log.SharedReadFailed(_logger, flight.Key, ex);
             CoherentTelemetry.SetFailed(span, ex);
-            result = DistributedReadResult.Down;
+            result = SharedTierRead.Unavailable;
         }
         finally
         {
@@ -112,9 +112,9 @@ public sealed partial class CoherentCache
     private SharedReadStart BeginSharedRead() => new(_tags.BumpCount, Volatile.Read(ref _versionWritesInFlight), Volatile.Read(ref _reconciliations), _clock.PreciseNowMs());
 
     /// <summary>Turns a shared read into an entry and, on a hit, fills L1 (fenced like a computed value; see <see cref="BeginSharedRead"/>).</summary>
-    private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in DistributedReadResult result, bool storeLocally)
+    private SharedRead EndSharedRead<T>(Flight flight, FamilyState family, SharedReadStart start, in SharedTierRead result, bool storeLocally)
     {
-        if (result.Unavailable)
+        if (result.Status == SharedTierReadStatus.Unavailable)
         {
             return new SharedRead(null, 0, true);
         }
@@ -159,7 +159,7 @@ public sealed partial class CoherentCache
     {
         try
         {
-            var result = await _tier!.LookupAsync(key, family, token).ConfigureAwait(false);
+            var result = await _tier!.LookupAsync(new SharedTierKey(key, family.Name), token).ConfigureAwait(false);
             if (result.Entry is not { } shared)
             {
                 return null;
@@ -183,7 +183,7 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>The shared tier's versions before a factory runs; null when they cannot be read (then the fill stays local).</summary>
-    private async ValueTask<DistributedVersions?> CaptureSharedVersionsAsync(string key, IReadOnlyList<string>? tags, CancellationToken token)
+    private async ValueTask<SharedTierVersions?> CaptureSharedVersionsAsync(string key, IReadOnlyList<string>? tags, CancellationToken token)
     {
         try
         {
@@ -196,7 +196,7 @@ public sealed partial class CoherentCache
         }
     }
 
-    private async ValueTask<bool> StoreSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, DistributedVersions? versions, DistributedLease? lease)
+    private async ValueTask<bool> StoreSharedAsync(string key, CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, SharedTierVersions? versions, SharedTierLease? lease)
     {
         if (epoch < 0)
         {
@@ -206,7 +206,7 @@ public sealed partial class CoherentCache
         using var span = CoherentTelemetry.StartSpan("coherent.l2.write", key, entry.Family);
         try
         {
-            var stored = await _tier!.StoreIfEpochAsync(key, ToShared(entry, payload, options, versions), epoch, lease, _disposing.Token).ConfigureAwait(false);
+            var stored = await _tier!.StoreIfEpochAsync(new SharedTierKey(key, entry.Family.Name), ToShared(entry, payload, options, versions), epoch, lease, _disposing.Token).ConfigureAwait(false);
             CoherentTelemetry.SetOutcome(span, stored ? "stored" : "fenced");
             return stored;
         }
@@ -225,7 +225,7 @@ public sealed partial class CoherentCache
         {
             try
             {
-                epoch = await _tier!.SetAsync(key, ToShared(entry, payload, options, null), token).ConfigureAwait(false);
+                epoch = await _tier!.SetAsync(new SharedTierKey(key, entry.Family.Name), ToShared(entry, payload, options, null), token).ConfigureAwait(false);
                 CoherentTelemetry.SetOutcome(span, "stored");
             }
             catch (Exception ex) when (span is not null)
@@ -251,15 +251,15 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>The fleet invalidation; in a span only while something listens (otherwise no extra async frame either).</summary>
-    private ValueTask InvalidateSharedAsync(string key, CancellationToken token) =>
-        CoherentTelemetry.ActivitySource.HasListeners() ? InvalidateSharedTracedAsync(key, token) : _tier!.InvalidateAsync(key, token);
+    private ValueTask InvalidateSharedAsync(string key, FamilyState family, CancellationToken token) =>
+        CoherentTelemetry.ActivitySource.HasListeners() ? InvalidateSharedTracedAsync(key, family, token) : _tier!.InvalidateAsync(new SharedTierKey(key, family.Name), token);
 
-    private async ValueTask InvalidateSharedTracedAsync(string key, CancellationToken token)
+    private async ValueTask InvalidateSharedTracedAsync(string key, FamilyState family, CancellationToken token)
     {
-        using var span = CoherentTelemetry.StartSpan("coherent.invalidate", key, _families.Resolve(key));
+        using var span = CoherentTelemetry.StartSpan("coherent.invalidate", key, family);
         try
         {
-            await _tier!.InvalidateAsync(key, token).ConfigureAwait(false);
+            await _tier!.InvalidateAsync(new SharedTierKey(key, family.Name), token).ConfigureAwait(false);
             CoherentTelemetry.SetOutcome(span, "published");
         }
         catch (Exception ex) when (span is not null)
@@ -270,11 +270,14 @@ public sealed partial class CoherentCache
         }
     }
 
+    /// <summary>The key as the shared tier sees it, with its family resolved by the registry (the one rule for a key's family).</summary>
+    private SharedTierKey SharedKeyOf(string key) => new(key, _families.Resolve(key).Name);
+
     private ValueTask InvalidateTagSharedAsync(string tag, CancellationToken token) => _tier!.InvalidateTagAsync(tag, token);
 
     private ValueTask ClearSharedAsync(CancellationToken token) => _tier!.ClearAsync(token);
 
-    private async ValueTask ReleaseLeaseQuietlyAsync(DistributedLease lease)
+    private async ValueTask ReleaseLeaseQuietlyAsync(SharedTierLease lease)
     {
         try
         {
@@ -286,7 +289,7 @@ public sealed partial class CoherentCache
         }
     }
 
-    private static DistributedEntry ToShared(CacheEntry entry, byte[] payload, CacheEntryOptions? options, DistributedVersions? versions) => new()
+    private static SharedTierEntry ToShared(CacheEntry entry, byte[] payload, CacheEntryOptions? options, SharedTierVersions? versions) => new()
     {
         Payload = payload,
         CreatedAtMs = entry.CreatedAtMs,
@@ -297,7 +300,7 @@ public sealed partial class CoherentCache
         Versions = versions,
     };
 
-    void IDistributedTierOwner.RecordInvalidationLag(string key, double lagMs)
+    void ISharedTierHost.RecordInvalidationLag(string key, double lagMs)
     {
         if (_telemetry.InvalidationLag.Enabled)
         {

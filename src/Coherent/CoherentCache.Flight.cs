@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Local;
 using Coherent.Policies;
 using Coherent.Refresh;
@@ -42,18 +42,18 @@ public sealed partial class CoherentCache
             // otherwise it takes the fleet lease so one node refreshes.
             var refreshing = flight.IsBackground && _l1.Peek(flight.Key, out var current) ? current : null;
             var start = BeginSharedRead();
-            DistributedReadResult result;
+            SharedTierRead result;
             var span = CoherentTelemetry.StartSpan("coherent.l2.read", flight.Key, family);
             try
             {
-                result = await _tier!.ReadAsync(flight.Key, family, flight.FactoryToken).ConfigureAwait(false);
+                result = await _tier!.ReadAsync(new SharedTierKey(flight.Key, family.Name), flight.FactoryToken).ConfigureAwait(false);
                 CoherentTelemetry.SetOutcome(span, CoherentTelemetry.ReadOutcome(result));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 Log.SharedReadFailed(_logger, flight.Key, ex);
                 CoherentTelemetry.SetFailed(span, ex);
-                result = DistributedReadResult.Down;
+                result = SharedTierRead.Unavailable;
             }
             finally
             {
@@ -84,8 +84,8 @@ public sealed partial class CoherentCache
     private async Task RunFlightPastSharedReadAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, FirstSharedRead? first)
     {
         var useShared = first is not null;
-        DistributedLease? lease = null;
-        DistributedVersions? versions = null;
+        SharedTierLease? lease = null;
+        SharedTierVersions? versions = null;
         var epoch = 0L;
         try
         {
@@ -288,7 +288,7 @@ public sealed partial class CoherentCache
     /// (then the value is returned to callers but not cached). Returns the entry (stored or not).
     /// </summary>
     private async ValueTask<CacheEntry> StoreComputedAsync<T>(Flight flight, FamilyState family, T value, double deltaMs, long fetchedAtMs, CacheEntryOptions? options,
-        Invalidation.TagState[]? tags, long[]? stamps, long epoch, DistributedVersions? versions, DistributedLease? lease, bool useShared)
+        Invalidation.TagState[]? tags, long[]? stamps, long epoch, SharedTierVersions? versions, SharedTierLease? lease, bool useShared)
     {
         var now = _clock.PreciseNowMs();
         var (entry, payload) = CreateEntry(flight.Key, family, value, now, now, deltaMs, options, tags, stamps, flight.ClearStamp, epoch, fetchedAtMs: fetchedAtMs);
@@ -347,7 +347,7 @@ public sealed partial class CoherentCache
     {
         try
         {
-            await _tier!.InvalidateAsync(key, CancellationToken.None).ConfigureAwait(false);
+            await _tier!.InvalidateAsync(SharedKeyOf(key), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

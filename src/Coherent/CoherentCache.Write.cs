@@ -56,7 +56,7 @@ public sealed partial class CoherentCache
         {
             try
             {
-                await InvalidateSharedAsync(key, cancellationToken).ConfigureAwait(false);
+                await InvalidateSharedAsync(key, family, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -129,20 +129,20 @@ public sealed partial class CoherentCache
         }
     }
 
-    void Distributed.IDistributedTierOwner.OnRemoteInvalidated(string key) => FenceAndDrop(key);
+    void SharedTier.ISharedTierHost.OnRemoteInvalidated(string key) => FenceAndDrop(key);
 
-    void Distributed.IDistributedTierOwner.OnRemoteTagInvalidated(string tag) => _tags.Bump(tag);
+    void SharedTier.ISharedTierHost.OnRemoteTagInvalidated(string tag) => _tags.Bump(tag);
 
-    void Distributed.IDistributedTierOwner.OnRemoteCleared()
+    void SharedTier.ISharedTierHost.OnRemoteCleared()
     {
         _tags.BumpClear();
         _flights.FenceAll();
         _l1.Clear();
     }
 
-    void Distributed.IDistributedTierOwner.SetConfirmedUpTo(long ms) => Volatile.Write(ref _confirmedUpToMs, ms);
+    void SharedTier.ISharedTierHost.SetConfirmedUpTo(long ms) => Volatile.Write(ref _confirmedUpToMs, ms);
 
-    int Distributed.IDistributedTierOwner.DropLocalEntriesFetchedBefore(long ms)
+    int SharedTier.ISharedTierHost.DropLocalEntriesFetchedBefore(long ms)
     {
         Interlocked.Increment(ref _reconciliations); // before the removal: a read filling after it must see the change
         var dropped = _l1.RemoveWhere(static (e, before) => e.FetchedAtMs < before, ms);

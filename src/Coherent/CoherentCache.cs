@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Invalidation;
 using Coherent.Local;
 using Coherent.Policies;
@@ -15,7 +15,7 @@ namespace Coherent;
 /// <see cref="CoherentCacheBuilder"/>. Thread-safe. Dispose to stop timers and the shared tier's connections.
 /// </summary>
 /// <remarks>The concurrency design is described in <c>docs/concurrency.md</c>.</remarks>
-public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, IDisposable, IDistributedTierOwner
+public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, IDisposable, ISharedTierHost
 {
     private readonly FamilyRegistry _families;
     private readonly L1Store _l1;
@@ -28,7 +28,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     private readonly Histogram<double> _servedAge;
     private readonly ILogger _logger;
     private readonly ICacheSerializer _serializer;
-    private readonly IDistributedTier? _tier;
+    private readonly ISharedTier? _tier;
     private readonly ITimer _sweeper;
     private readonly Random _random;
     private readonly int _maxKeyLength;
@@ -40,10 +40,11 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     internal ILogger Logger => _logger;
     private readonly long _maxPayloadBytes;
     private readonly CancellationTokenSource _disposing = new();
+    private readonly IReadOnlyList<SharedTierFamily> _sharedTierFamilies = [];
     private long _confirmedUpToMs = long.MaxValue;
     private int _disposed;
 
-    internal CoherentCache(CoherentCacheBuilder builder, FamilyRegistry families)
+    internal CoherentCache(CoherentCacheBuilder builder, FamilyRegistry families, SharedTierContext? sharedTier = null)
     {
         _families = families;
         _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
@@ -62,9 +63,10 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         // Entries are kept past expiry for fail-safe; the sweep drops those past retention so memory follows the live set.
         _sweeper = _clock.TimeProvider.CreateTimer(static s => ((CoherentCache)s!).Sweep(), this, SweepInterval, SweepInterval);
 
-        if (builder.DistributedTierFactory is { } tierFactory)
+        if (builder.SharedTierFactoryValue is { } tierFactory && sharedTier is not null)
         {
-            _tier = tierFactory(new DistributedTierContext(Name, builder.TimeProviderValue, builder.LoggerFactoryValue, _maxPayloadBytes));
+            _sharedTierFamilies = sharedTier.Families;
+            _tier = tierFactory.Create(sharedTier);
             _confirmedUpToMs = _clock.PreciseNowMs();
             _tier.Start(this);
         }
@@ -79,18 +81,13 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     public bool HasSharedTier => _tier is not null;
 
     /// <summary>State of the shared tier (L2 and invalidation bus), or <see cref="SharedTierState.None"/> without one.</summary>
-    public SharedTierState SharedTierState => _tier is null ? SharedTierState.None : _tier.Health switch
-    {
-        DistributedTierHealth.Healthy => SharedTierState.Healthy,
-        DistributedTierHealth.Degraded => SharedTierState.Degraded,
-        _ => SharedTierState.Unavailable,
-    };
+    public SharedTierState SharedTierState => _tier?.State ?? SharedTierState.None;
 
     /// <summary>Entries currently held in the local tier.</summary>
     public int LocalCount => _l1.Count;
 
     /// <summary>Invalidations that failed to reach the shared tier and are being retried.</summary>
-    public long PendingInvalidations => _tier is IPendingInvalidations p ? p.PendingCount : 0;
+    public long PendingInvalidations => _tier?.PendingInvalidations ?? 0;
 
     internal CacheClock Clock => _clock;
 
@@ -102,14 +99,18 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     internal FamilyRegistry Families => _families;
 
-    internal IDistributedTier? Tier => _tier;
+    internal ISharedTier? Tier => _tier;
 
-    CacheClock IDistributedTierOwner.Clock => _clock;
+    long ISharedTierHost.NowMs() => _clock.PreciseNowMs();
 
-    ILogger IDistributedTierOwner.Logger => _logger;
+    TimeProvider ISharedTierHost.TimeProvider => _clock.TimeProvider;
+
+    ILogger ISharedTierHost.Logger => _logger;
+
+    IReadOnlyList<SharedTierFamily> ISharedTierHost.Families => _sharedTierFamilies;
 
     /// <inheritdoc />
-    public PolicyReport DescribePolicies() => PolicyReport.From(_families);
+    public PolicyReport DescribePolicies() => PolicyReport.From(_families, _tier?.Guarantees);
 
     /// <inheritdoc />
     public AdvisorReport Advise() => CacheAdvisor.Analyze(_families);
@@ -169,10 +170,4 @@ public enum SharedTierState
 
     /// <summary>L2 unreachable (circuit open): reads run from L1 and factories; invalidations are retried.</summary>
     Unavailable,
-}
-
-/// <summary>Implemented by shared tiers that retry failed invalidations.</summary>
-internal interface IPendingInvalidations
-{
-    long PendingCount { get; }
 }

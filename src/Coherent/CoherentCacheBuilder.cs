@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Policies;
 using Coherent.Serialization;
 using Microsoft.Extensions.Configuration;
@@ -46,10 +46,10 @@ public sealed class CoherentCacheBuilder
     /// <summary>Source of jitter and XFetch coin tosses; tests substitute a seeded one.</summary>
     internal Random RandomValue { get; set; } = Random.Shared;
 
-    /// <summary>Set by the shared-tier packages (<c>WithRedis</c>); builds the tier when the cache is built.</summary>
-    internal Func<DistributedTierContext, IDistributedTier>? DistributedTierFactory { get; set; }
+    /// <summary>Set by <see cref="WithSharedTier"/>; validated and asked for the tier when the cache is built.</summary>
+    internal ISharedTierFactory? SharedTierFactoryValue { get; set; }
 
-    /// <summary>Extra validation contributed by the shared-tier packages.</summary>
+    /// <summary>Checks the core adds at build time for settings read earlier (configuration sections, keyed caches).</summary>
     internal List<Action<List<string>>> ExtraValidators { get; } = [];
 
     /// <summary>
@@ -157,6 +157,30 @@ public sealed class CoherentCacheBuilder
         return this;
     }
 
+    /// <summary>
+    /// The shared tier (L2) this cache uses, built by <paramref name="factory"/> when the cache is built. Backend packages
+    /// call it for you (<c>WithRedis</c>); a later call replaces an earlier one. See <see cref="ISharedTier"/> for the contract.
+    /// </summary>
+    public CoherentCacheBuilder WithSharedTier(ISharedTierFactory factory)
+    {
+        SharedTierFactoryValue = factory ?? throw new ArgumentNullException(nameof(factory));
+        return this;
+    }
+
+    /// <summary>
+    /// Uses an <see cref="Microsoft.Extensions.Caching.Distributed.IDistributedCache"/> (SQL Server, Cosmos DB, ...) as a
+    /// storage-only shared tier: <paramref name="cache"/>, or when null the one registered in the container. Keys are stored
+    /// under <paramref name="keyPrefix"/> (default <c>coherent:&lt;cache name&gt;:</c>). Such a cache cannot fence a stale set
+    /// nor carry invalidations: L1 copies live at most MaxStaleness, and a family whose Ttl exceeds its MaxStaleness is bounded
+    /// by its Ttl instead (logged at startup and shown in <see cref="CoherentCache.DescribePolicies"/>); see
+    /// <c>docs/guarantees.md</c>. Prefer a Coherent shared tier (<c>WithRedis</c>) where one is available.
+    /// </summary>
+    public CoherentCacheBuilder WithDistributedCache(Microsoft.Extensions.Caching.Distributed.IDistributedCache? cache = null, string? keyPrefix = null) =>
+        WithSharedTier(new DistributedCacheTierFactory(cache, keyPrefix));
+
+    /// <summary>Whether a shared tier is configured (<see cref="WithSharedTier"/>, or a backend package's <c>With…</c> call).</summary>
+    public bool HasSharedTier => SharedTierFactoryValue is not null;
+
     /// <summary>A name for this cache instance, used as the <c>coherent.cache</c> tag on metrics and in logs. Default "default".</summary>
     public CoherentCacheBuilder WithName(string name)
     {
@@ -216,6 +240,9 @@ public sealed class CoherentCacheBuilder
                 validate(problems);
             }
 
+            var sharedTier = SharedTierFactoryValue is null ? null : SharedTierContextFor();
+            SharedTierFactoryValue?.Validate(sharedTier!, problems);
+
             if (problems.Count > 0)
             {
                 throw new CoherentConfigurationException(problems);
@@ -225,7 +252,20 @@ public sealed class CoherentCacheBuilder
             var defaultPolicy = new FamilyPolicyBuilder();
             defaultPolicy.CopyFrom(_defaultPolicy);
             var registry = new FamilyRegistry(policies, defaultPolicy, StrictValue);
-            return new CoherentCache(this, registry);
+            return new CoherentCache(this, registry, sharedTier);
         }
+    }
+
+    /// <summary>What the shared tier's factory is told about this cache: the declared families, then the default one.</summary>
+    private SharedTierContext SharedTierContextFor()
+    {
+        var families = new List<SharedTierFamily>(_families.Count + 1);
+        foreach (var (name, policy) in _families)
+        {
+            families.Add(new SharedTierFamily(name, policy.MaxStalenessValue ?? TimeSpan.Zero, policy.TtlValue ?? FamilyPolicyBuilder.DefaultTtl));
+        }
+
+        families.Add(new SharedTierFamily(SharedTierFamily.DefaultName, _defaultPolicy.MaxStalenessValue ?? TimeSpan.Zero, _defaultPolicy.TtlValue ?? FamilyPolicyBuilder.DefaultTtl));
+        return new SharedTierContext(NameValue, ServiceKey is not null, ServiceProvider, ConfigurationSection, TimeProviderValue, LoggerFactoryValue, MaxPayloadBytesValue, families);
     }
 }

@@ -276,7 +276,7 @@ public sealed class BusFaultTests(SharedRedis redis)
         await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.InvalidateTagAsync("t", ct));
         await Assert.ThrowsAsync<InvalidationFailedException>(async () => await node.Cache.ClearAsync(ct));
         Assert.Equal(4, node.Cache.PendingInvalidations);
-        Assert.Equal(Distributed.DistributedTierHealth.Unavailable, node.Tier.Health);
+        Assert.Equal(SharedTierState.Unavailable, node.Tier.State);
     }
 
     private static async Task<RedisServer> StartOwnAsync()

@@ -79,10 +79,10 @@ public sealed class GarnetTests(GarnetFixture fixture) : IClassFixture<GarnetFix
         await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:herd", _ => ValueTask.FromResult(2), new CacheEntryOptions { Tags = ["t"] }, ct) == 2, TimeSpan.FromSeconds(2), "tag did not reach B");
 
         var family = a.Cache.Families.Resolve("item:f");
-        var miss = await a.Tier.ReadAsync("item:f", family, ct);
-        await b.Tier.InvalidateAsync("item:f", ct);
-        var entry = new Distributed.DistributedEntry { Payload = "1"u8.ToArray(), CreatedAtMs = 1, ExpiresAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000 };
-        Assert.False(await a.Tier.StoreIfEpochAsync("item:f", entry, miss.Epoch, null, ct));
+        var miss = await a.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:f", family.Name), ct);
+        await b.Tier.InvalidateAsync(new Coherent.SharedTier.SharedTierKey("item:f", family.Name), ct);
+        var entry = new SharedTier.SharedTierEntry { Payload = "1"u8.ToArray(), CreatedAtMs = 1, ExpiresAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000 };
+        Assert.False(await a.Tier.StoreIfEpochAsync(new Coherent.SharedTier.SharedTierKey("item:f", family.Name), entry, miss.Epoch, null, ct));
 
         await a.Cache.SetAsync("product:1", "v1", cancellationToken: ct);
         await a.Cache.SetAsync("product:1", "v2", cancellationToken: ct);

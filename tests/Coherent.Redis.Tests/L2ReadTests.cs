@@ -33,7 +33,7 @@ public sealed class L2ReadTests(SharedRedis redis)
         Assert.Equal(7L, await writer.Cache.GetOrSetAsync("item:1", _ => ValueTask.FromResult(7L), cancellationToken: ct));
         var current = await EpochAsync(server, prefix, "item:1");
         Assert.Equal(first + 1, current);
-        var hit = await reader.Tier.ReadAsync("item:1", family, ct);
+        var hit = await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct);
         Assert.NotNull(hit.Entry);
         Assert.Equal(current, hit.Epoch);
         Assert.Equal(current, hit.Entry.Epoch);
@@ -42,7 +42,7 @@ public sealed class L2ReadTests(SharedRedis redis)
         var before = await CommandCallsAsync(server);
         for (var i = 0; i < 10; i++)
         {
-            Assert.NotNull((await reader.Tier.ReadAsync("item:1", family, ct)).Entry);
+            Assert.NotNull((await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct)).Entry);
         }
 
         var after = await CommandCallsAsync(server);
@@ -56,18 +56,18 @@ public sealed class L2ReadTests(SharedRedis redis)
         for (var i = 1L; i <= 5; i++)
         {
             await writer.Cache.SetAsync("item:1", i, cancellationToken: ct);
-            var read = await reader.Tier.ReadAsync("item:1", family, ct);
+            var read = await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct);
             Assert.NotNull(read.Entry);
             Assert.True(read.Epoch <= await EpochAsync(server, prefix, "item:1"), $"hit epoch {read.Epoch} is newer than the key's");
         }
 
         // A miss reads the current epoch (its second round trip).
         await writer.Cache.InvalidateAsync("item:1", ct);
-        var miss = await reader.Tier.ReadAsync("item:1", family, ct);
+        var miss = await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct);
         Assert.Null(miss.Entry);
         Assert.Equal(await EpochAsync(server, prefix, "item:1"), miss.Epoch);
         // A key never written gets its epoch created at the time floor, never 0: a fill never fences on "missing" (hole 6).
-        var created = (await reader.Tier.ReadAsync("item:404", family, ct)).Epoch;
+        var created = (await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:404", family.Name), ct)).Epoch;
         Assert.True(created > 1_000_000_000_000_000, $"epoch {created} is not at the time floor");
         Assert.Equal(created, await EpochAsync(server, prefix, "item:404"));
     }
@@ -128,7 +128,7 @@ public sealed class L2ReadTests(SharedRedis redis)
         await using var node = await Node.StartAsync(server.Endpoint, prefix, o => o.BreakerFailureThreshold = 2);
         var family = node.Cache.Families.Resolve("item:1");
         await node.Cache.SetAsync("item:1", 1L, cancellationToken: ct);
-        Assert.NotNull((await node.Tier.ReadAsync("item:1", family, ct)).Entry);
+        Assert.NotNull((await node.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct)).Entry);
 
         server.Pause();
         try
@@ -138,14 +138,14 @@ public sealed class L2ReadTests(SharedRedis redis)
             for (var i = 0; i < 2 && !node.Tier.Breaker.IsOpen; i++)
             {
                 var watch = Stopwatch.StartNew();
-                var read = await node.Tier.ReadAsync("item:1", family, ct);
-                Assert.True(read.Unavailable);
+                var read = await node.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct);
+                Assert.Equal(Coherent.SharedTier.SharedTierReadStatus.Unavailable, read.Status);
                 Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"read took {watch.Elapsed.TotalMilliseconds:F0} ms");
             }
 
             Assert.True(node.Tier.Breaker.IsOpen);
             var skipped = Stopwatch.StartNew();
-            Assert.True((await node.Tier.ReadAsync("item:1", family, ct)).Unavailable);
+            Assert.True((await node.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct)).Status == Coherent.SharedTier.SharedTierReadStatus.Unavailable);
             Assert.True(skipped.Elapsed < TimeSpan.FromMilliseconds(100));
 
             // Through the engine: the factory serves, bounded in time.
@@ -159,7 +159,7 @@ public sealed class L2ReadTests(SharedRedis redis)
         }
 
         await Eventually.TrueAsync(() => !node.Tier.Breaker.IsOpen, TimeSpan.FromSeconds(10), "breaker never closed after the pause");
-        await Eventually.TrueAsync(async () => (await node.Tier.ReadAsync("item:1", family, ct)).Entry is not null, TimeSpan.FromSeconds(5), "value not readable after the pause");
+        await Eventually.TrueAsync(async () => (await node.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct)).Entry is not null, TimeSpan.FromSeconds(5), "value not readable after the pause");
     }
 
     [Fact]

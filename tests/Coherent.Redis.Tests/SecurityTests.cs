@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using Coherent.Redis.Storage;
 using Coherent.Redis.Tests.Infrastructure;
 
@@ -38,13 +39,13 @@ public sealed class SecurityTests(SharedRedis redis)
 
         await unsigned.Cache.SetAsync("item:u", "forged", cancellationToken: ct);
         Assert.Equal("honest", await signed.Cache.GetOrSetAsync("item:u", _ => ValueTask.FromResult("honest"), cancellationToken: ct));
-        Assert.Equal(1, signed.Tier.Rejections[EnvelopeRejection.Unsigned]);
+        Assert.Equal(1, signed.Tier.Rejections[SharedTierEnvelopeRejection.Unsigned]);
 
         await signed.Cache.SetAsync("item:s", "signed", cancellationToken: ct);
         await using var signed2 = await Node.StartAsync(server.Endpoint, prefix, o => o.SigningKey = secret);
         Assert.Equal("signed", await signed2.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
         Assert.Equal("mine", await other.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("mine"), cancellationToken: ct));
-        Assert.Equal(1, other.Tier.Rejections[EnvelopeRejection.Unsigned]);
+        Assert.Equal(1, other.Tier.Rejections[SharedTierEnvelopeRejection.Unsigned]);
     }
 
     [Fact]
@@ -58,19 +59,19 @@ public sealed class SecurityTests(SharedRedis redis)
         var keys = node.Tier.Keys;
 
         await db.StringSetAsync(keys.Data("item:foreign"), "{\"json\":\"from another client\"}");
-        await db.StringSetAsync(keys.Data("item:corrupt"), Truncated(Envelope.Write("item:corrupt", Data(new byte[100]), null)));
-        await db.StringSetAsync(keys.Data("item:aliased"), Envelope.Write("item:other", Data(new byte[10]), null));
-        await db.StringSetAsync(keys.Data("item:big"), Envelope.Write("item:big", Data(new byte[5000]), null));
+        await db.StringSetAsync(keys.Data("item:corrupt"), Truncated(SharedTierEnvelope.Write("item:corrupt", Data(new byte[100]), null)));
+        await db.StringSetAsync(keys.Data("item:aliased"), SharedTierEnvelope.Write("item:other", Data(new byte[10]), null));
+        await db.StringSetAsync(keys.Data("item:big"), SharedTierEnvelope.Write("item:big", Data(new byte[5000]), null));
 
         foreach (var key in new[] { "item:foreign", "item:corrupt", "item:aliased", "item:big" })
         {
             Assert.Equal("recomputed", await node.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult("recomputed"), cancellationToken: ct));
         }
 
-        Assert.Equal(1, node.Tier.Rejections[EnvelopeRejection.Foreign]);
-        Assert.Equal(1, node.Tier.Rejections[EnvelopeRejection.Corrupt]);
-        Assert.Equal(1, node.Tier.Rejections[EnvelopeRejection.Aliased]);
-        Assert.Equal(1, node.Tier.Rejections[EnvelopeRejection.Oversized]);
+        Assert.Equal(1, node.Tier.Rejections[SharedTierEnvelopeRejection.Foreign]);
+        Assert.Equal(1, node.Tier.Rejections[SharedTierEnvelopeRejection.Corrupt]);
+        Assert.Equal(1, node.Tier.Rejections[SharedTierEnvelopeRejection.Aliased]);
+        Assert.Equal(1, node.Tier.Rejections[SharedTierEnvelopeRejection.Oversized]);
         await Assert.ThrowsAsync<PayloadTooLargeException>(async () => await node.Cache.SetAsync("item:huge", new string('x', 5000), cancellationToken: ct));
     }
 
@@ -93,21 +94,34 @@ public sealed class SecurityTests(SharedRedis redis)
     }
 
     [Fact]
+    public void A_versioned_family_that_is_not_declared_is_refused_at_build()
+    {
+        // Undeclared families are resolved per node (tracked up to a cap, then pooled): some nodes would store the family as
+        // versioned keys and others not, and neither would read what the other wrote.
+        var builder = new CoherentCacheBuilder()
+            .Define("product", p => p.MaxStaleness(TimeSpan.FromSeconds(1)))
+            .WithRedis("127.0.0.1:1", o => { o.VersionedFamilies.Add("product"); o.VersionedFamilies.Add("prodcut"); });
+        var error = Assert.Throws<CoherentConfigurationException>(() => builder.Build());
+        var problem = Assert.Single(error.Problems);
+        Assert.Contains("'prodcut' is not declared", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Envelope_round_trips_and_rejects_tampering()
     {
         var secret = new byte[32];
-        var data = new EnvelopeData(1, 2, 3, 4.5, 6, [("a", 7), ("béta", 8)], "payload"u8.ToArray());
-        var bytes = Envelope.Write("k:1", data, secret);
-        Assert.Equal(EnvelopeRejection.None, Envelope.TryRead("k:1", bytes, secret, 100, out var read));
+        var data = new SharedTierEnvelopeData(1, 2, 3, 4.5, 6, [("a", 7), ("béta", 8)], "payload"u8.ToArray());
+        var bytes = SharedTierEnvelope.Write("k:1", data, secret);
+        Assert.Equal(SharedTierEnvelopeRejection.None, SharedTierEnvelope.TryRead("k:1", bytes, secret, 100, out var read));
         Assert.Equal((1L, 2L, 3L, 4.5, 6L), (read.CreatedAtMs, read.ExpiresAtMs, read.Epoch, read.DeltaMs, read.ClearVersion));
         Assert.Equal(data.Tags, read.Tags);
         Assert.Equal("payload"u8.ToArray(), read.Payload.ToArray());
         bytes[^40] ^= 1;
-        Assert.Equal(EnvelopeRejection.Unsigned, Envelope.TryRead("k:1", bytes, secret, 100, out _));
-        Assert.Equal(EnvelopeRejection.Foreign, Envelope.TryRead("k:1", new byte[] { 1, 2, 3 }, null, 100, out _));
+        Assert.Equal(SharedTierEnvelopeRejection.Unsigned, SharedTierEnvelope.TryRead("k:1", bytes, secret, 100, out _));
+        Assert.Equal(SharedTierEnvelopeRejection.Foreign, SharedTierEnvelope.TryRead("k:1", new byte[] { 1, 2, 3 }, null, 100, out _));
     }
 
-    private static EnvelopeData Data(byte[] payload) =>
+    private static SharedTierEnvelopeData Data(byte[] payload) =>
         new(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000, 0, 1, 0, null, payload);
 
     private static byte[] Truncated(byte[] bytes) => bytes[..^10];

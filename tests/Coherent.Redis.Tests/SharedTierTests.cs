@@ -117,13 +117,13 @@ public sealed class SharedTierTests(SharedRedis redis)
         await using var a = await Node.StartAsync(server.Endpoint, Prefix());
         var ct = TestContext.Current.CancellationToken;
         var family = a.Cache.Families.Resolve("item:4");
-        var miss = await a.Tier.ReadAsync("item:4", family, ct);
+        var miss = await a.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:4", family.Name), ct);
         Assert.False(miss.Found);
-        await a.Tier.InvalidateAsync("item:4", ct);
-        var entry = new Distributed.DistributedEntry { Payload = "1"u8.ToArray(), CreatedAtMs = Now(), ExpiresAtMs = Now() + 60_000 };
-        Assert.False(await a.Tier.StoreIfEpochAsync("item:4", entry, miss.Epoch, null, ct));
-        Assert.True(await a.Tier.StoreIfEpochAsync("item:4", entry, miss.Epoch + 1, null, ct));
-        Assert.True((await a.Tier.ReadAsync("item:4", family, ct)).Found);
+        await a.Tier.InvalidateAsync(new Coherent.SharedTier.SharedTierKey("item:4", family.Name), ct);
+        var entry = new SharedTier.SharedTierEntry { Payload = "1"u8.ToArray(), CreatedAtMs = Now(), ExpiresAtMs = Now() + 60_000 };
+        Assert.False(await a.Tier.StoreIfEpochAsync(new Coherent.SharedTier.SharedTierKey("item:4", family.Name), entry, miss.Epoch, null, ct));
+        Assert.True(await a.Tier.StoreIfEpochAsync(new Coherent.SharedTier.SharedTierKey("item:4", family.Name), entry, miss.Epoch + 1, null, ct));
+        Assert.True((await a.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:4", family.Name), ct)).Found);
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 
 namespace Coherent.Tests;
 
@@ -31,7 +31,7 @@ public sealed class StalenessBoundTests
         }
 
         await using var cache = builder.Build();
-        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds());
+        ((ISharedTierHost)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds());
         var runs = 0;
         ValueTask<int> Factory(CancellationToken _) => ValueTask.FromResult(++runs);
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));
@@ -52,7 +52,7 @@ public sealed class StalenessBoundTests
     {
         var time = T.Clock();
         await using var cache = T.Price(time, ttl: TimeSpan.FromMinutes(10)).Build();
-        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
+        ((ISharedTierHost)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
         var runs = 0;
         ValueTask<int> Factory(CancellationToken _)
         {
@@ -83,7 +83,7 @@ public sealed class StalenessBoundTests
         var time = T.Clock();
         await using var cache = T.Price(time, ttl: TimeSpan.FromMinutes(10),
             more: p => p.FailSafe(TimeSpan.FromHours(1)).Timeouts(soft: TimeSpan.FromMilliseconds(100))).Build();
-        ((IDistributedTierOwner)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
+        ((ISharedTierHost)cache).SetConfirmedUpTo(time.GetUtcNow().ToUnixTimeMilliseconds()); // then the bus goes silent
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct));
         time.Advance(TimeSpan.FromMilliseconds(cache.Families.Resolve("price:1").MaxStalenessMs + 10));
 
@@ -113,8 +113,8 @@ public sealed class StalenessBoundTests
         var time = new SteppingTimeProvider(T.Clock());
         await using var cache = new CoherentCacheBuilder().WithTimeProvider(time).WithName($"step-{Guid.NewGuid():N}")
             .Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(10)).Jitter(0).NoEarlyRefresh()).Build();
-        var owner = (IDistributedTierOwner)cache;
-        owner.SetConfirmedUpTo(owner.Clock.PreciseNowMs()); // then the bus goes silent
+        var owner = (ISharedTierHost)cache;
+        owner.SetConfirmedUpTo(owner.NowMs()); // then the bus goes silent
         var runs = 0;
         ValueTask<int> Factory(CancellationToken _) => ValueTask.FromResult(++runs);
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", Factory, cancellationToken: T.Ct));

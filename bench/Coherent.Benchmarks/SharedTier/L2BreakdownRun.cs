@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
@@ -38,25 +39,25 @@ internal static class L2BreakdownRun
         {
             ("1 GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
             ("2 GET + WaitAsync(500 ms, TimeProvider) + Deserialize", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key).WaitAsync(TimeSpan.FromMilliseconds(500), TimeProvider.System))!, Product.Json)),
-            ("3 GET data + Envelope.TryRead + Deserialize (the tier's one command, without the tier)", async () =>
+            ("3 GET data + SharedTierEnvelope.TryRead + Deserialize (the tier's one command, without the tier)", async () =>
             {
-                Envelope.TryRead(Key, (byte[])(await db.StringGetAsync(keys.Data(Key)))!, null, 1 << 20, out var data);
+                SharedTierEnvelope.TryRead(Key, (byte[])(await db.StringGetAsync(keys.Data(Key)))!, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
             ("4 MGET data + epoch + Deserialize (the read before GET-only hits)", async () =>
             {
                 var values = await db.StringGetAsync([keys.Data(Key), keys.Epoch(Key)]);
-                Envelope.TryRead(Key, (byte[])values[0]!, null, 1 << 20, out var data);
+                SharedTierEnvelope.TryRead(Key, (byte[])values[0]!, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
             ("5 RedisTier.ReadAsync (GET) + Deserialize (no flight, no L1)", async () =>
             {
-                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                var read = await tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, family.Name), CancellationToken.None);
                 JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
             }),
             ("5b RedisTier.ReadAsync + Coherent's JsonCacheSerializer (one-segment sequence: span parse)", async () =>
             {
-                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                var read = await tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, family.Name), CancellationToken.None);
                 JsonCacheSerializer.Default.Deserialize<Product>(new ReadOnlySequence<byte>(read.Entry!.Payload));
             }),
             ("6 step 5 + handing the result over a RunContinuationsAsynchronously TCS (as a flight does)", setup.TierReadHandedOverAsync),
@@ -66,7 +67,7 @@ internal static class L2BreakdownRun
 
                 async ValueTask<Product> Read()
                 {
-                    var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                    var read = await tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, family.Name), CancellationToken.None);
                     return JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!;
                 }
             }),

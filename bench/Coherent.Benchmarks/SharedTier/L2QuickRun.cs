@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Diagnostics;
 using System.Text.Json;
 using Coherent.Redis.Storage;
@@ -29,18 +30,18 @@ internal static class L2QuickRun
             ("GET + Deserialize (baseline)", async () => JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + Key))!, Product.Json)),
             ("RedisTier.ReadAsync + SerializerGuard.Deserialize", async () =>
             {
-                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                var read = await tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, family.Name), CancellationToken.None);
                 SerializerGuard.Deserialize<Product>(JsonCacheSerializer.Default, Key, read.Entry!.Payload);
             }),
             ("RedisTier.ReadAsync + JsonSerializer.Deserialize(span)", async () =>
             {
-                var read = await tier.ReadAsync(Key, family, CancellationToken.None);
+                var read = await tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, family.Name), CancellationToken.None);
                 JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json);
             }),
-            ("GET data + Envelope.TryRead + Deserialize(span)", async () =>
+            ("GET data + SharedTierEnvelope.TryRead + Deserialize(span)", async () =>
             {
                 var value = await db.StringGetAsync(keys.Data(Key));
-                Envelope.TryRead(Key, (ReadOnlyMemory<byte>)value, null, 1 << 20, out var data);
+                SharedTierEnvelope.TryRead(Key, (ReadOnlyMemory<byte>)value, null, 1 << 20, out var data);
                 JsonSerializer.Deserialize<Product>(data.Payload.Span, Product.Json);
             }),
             ("tier read handed over a RunContinuationsAsynchronously TCS (as a flight does)", setup.TierReadHandedOverAsync),

@@ -1,4 +1,4 @@
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Coherent.Policies;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
@@ -36,7 +36,7 @@ internal sealed class L2Setup : IAsyncDisposable
 
     public CoherentCache Local { get; }
 
-    internal IDistributedTier Tier { get; }
+    internal ISharedTier Tier { get; }
 
     internal FamilyState Family { get; }
 
@@ -53,7 +53,7 @@ internal sealed class L2Setup : IAsyncDisposable
 
         async Task Fill(TaskCompletionSource<Product> target)
         {
-            var read = await Tier.ReadAsync(Key, Family, CancellationToken.None);
+            var read = await Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey(Key, Family.Name), CancellationToken.None);
             target.SetResult(System.Text.Json.JsonSerializer.Deserialize<Product>(read.Entry!.Payload.Span, Product.Json)!);
         }
     }

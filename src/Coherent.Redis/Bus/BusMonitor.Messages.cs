@@ -48,7 +48,7 @@ internal sealed partial class BusMonitor
                     if (!self)
                     {
                         _owner.OnRemoteInvalidated(key);
-                        _owner.RecordInvalidationLag(key, _owner.Clock.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
+                        _owner.RecordInvalidationLag(key, _owner.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
                     }
 
                     break;
@@ -72,7 +72,7 @@ internal sealed partial class BusMonitor
 
                     break;
                 case 'H':
-                    now = _owner.Clock.PreciseNowMs();
+                    now = _owner.NowMs();
                     if (self)
                     {
                         OnOwnHeartbeat(text[rest..], now);
@@ -90,7 +90,7 @@ internal sealed partial class BusMonitor
 
             if (!self)
             {
-                now = _owner.Clock.PreciseNowMs();
+                now = _owner.NowMs();
                 if (_sequences.OnMessage(sender, number, now) is > 0 and var lost)
                 {
                     OnGap(sender, lost, now);

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using Coherent.Distributed;
+using Coherent.SharedTier;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -24,7 +24,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
     private const long FutureToleranceMs = 20;
 
     private readonly RedisTier _tier;
-    private readonly IDistributedTierOwner _owner;
+    private readonly ISharedTierHost _owner;
     private readonly IConnectionMultiplexer _connection;
     private readonly CoherentRedisOptions _options;
     private readonly ILogger _logger;
@@ -47,7 +47,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
     private long _subscribedAtMs = long.MaxValue;
     private bool _readySinceSubscribe;
 
-    public BusMonitor(RedisTier tier, IDistributedTierOwner owner, IConnectionMultiplexer connection, CoherentRedisOptions options, ILogger logger)
+    public BusMonitor(RedisTier tier, ISharedTierHost owner, IConnectionMultiplexer connection, CoherentRedisOptions options, ILogger logger)
     {
         _tier = tier;
         _owner = owner;
@@ -57,7 +57,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
         _intervalMs = Math.Max(1, (long)options.HeartbeatInterval.TotalMilliseconds);
         IsCluster = connection.GetServers().Any(s => s.ServerType == ServerType.Cluster);
         _sequences = new SequenceTracker(IsCluster ? Math.Max(50, 2 * _intervalMs) : 0, forgetAfterMs: Math.Max(60_000, 100 * _intervalMs));
-        _lastArrivalMs = _lastConfirmedMs = owner.Clock.PreciseNowMs();
+        _lastArrivalMs = _lastConfirmedMs = owner.NowMs();
     }
 
     public bool IsCluster { get; }
@@ -85,7 +85,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
 
     public void Start()
     {
-        _timer = _owner.Clock.TimeProvider.CreateTimer(static s => _ = ((BusMonitor)s!).TickAsync(), this, TimeSpan.Zero, _options.HeartbeatInterval);
+        _timer = _owner.TimeProvider.CreateTimer(static s => _ = ((BusMonitor)s!).TickAsync(), this, TimeSpan.Zero, _options.HeartbeatInterval);
     }
 
     /// <summary>Subscribes once (StackExchange.Redis resubscribes by itself after reconnects); retried by every tick until it works.</summary>
@@ -110,7 +110,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
             // and clear versions are reloaded, and each sender's numbering starts from the server's record, not from its
             // first message. Messages arriving meanwhile wait in the queue until the handler is attached.
             await SeedSequencesAsync().ConfigureAwait(false);
-            var now = _owner.Clock.PreciseNowMs();
+            var now = _owner.NowMs();
             Volatile.Write(ref _subscribedAtMs, now);
             ReconcileAfterPossibleLoss(now);
             queue.OnMessage(Handle);
@@ -130,7 +130,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
             {
                 if (sender != _tier.SenderId)
                 {
-                    _sequences.Seed(sender, seq, _owner.Clock.PreciseNowMs());
+                    _sequences.Seed(sender, seq, _owner.NowMs());
                 }
             }
         }
@@ -150,7 +150,7 @@ internal sealed partial class BusMonitor : IAsyncDisposable
         try
         {
             await TrySubscribeAsync().ConfigureAwait(false);
-            var now = _owner.Clock.PreciseNowMs();
+            var now = _owner.NowMs();
             if (now - Volatile.Read(ref _lastArrivalMs) > 3 * _intervalMs + 50)
             {
                 MarkSuspect("own heartbeat overdue", loss: false);

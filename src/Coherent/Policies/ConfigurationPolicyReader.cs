@@ -1,4 +1,5 @@
 using System.Globalization;
+using Coherent.SharedTier;
 using Microsoft.Extensions.Configuration;
 
 namespace Coherent.Policies;
@@ -38,7 +39,7 @@ internal static class ConfigurationPolicyReader
                 // Build time, not now, because WithRedis may be called after FromConfiguration.
                 builder.ExtraValidators.Add(p =>
                 {
-                    if (builder.DistributedTierFactory is null)
+                    if (builder.SharedTierFactoryValue is null)
                     {
                         p.Add($"Configuration: '{child.Path}' is configured but the cache has no shared tier: call WithRedis() (package Coherent.Redis).");
                     }
@@ -63,22 +64,22 @@ internal static class ConfigurationPolicyReader
             }
         }
 
-        if (ParseBool(section, "Strict", problems) is { } strict)
+        if (ConfigurationValues.ReadBoolean(section, "Strict", problems) is { } strict)
         {
             builder.Strict(strict);
         }
 
-        if (ParseLong(section, "MaxEntries", problems) is { } max)
+        if (ConfigurationValues.ReadInt64(section, "MaxEntries", problems) is { } max)
         {
             builder.LocalCapacityValue = (int)Math.Clamp(max, int.MinValue, int.MaxValue);
         }
 
-        if (ParseLong(section, "MaxKeyLength", problems) is { } keyLength)
+        if (ConfigurationValues.ReadInt64(section, "MaxKeyLength", problems) is { } keyLength)
         {
             builder.MaxKeyLengthValue = (int)Math.Clamp(keyLength, int.MinValue, int.MaxValue);
         }
 
-        if (ParseLong(section, "MaxPayloadBytes", problems) is { } payload)
+        if (ConfigurationValues.ReadInt64(section, "MaxPayloadBytes", problems) is { } payload)
         {
             builder.MaxPayloadBytesValue = payload;
         }
@@ -104,16 +105,16 @@ internal static class ConfigurationPolicyReader
             }
         }
 
-        if (ParseSpan(s, "MaxStaleness", problems) is { } ms) { p.MaxStaleness(ms); }
-        if (ParseSpan(s, "Ttl", problems) is { } ttl) { p.Ttl(ttl); }
-        if (ParseSpan(s, "LocalTtl", problems) is { } local) { p.LocalTtl(local); }
-        if (ParseDouble(s, "Jitter", problems) is { } jitter) { p.Jitter(jitter); }
-        if (ParseSpan(s, "FailSafeMaxAge", problems) is { } fsAge) { p.FailSafeMaxAgeValue = fsAge; }
-        if (ParseSpan(s, "FailSafeThrottle", problems) is { } fsThrottle) { p.FailSafeThrottleValue = fsThrottle; }
-        if (ParseSpan(s, "SoftTimeout", problems) is { } soft) { p.SoftTimeoutValue = soft; }
-        if (ParseSpan(s, "HardTimeout", problems) is { } hard) { p.HardTimeoutValue = hard; }
+        if (ConfigurationValues.ReadDuration(s, "MaxStaleness", problems) is { } ms) { p.MaxStaleness(ms); }
+        if (ConfigurationValues.ReadDuration(s, "Ttl", problems) is { } ttl) { p.Ttl(ttl); }
+        if (ConfigurationValues.ReadDuration(s, "LocalTtl", problems) is { } local) { p.LocalTtl(local); }
+        if (ConfigurationValues.ReadDouble(s, "Jitter", problems) is { } jitter) { p.Jitter(jitter); }
+        if (ConfigurationValues.ReadDuration(s, "FailSafeMaxAge", problems) is { } fsAge) { p.FailSafeMaxAgeValue = fsAge; }
+        if (ConfigurationValues.ReadDuration(s, "FailSafeThrottle", problems) is { } fsThrottle) { p.FailSafeThrottleValue = fsThrottle; }
+        if (ConfigurationValues.ReadDuration(s, "SoftTimeout", problems) is { } soft) { p.SoftTimeoutValue = soft; }
+        if (ConfigurationValues.ReadDuration(s, "HardTimeout", problems) is { } hard) { p.HardTimeoutValue = hard; }
         if (s["Reason"] is { Length: > 0 } reason) { p.Reason(reason); }
-        if (ParseBool(s, "CopyOnRead", problems) is { } copy) { p.CopyOnRead(copy); }
+        if (ConfigurationValues.ReadBoolean(s, "CopyOnRead", problems) is { } copy) { p.CopyOnRead(copy); }
         if (s["EarlyRefresh"] is { Length: > 0 } early)
         {
             if (early.Equals("off", StringComparison.OrdinalIgnoreCase) || early.Equals("false", StringComparison.OrdinalIgnoreCase))
@@ -130,74 +131,4 @@ internal static class ConfigurationPolicyReader
             }
         }
     }
-
-    internal static TimeSpan? ParseSpan(IConfiguration s, string key, List<string> problems)
-    {
-        var raw = s[key];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return null;
-        }
-
-        if (TimeSpan.TryParse(raw, CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"Configuration: '{Path(s, key)}' is not a duration (hh:mm:ss[.fff]); got '{raw}'.");
-        return null;
-    }
-
-    internal static double? ParseDouble(IConfiguration s, string key, List<string> problems)
-    {
-        var raw = s[key];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return null;
-        }
-
-        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"Configuration: '{Path(s, key)}' is not a number; got '{raw}'.");
-        return null;
-    }
-
-    internal static long? ParseLong(IConfiguration s, string key, List<string> problems)
-    {
-        var raw = s[key];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return null;
-        }
-
-        if (long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"Configuration: '{Path(s, key)}' is not an integer; got '{raw}'.");
-        return null;
-    }
-
-    internal static bool? ParseBool(IConfiguration s, string key, List<string> problems)
-    {
-        var raw = s[key];
-        if (string.IsNullOrWhiteSpace(raw))
-        {
-            return null;
-        }
-
-        if (bool.TryParse(raw, out var value))
-        {
-            return value;
-        }
-
-        problems.Add($"Configuration: '{Path(s, key)}' must be true or false; got '{raw}'.");
-        return null;
-    }
-
-    internal static string Path(IConfiguration s, string key) => s is IConfigurationSection section ? $"{section.Path}:{key}" : key;
 }

@@ -10,10 +10,11 @@ namespace Coherent;
 /// </summary>
 public sealed class PolicyReport
 {
-    private PolicyReport(IReadOnlyList<FamilyPolicy> rows, bool strict)
+    private PolicyReport(IReadOnlyList<FamilyPolicy> rows, bool strict, IReadOnlyList<string> notes)
     {
         Rows = rows;
         Strict = strict;
+        Notes = notes;
     }
 
     /// <summary>One policy per declared family, ordered by family name.</summary>
@@ -22,8 +23,31 @@ public sealed class PolicyReport
     /// <summary>Whether undeclared families are refused.</summary>
     public bool Strict { get; }
 
-    internal static PolicyReport From(FamilyRegistry registry) =>
-        new(registry.Declared.Select(f => f.Policy).OrderBy(p => p.Family, StringComparer.Ordinal).ToList(), registry.Strict);
+    /// <summary>
+    /// Where the bound a family really gets differs from its declared MaxStaleness because of the shared tier in use
+    /// (one that cannot fence a stale set, or has no invalidation bus). Empty when every declared bound holds as written.
+    /// </summary>
+    public IReadOnlyList<string> Notes { get; }
+
+    internal static PolicyReport From(FamilyRegistry registry, SharedTier.SharedTierGuarantees? tier = null)
+    {
+        var rows = registry.Declared.Select(f => f.Policy).OrderBy(p => p.Family, StringComparer.Ordinal).ToList();
+        var notes = new List<string>();
+        if (tier is { } guarantees && !guarantees.HasFlag(SharedTier.SharedTierGuarantees.FencedStores))
+        {
+            foreach (var p in rows.Where(p => p.Ttl > p.MaxStaleness))
+            {
+                notes.Add($"{p.Family}: bound {FormatDuration(p.Ttl)} (its ttl), not {FormatDuration(p.MaxStaleness)}: the shared tier cannot fence a stale set, which then stays in it until it expires.");
+            }
+        }
+
+        if (tier is { } bus && !bus.HasFlag(SharedTier.SharedTierGuarantees.InvalidationBus))
+        {
+            notes.Add("No invalidation bus: every L1 copy lives at most its family's max-staleness.");
+        }
+
+        return new(rows, registry.Strict, notes);
+    }
 
     /// <summary>Formats a duration the way people read policies: 500ms, 5s, 10m, 2h, 1d.</summary>
     public static string FormatDuration(TimeSpan? value) => value switch
@@ -62,6 +86,11 @@ public sealed class PolicyReport
         foreach (var line in lines)
         {
             sb.AppendLine(string.Join("  ", line.Select((c, i) => c.PadRight(widths[i]))).TrimEnd());
+        }
+
+        foreach (var note in Notes)
+        {
+            sb.AppendLine("note: " + note);
         }
 
         return sb.ToString();

@@ -43,8 +43,8 @@ internal sealed class CoherentTelemetry : IDisposable
     }
 
     /// <summary>An L2 read's outcome for its span.</summary>
-    public static string ReadOutcome(in Distributed.DistributedReadResult result) =>
-        result.Unavailable ? "unavailable" : result.Entry is null ? "miss" : "hit";
+    public static string ReadOutcome(in SharedTier.SharedTierRead result) =>
+        result.Status switch { SharedTier.SharedTierReadStatus.Unavailable => "unavailable", SharedTier.SharedTierReadStatus.Hit => "hit", _ => "miss" };
 
     /// <summary>The assembly's informational version (the package version), given to the meter.</summary>
     internal static readonly string? Version = typeof(CoherentTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;

@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Diagnostics;
 using Coherent.Lab.Proof;
 using Coherent.Redis.Storage;
@@ -16,7 +17,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
 {
     private static string Prefix() => "i" + Guid.NewGuid().ToString("N")[..8];
 
-    private static EnvelopeData Data(byte[] payload, (string, long)[]? tags = null) =>
+    private static SharedTierEnvelopeData Data(byte[] payload, (string, long)[]? tags = null) =>
         new(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000, 3, 1, 0, tags, payload);
 
     [Fact]
@@ -25,14 +26,14 @@ public sealed class BadInputRedisTests(SharedRedis redis)
         var secret = new byte[32];
         foreach (var signingKey in new[] { null, secret })
         {
-            var bytes = Envelope.Write("item:1", Data("\"value\""u8.ToArray(), [("catalog", 4), ("x", 1)]), signingKey);
+            var bytes = SharedTierEnvelope.Write("item:1", Data("\"value\""u8.ToArray(), [("catalog", 4), ("x", 1)]), signingKey);
             for (var length = 0; length < bytes.Length; length++)
             {
-                var rejection = Envelope.TryRead("item:1", bytes.AsMemory(0, length), signingKey, 1000, out _);
-                Assert.NotEqual(EnvelopeRejection.None, rejection);
+                var rejection = SharedTierEnvelope.TryRead("item:1", bytes.AsMemory(0, length), signingKey, 1000, out _);
+                Assert.NotEqual(SharedTierEnvelopeRejection.None, rejection);
             }
 
-            Assert.Equal(EnvelopeRejection.None, Envelope.TryRead("item:1", bytes, signingKey, 1000, out _));
+            Assert.Equal(SharedTierEnvelopeRejection.None, SharedTierEnvelope.TryRead("item:1", bytes, signingKey, 1000, out _));
         }
     }
 
@@ -40,19 +41,19 @@ public sealed class BadInputRedisTests(SharedRedis redis)
     public void With_a_signing_key_every_single_bit_flip_is_refused_and_without_one_payload_rot_is_not_detected()
     {
         var secret = "0123456789abcdef0123456789abcdef"u8.ToArray();
-        var signed = Envelope.Write("item:1", Data("42"u8.ToArray(), [("catalog", 4)]), secret);
+        var signed = SharedTierEnvelope.Write("item:1", Data("42"u8.ToArray(), [("catalog", 4)]), secret);
         for (var bit = 0; bit < signed.Length * 8; bit++)
         {
             var copy = (byte[])signed.Clone();
             copy[bit / 8] ^= (byte)(1 << (bit % 8));
-            Assert.NotEqual(EnvelopeRejection.None, Envelope.TryRead("item:1", copy, secret, 1000, out _));
+            Assert.NotEqual(SharedTierEnvelopeRejection.None, SharedTierEnvelope.TryRead("item:1", copy, secret, 1000, out _));
         }
 
         // Documented: the envelope has no checksum of its own. Unsigned, a flipped payload bit ("42" → "43") reads as a
         // different value; deployments that need integrity against bit rot or tampering set SigningKey.
-        var unsigned = Envelope.Write("item:1", Data("42"u8.ToArray()), null);
+        var unsigned = SharedTierEnvelope.Write("item:1", Data("42"u8.ToArray()), null);
         unsigned[^1] ^= 0x01;
-        Assert.Equal(EnvelopeRejection.None, Envelope.TryRead("item:1", unsigned, null, 1000, out var rotten));
+        Assert.Equal(SharedTierEnvelopeRejection.None, SharedTierEnvelope.TryRead("item:1", unsigned, null, 1000, out var rotten));
         Assert.Equal("43"u8.ToArray(), rotten.Payload.ToArray());
     }
 
@@ -68,12 +69,12 @@ public sealed class BadInputRedisTests(SharedRedis redis)
             {
                 bytes[0] = (byte)'C';
                 bytes[1] = (byte)'H';
-                bytes[2] = Envelope.FormatVersion; // past the magic: the structural checks must hold on their own
+                bytes[2] = SharedTierEnvelope.FormatVersion; // past the magic: the structural checks must hold on their own
             }
 
-            var rejection = Envelope.TryRead("item:1", bytes, null, 1000, out _);
+            var rejection = SharedTierEnvelope.TryRead("item:1", bytes, null, 1000, out _);
             // Every length: past the structure, random bytes would still have to carry this key's binding.
-            Assert.True(rejection != EnvelopeRejection.None, $"garbage of {bytes.Length} bytes accepted: {Convert.ToHexString(bytes)}");
+            Assert.True(rejection != SharedTierEnvelopeRejection.None, $"garbage of {bytes.Length} bytes accepted: {Convert.ToHexString(bytes)}");
         }
     }
 

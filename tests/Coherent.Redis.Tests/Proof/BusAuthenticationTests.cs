@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Coherent.Redis.Storage;
@@ -138,7 +139,7 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         Assert.Equal(0, a.Logs.Count(2010)); // refused, never a failed read
         Assert.False(a.Tier.Breaker.IsOpen);
         Assert.True(a.Logs.Count(2017) > 0, "the refused versions were not logged");
-        Assert.True(a.Tier.Rejections.GetValueOrDefault(EnvelopeRejection.BadVersion) > 0);
+        Assert.True(a.Tier.Rejections.GetValueOrDefault(SharedTierEnvelopeRejection.BadVersion) > 0);
 
         // Writes repair what they bump: the key, the tags and the clear work again, with versions Lua counts exactly.
         await a.Cache.InvalidateAsync("item:e", ct);
@@ -173,14 +174,14 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
         await db.StringSetAsync(a.Tier.Keys.Data("item:c"), captured, TimeSpan.FromMinutes(1));
 
         Assert.Equal("v2", await b.Cache.GetOrSetAsync("item:c", _ => ValueTask.FromResult("v2"), cancellationToken: ct));
-        Assert.Equal(1, b.Tier.Rejections.GetValueOrDefault(EnvelopeRejection.OlderThanEpoch));
+        Assert.Equal(1, b.Tier.Rejections.GetValueOrDefault(SharedTierEnvelopeRejection.OlderThanEpoch));
 
         // A write-through's value is still an L2 hit for the other nodes (stamped with the epoch its own write made).
         await a.Cache.SetAsync("item:s", "written", cancellationToken: ct);
         Assert.Equal("written", await b.Cache.GetOrSetAsync("item:s", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
         await a.Cache.SetAsync("product:1", "versioned", cancellationToken: ct);
         Assert.Equal("versioned", await b.Cache.GetOrSetAsync("product:1", _ => ValueTask.FromResult("factory"), cancellationToken: ct));
-        Assert.Equal(1, b.Tier.Rejections.GetValueOrDefault(EnvelopeRejection.OlderThanEpoch));
+        Assert.Equal(1, b.Tier.Rejections.GetValueOrDefault(SharedTierEnvelopeRejection.OlderThanEpoch));
     }
 
     [Fact]

@@ -30,7 +30,7 @@ public sealed class WriteFailureTests
         try
         {
             thrown = await Record.ExceptionAsync(() => a.Cache.SetAsync("item:t", "new", tagged, ct).AsTask());
-            pendingWhileDown = a.Tier.PendingCount; // read before the server is back: the retry may land at once after
+            pendingWhileDown = a.Tier.PendingInvalidations; // read before the server is back: the retry may land at once after
         }
         finally
         {
@@ -39,7 +39,7 @@ public sealed class WriteFailureTests
 
         Assert.IsType<InvalidationFailedException>(thrown);
         Assert.Equal(1, pendingWhileDown);
-        await Eventually.TrueAsync(() => a.Tier.PendingCount == 0, TimeSpan.FromSeconds(10), "the queued invalidation never landed");
+        await Eventually.TrueAsync(() => a.Tier.PendingInvalidations == 0, TimeSpan.FromSeconds(10), "the queued invalidation never landed");
         await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("computed"), tagged, ct) != "old",
             TimeSpan.FromSeconds(5), "the other node kept the old value after the retry landed");
     }

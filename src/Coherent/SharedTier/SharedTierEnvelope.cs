@@ -4,16 +4,29 @@ using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Coherent.Redis.Storage;
+namespace Coherent.SharedTier;
 
-/// <summary>Why bytes read from Redis were refused (each is a counted miss, never an exception).</summary>
-internal enum EnvelopeRejection
+/// <summary>Why bytes read from a shared tier were refused (each is a counted miss, never an exception).</summary>
+public enum SharedTierEnvelopeRejection
 {
+    /// <summary>Accepted.</summary>
     None,
+
+    /// <summary>Coherent's format, but truncated or inconsistent.</summary>
     Corrupt,
+
+    /// <summary>Not Coherent's format (or another format version): written by something else.</summary>
     Foreign,
+
+    /// <summary>A payload over the reader's limit.</summary>
     Oversized,
+
+    /// <summary>Unsigned, or signed with another key, where the reader requires its signature.</summary>
+#pragma warning disable CA1720 // "unsigned" as in "not signed"; the name is also the metric's reason attribute
     Unsigned,
+#pragma warning restore CA1720
+
+    /// <summary>Written for another key (two keys mapped to one storage key).</summary>
     Aliased,
 
     /// <summary>Signed, but stored under an older epoch than its key's current one (captured and written back after an invalidation).</summary>
@@ -23,18 +36,26 @@ internal enum EnvelopeRejection
     BadVersion,
 }
 
-/// <summary>A decoded envelope: metadata plus the payload slice (no copy).</summary>
-internal readonly record struct EnvelopeData(
+/// <summary>A decoded envelope: metadata plus the payload slice (no copy). Times are on the engine's clock (Unix ms).</summary>
+/// <param name="CreatedAtMs">When the value was fetched.</param>
+/// <param name="ExpiresAtMs">When it stops being fresh.</param>
+/// <param name="Epoch">The key's epoch it was stored under.</param>
+/// <param name="DeltaMs">How long its factory took.</param>
+/// <param name="ClearVersion">The clear version it was stamped with.</param>
+/// <param name="Tags">Its tags with the versions it was stamped with, or null.</param>
+/// <param name="Payload">The serialized value.</param>
+public readonly record struct SharedTierEnvelopeData(
     long CreatedAtMs, long ExpiresAtMs, long Epoch, double DeltaMs, long ClearVersion,
     (string Tag, long Version)[]? Tags, ReadOnlyMemory<byte> Payload);
 
 /// <summary>
-/// The L2 value format: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
+/// The shared tier's value format, one for every backend: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
 /// XxHash64 (to detect two keys aliased to one Redis key), tags with their versions, the payload, and an optional
 /// HMAC-SHA256 over everything before it and the full key (<see cref="Mac"/>). Little-endian; written in one exact-size array.
 /// </summary>
-internal static class Envelope
+public static class SharedTierEnvelope
 {
+    /// <summary>The format version written (a reader refuses others as <see cref="SharedTierEnvelopeRejection.Foreign"/>).</summary>
     public const byte FormatVersion = 1;
     private const byte Magic0 = (byte)'C';
     private const byte Magic1 = (byte)'H';
@@ -42,6 +63,7 @@ internal static class Envelope
     private const int HeaderSize = 54;
     private const int MacSize = 32;
 
+    /// <summary>The key's XxHash64 over its UTF-8 bytes, as the envelope records it.</summary>
     public static ulong KeyHash(string key)
     {
         var max = Encoding.UTF8.GetMaxByteCount(key.Length);
@@ -72,7 +94,8 @@ internal static class Envelope
         }
     }
 
-    public static byte[] Write(string key, in EnvelopeData data, byte[]? signingKey)
+    /// <summary>Writes <paramref name="data"/> for <paramref name="key"/>, signed with <paramref name="signingKey"/> (HMAC-SHA256) when given.</summary>
+    public static byte[] Write(string key, in SharedTierEnvelopeData data, byte[]? signingKey)
     {
         var size = HeaderSize + 4 + data.Payload.Length + (signingKey is null ? 0 : MacSize);
         if (data.Tags is { } tags)
@@ -120,26 +143,30 @@ internal static class Envelope
         return bytes;
     }
 
-    public static EnvelopeRejection TryRead(string key, ReadOnlyMemory<byte> bytes, byte[]? signingKey, long maxPayloadBytes, out EnvelopeData data)
+    /// <summary>
+    /// Reads an envelope written for <paramref name="key"/>; with <paramref name="signingKey"/>, only one signed with it. Never
+    /// throws for bad bytes: the reason is returned and <paramref name="data"/> is default. The payload is a slice of <paramref name="bytes"/>.
+    /// </summary>
+    public static SharedTierEnvelopeRejection TryRead(string key, ReadOnlyMemory<byte> bytes, byte[]? signingKey, long maxPayloadBytes, out SharedTierEnvelopeData data)
     {
         data = default;
         var span = bytes.Span;
         if (span.Length < HeaderSize + 4 || span[0] != Magic0 || span[1] != Magic1 || span[2] != FormatVersion)
         {
-            return EnvelopeRejection.Foreign;
+            return SharedTierEnvelopeRejection.Foreign;
         }
 
         var signed = (span[3] & SignedFlag) != 0;
         if (signingKey is not null && !signed)
         {
-            return EnvelopeRejection.Unsigned;
+            return SharedTierEnvelopeRejection.Unsigned;
         }
 
         if (signed && signingKey is not null)
         {
             if (span.Length < HeaderSize + 4 + MacSize)
             {
-                return EnvelopeRejection.Corrupt;
+                return SharedTierEnvelopeRejection.Corrupt;
             }
 
             var body = span[..^MacSize];
@@ -147,14 +174,14 @@ internal static class Envelope
             Mac(signingKey, key, body, mac);
             if (!CryptographicOperations.FixedTimeEquals(mac, span[^MacSize..]))
             {
-                return EnvelopeRejection.Unsigned;
+                return SharedTierEnvelopeRejection.Unsigned;
             }
         }
 
         var end = span.Length - (signed ? MacSize : 0);
         if (BinaryPrimitives.ReadUInt64LittleEndian(span[44..]) != KeyHash(key))
         {
-            return EnvelopeRejection.Aliased;
+            return SharedTierEnvelopeRejection.Aliased;
         }
 
         var count = BinaryPrimitives.ReadUInt16LittleEndian(span[52..]);
@@ -164,14 +191,14 @@ internal static class Envelope
         {
             if (offset + 2 > end)
             {
-                return EnvelopeRejection.Corrupt;
+                return SharedTierEnvelopeRejection.Corrupt;
             }
 
             int length = BinaryPrimitives.ReadUInt16LittleEndian(span[offset..]);
             offset += 2;
             if (offset + length + 8 > end)
             {
-                return EnvelopeRejection.Corrupt;
+                return SharedTierEnvelopeRejection.Corrupt;
             }
 
             tags![i] = (Encoding.UTF8.GetString(span.Slice(offset, length)), BinaryPrimitives.ReadInt64LittleEndian(span[(offset + length)..]));
@@ -180,22 +207,22 @@ internal static class Envelope
 
         if (offset + 4 > end)
         {
-            return EnvelopeRejection.Corrupt;
+            return SharedTierEnvelopeRejection.Corrupt;
         }
 
         var payloadLength = BinaryPrimitives.ReadInt32LittleEndian(span[offset..]);
         offset += 4;
         if (payloadLength > maxPayloadBytes)
         {
-            return EnvelopeRejection.Oversized;
+            return SharedTierEnvelopeRejection.Oversized;
         }
 
         if (payloadLength < 0 || offset + payloadLength != end)
         {
-            return EnvelopeRejection.Corrupt;
+            return SharedTierEnvelopeRejection.Corrupt;
         }
 
-        data = new EnvelopeData(
+        data = new SharedTierEnvelopeData(
             BinaryPrimitives.ReadInt64LittleEndian(span[4..]),
             BinaryPrimitives.ReadInt64LittleEndian(span[12..]),
             BinaryPrimitives.ReadInt64LittleEndian(span[20..]),
@@ -203,6 +230,6 @@ internal static class Envelope
             BinaryPrimitives.ReadInt64LittleEndian(span[36..]),
             tags,
             bytes.Slice(offset, payloadLength));
-        return EnvelopeRejection.None;
+        return SharedTierEnvelopeRejection.None;
     }
 }

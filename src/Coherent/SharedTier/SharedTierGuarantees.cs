@@ -1,0 +1,27 @@
+namespace Coherent.SharedTier;
+
+/// <summary>
+/// What a shared tier can enforce. The engine and the policy report go by it: the staleness bound a family really gets
+/// depends on it (see <c>docs/guarantees.md</c>).
+/// </summary>
+[Flags]
+public enum SharedTierGuarantees
+{
+    /// <summary>Storage only: no fencing, no bus, no fleet lease.</summary>
+    None = 0,
+
+    /// <summary>
+    /// A fill computed before an invalidation of its key never enters the tier after it (<see cref="ISharedTier.StoreIfEpochAsync"/>
+    /// compares atomically). Without it a stale set can stay in the tier up to the family's Ttl.
+    /// </summary>
+    FencedStores = 1,
+
+    /// <summary>Invalidations reach every node's L1 (and confirm it): L1 copies may then live longer than MaxStaleness.</summary>
+    InvalidationBus = 2,
+
+    /// <summary>One node in the fleet computes a missing key while the others wait for its fill.</summary>
+    FleetLeases = 4,
+
+    /// <summary>Everything: fenced stores, an invalidation bus and fleet leases (Coherent.Redis).</summary>
+    All = FencedStores | InvalidationBus | FleetLeases,
+}
