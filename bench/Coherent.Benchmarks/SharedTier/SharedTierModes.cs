@@ -16,6 +16,9 @@ internal static class SharedTierModes
             case "redis-l2-breakdown":
                 await L2BreakdownRun.RunAsync(args[1..]);
                 return true;
+            case "redis-fleet-load":
+                await FleetLoadRun.RunAsync(args[1..]);
+                return true;
             case "redis-l2-quick":
                 await L2QuickRun.RunAsync(args[1..]);
                 return true;
