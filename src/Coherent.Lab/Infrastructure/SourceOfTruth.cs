@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Coherent.Testing;
 using Microsoft.Data.Sqlite;
 
 namespace Coherent.Lab.Infrastructure;
@@ -21,24 +22,16 @@ internal sealed class SourceOfTruth : IDisposable
     public SourceOfTruth(string path, int products)
     {
         _file = new SqliteFile(path, "CREATE TABLE products (id INTEGER PRIMARY KEY, price REAL NOT NULL, version INTEGER NOT NULL, category INTEGER NOT NULL)");
-        using var connection = Open();
-        using var tx = connection.BeginTransaction();
-        using var insert = connection.CreateCommand();
-        insert.Transaction = tx;
-        insert.CommandText = "INSERT INTO products (id, price, version, category) VALUES ($id, $price, 1, $category)";
-        var id = insert.Parameters.Add("$id", SqliteType.Integer);
-        var price = insert.Parameters.Add("$price", SqliteType.Real);
-        var category = insert.Parameters.Add("$category", SqliteType.Integer);
+        _file.InsertAll("INSERT INTO products (id, price, version, category) VALUES ($id, $price, 1, $category)", Enumerable.Range(1, products), static (p, i) =>
+        {
+            p.AddWithValue("$id", i);
+            p.AddWithValue("$price", 10.0 + (i % 90));
+            p.AddWithValue("$category", i % 20);
+        });
         for (var i = 1; i <= products; i++)
         {
-            id.Value = i;
-            price.Value = 10 + (i % 90);
-            category.Value = i % 20;
-            insert.ExecuteNonQuery();
             _history[i] = new VersionLog();
         }
-
-        tx.Commit();
         Products = products;
         Path = path;
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 

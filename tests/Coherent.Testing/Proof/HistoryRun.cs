@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>What a history run produced: the checker's report, and whether every acknowledged write was visible after it.</summary>
 public sealed record HistoryResult(CheckReport Check, int KeysVerified, int Lost, IReadOnlyList<string> LostDetails, long Operations, double Seconds, long DbReads, bool Quiesced)
@@ -36,7 +36,7 @@ public static partial class HistoryRun
             await fleet.AddNodeAsync();
         }
 
-        await WaitAsync(() => fleet.Caches.All(c => c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(10));
+        await Eventually.WithinAsync(() => fleet.Caches.All(c => c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(10), pollMs: 20);
         await Task.Delay(300, cancellationToken); // a few heartbeats: every bus confirmed
 
         var watch = Stopwatch.StartNew();
@@ -85,7 +85,7 @@ public static partial class HistoryRun
         var seconds = watch.Elapsed.TotalSeconds;
 
         // Quiesce: every queued invalidation landed and every bus confirmed, then one MaxStaleness: all must be current.
-        var quiesced = await WaitAsync(() => fleet.Caches.All(c => c.PendingInvalidations == 0 && c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(20));
+        var quiesced = await Eventually.WithinAsync(() => fleet.Caches.All(c => c.PendingInvalidations == 0 && c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(20), pollMs: 20);
         await Task.Delay(o.MaxStaleness + TimeSpan.FromMilliseconds(200), cancellationToken);
         var lost = new List<string>();
         var verified = 0;
@@ -138,21 +138,5 @@ public static partial class HistoryRun
         {
             history.Write(new WriteRecord(node, keys[i], family, versions[i], kind, commit, error is null ? told : double.PositiveInfinity, error is not null, error));
         }
-    }
-
-    private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
     }
 }

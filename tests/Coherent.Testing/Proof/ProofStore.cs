@@ -1,8 +1,7 @@
 using System.Globalization;
-using Coherent.Lab.Infrastructure;
 using Microsoft.Data.Sqlite;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>
 /// The source of truth of a proof run: a real SQLite file, one row per cache key with a version number. Factories read
@@ -16,19 +15,7 @@ public sealed class ProofStore : IDisposable
     public ProofStore(string path, IEnumerable<string> keys)
     {
         _file = new SqliteFile(path, "CREATE TABLE rows (key TEXT PRIMARY KEY, version INTEGER NOT NULL)");
-        using var connection = Open();
-        using var tx = connection.BeginTransaction();
-        using var insert = connection.CreateCommand();
-        insert.Transaction = tx;
-        insert.CommandText = "INSERT INTO rows (key, version) VALUES ($key, 1)";
-        var key = insert.Parameters.Add("$key", SqliteType.Text);
-        foreach (var k in keys)
-        {
-            key.Value = k;
-            insert.ExecuteNonQuery();
-        }
-
-        tx.Commit();
+        _file.InsertAll("INSERT INTO rows (key, version) VALUES ($key, 1)", keys, static (p, k) => p.AddWithValue("$key", k));
     }
 
     public string Path => _file.Path;
