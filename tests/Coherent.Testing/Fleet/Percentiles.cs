@@ -1,11 +1,18 @@
 namespace Coherent.Testing;
 
-/// <summary>The p-th percentile of a sample (nearest rank).</summary>
+/// <summary>Percentiles of a sample.</summary>
 public static class Percentiles
 {
+    /// <summary>Nearest-rank percentile of <paramref name="values"/> (p in 0..100); NaN for no values.</summary>
     public static double Of(IReadOnlyList<double> values, double p)
     {
+        if (values.Count == 0)
+        {
+            return double.NaN;
+        }
+
         var sorted = values.Order().ToArray();
-        return sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100 * sorted.Length) - 1)];
+        var rank = (int)Math.Ceiling(p / 100 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
     }
 }
