@@ -29,7 +29,7 @@ public static partial class HistoryRun
         var keys = families.SelectMany(f => Enumerable.Range(0, o.KeysPerFamily).Select(i => $"{f}:{i}")).ToList();
         var bounds = families.ToDictionary(f => f, _ => new FamilyBound(o.MaxStaleness.TotalMilliseconds, o.Ttl.TotalMilliseconds), StringComparer.Ordinal);
         var history = new History();
-        using var store = new ProofStore(o.DatabasePath, keys);
+        using var store = new SourceOfTruth(o.DatabasePath, keys);
         await using var fleet = new ProofFleet(o, server, clusterEndpoints, store, history, cancellationToken);
         for (var n = 0; n < o.Nodes; n++)
         {
@@ -93,8 +93,8 @@ public static partial class HistoryRun
         {
             foreach (var key in keys)
             {
-                var expected = await store.ReadAsync(key, cancellationToken);
-                var got = await fleet.Caches[n].GetOrSetAsync(key, (store, key), static (s, ct) => s.store.ReadAsync(s.key, ct), fleet.OptionsFor(key), cancellationToken);
+                var expected = await store.ReadVersionAsync(key, cancellationToken);
+                var got = await fleet.Caches[n].GetOrSetAsync(key, (store, key), static (s, ct) => s.store.ReadVersionAsync(s.key, ct), fleet.OptionsFor(key), cancellationToken);
                 verified++;
                 if (got != expected)
                 {
@@ -107,7 +107,7 @@ public static partial class HistoryRun
         return new HistoryResult(report, verified, lost.Count, lost.Take(20).ToList(), fleet.Operations, seconds, store.Reads, quiesced);
     }
 
-    private static async Task WriteAsync(History history, ProofStore store, int node, string family, string[] keys, WriteKind kind,
+    private static async Task WriteAsync(History history, SourceOfTruth store, int node, string family, string[] keys, WriteKind kind,
         Func<CancellationToken, ValueTask>? tell, CancellationToken cancellationToken, CoherentCache? cache = null)
     {
         var versions = await store.BumpAsync(keys, cancellationToken);

@@ -6,7 +6,7 @@ namespace Coherent.Testing;
 /// The nodes of a history run: each its own connection (through its own TCP proxy when a single server is used), its own
 /// cache and its readers, and the switches the fault schedule flips on it. Nodes can join while the run goes on.
 /// </summary>
-internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, ProofStore store, History history,
+internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, SourceOfTruth store, History history,
     CancellationToken cancellationToken) : IAsyncDisposable
 {
     public const int Normal = 0, Throwing = 1, Slow = 2;
@@ -176,7 +176,7 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
                         throw new InvalidOperationException("injected factory failure");
                     }
 
-                    var version = await s.store.ReadAsync(s.key, ct);
+                    var version = await s.store.ReadVersionAsync(s.key, ct);
                     if (mode == Slow)
                     {
                         await Task.Delay(s.SlowBy, ct);
