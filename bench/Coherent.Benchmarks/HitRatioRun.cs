@@ -1,4 +1,3 @@
-using Coherent.Lab.Infrastructure;
 using BitFaster.Caching.Lfu;
 using BitFaster.Caching.Lru;
 using Microsoft.Extensions.Caching.Memory;

@@ -52,7 +52,7 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
             }
 
             // Trimmed, with both libraries kept whole (TrimmerRootAssembly), so the trimmer reads all of their code and
-            // not only the part the quickstart reaches. Garnet, behind EmbeddedGarnet, warns about its own code.
+            // not only the part the quickstart reaches.
             var trimmed = Path.Combine(work.FullName, "trimmed");
             var published = appCli.Run(app, PublishTimeout, "publish", "-c", "Release", "-f", "net10.0",
                 "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishTrimmed=true", "-p:TrimmerSingleWarn=false", "-o", trimmed);

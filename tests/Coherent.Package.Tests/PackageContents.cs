@@ -3,10 +3,14 @@ using System.Xml.Linq;
 
 namespace Coherent.Package.Tests;
 
-/// <summary>What each package in the feed must carry: both targets, the licence, the readme, symbols, one version.</summary>
+/// <summary>What each package in the feed must carry: both targets, the licence, the readme, symbols, one version,
+/// and no dependency on Garnet.</summary>
 internal static class PackageContents
 {
     private static readonly string[] Targets = ["net8.0", "net10.0"];
+
+    /// <summary>Packages no shipped package may depend on (by id prefix).</summary>
+    private static readonly string[] ForbiddenDependencies = ["Microsoft.Garnet"];
 
     /// <summary>Checks every package and returns their common version.</summary>
     public static string CheckAll(string feed, IEnumerable<string> ids)
@@ -41,6 +45,12 @@ internal static class PackageContents
         var repository = metadata.Element(ns + "repository");
         Assert.False(string.IsNullOrEmpty(repository?.Attribute("url")?.Value), "the nuspec names no repository url");
         Assert.False(string.IsNullOrEmpty(repository?.Attribute("commit")?.Value), "the nuspec names no commit");
+
+        // An application of Coherent.Redis must not get Garnet (and, through it, the Azure SDK, native libraries and a
+        // licence prompt): the embedded server is a project of its own, never packed, never a dependency.
+        var dependencies = metadata.Descendants(ns + "dependency").Select(d => d.Attribute("id")?.Value ?? "").ToList();
+        var forbidden = dependencies.Where(d => ForbiddenDependencies.Any(f => d.StartsWith(f, StringComparison.OrdinalIgnoreCase))).ToList();
+        Assert.True(forbidden.Count == 0, $"{id}'s nuspec depends on {string.Join(", ", forbidden)}");
 
         var version = metadata.Element(ns + "version")!.Value;
         var symbols = Path.Combine(feed, $"{id}.{version}.snupkg");

@@ -18,18 +18,18 @@ public sealed class AclTests
     [Fact]
     public async Task Every_feature_works_under_the_least_privilege_user()
     {
-        if (!RedisServer.Available)
+        if (!RedisProcess.Available)
         {
-            MissingServer.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisProcess.SkipReason!);
         }
 
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisProcess.StartNewAsync();
         await server.ExecAsync("ACL", ["SETUSER", "app", .. Rule]);
         var ct = TestContext.Current.CancellationToken;
 
         async Task<Node> StartAsync()
         {
-            var options = RedisServer.Options(server.Endpoint, user: "app", password: "s3cret-password");
+            var options = RedisAdmin.Options(server.Endpoint, user: "app", password: "s3cret-password");
             options.TieBreaker = "";
             options.ConfigurationChannel = "";
             var connection = await ConnectionMultiplexer.ConnectAsync(options);

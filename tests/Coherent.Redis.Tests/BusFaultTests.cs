@@ -19,7 +19,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     /// </summary>
     private const double ClockSlack = 50;
 
-    private static string Prefix() => "b" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("b");
 
     private static void Report(string what, StalenessProbe.Result result) =>
         TestContext.Current.SendDiagnosticMessage($"{what}: worst staleness {result.WorstStaleMs:F0} ms (bound {Bound} ms), {result.Reads} reads, {result.Errors} errors");
@@ -220,7 +220,7 @@ public sealed class BusFaultTests(SharedRedis redis)
         Assert.Equal(1, b.Logs.Count(2001));
         Assert.Equal(0, b.Logs.Count(1008)); // no per-read "shared read failed" lines
 
-        await server.StartProcessAsync();
+        await server.StartAsync();
         await Eventually.TrueAsync(() => a.Cache.PendingInvalidations == 0, TimeSpan.FromSeconds(15), "queued invalidation never landed");
         await Eventually.TrueAsync(() => !b.Tier.Breaker.IsOpen && !b.Tier.Bus!.Suspect, TimeSpan.FromSeconds(15), "B never recovered");
         Assert.Equal(1, b.Logs.Count(2002));
@@ -237,14 +237,14 @@ public sealed class BusFaultTests(SharedRedis redis)
     {
         var server = redis.RequireAny();
         var prefix = Prefix();
-        await using var proxy = new BlackholeProxy(server.Port);
+        await using var proxy = new PartitionProxy(server.Endpoint);
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(proxy.Endpoint, prefix); // every byte of B's goes through the proxy
         var ct = TestContext.Current.CancellationToken;
         var source = new Source();
         Assert.Equal(1, await b.Cache.GetOrSetAsync("item:h", source.ReadAsync, cancellationToken: ct));
 
-        proxy.Blackhole();
+        proxy.Partition();
         var v = source.Bump();
         var since = Stopwatch.StartNew();
         await a.Cache.InvalidateAsync("item:h", ct); // lands in Redis; B never hears of it
@@ -263,7 +263,7 @@ public sealed class BusFaultTests(SharedRedis redis)
     [Fact]
     public async Task Node_built_while_redis_is_down_serves_from_its_factory()
     {
-        var port = EmbeddedGarnet.FreePort();
+        var port = Ports.Free();
         await using var node = await Node.StartAsync($"127.0.0.1:{port}", Prefix(), waitForBus: false);
         var ct = TestContext.Current.CancellationToken;
         for (var i = 0; i < 50; i++)
@@ -279,13 +279,13 @@ public sealed class BusFaultTests(SharedRedis redis)
         Assert.Equal(SharedTierState.Unavailable, node.Tier.State);
     }
 
-    private static async Task<RedisServer> StartOwnAsync()
+    private static async Task<RedisProcess> StartOwnAsync()
     {
-        if (!RedisServer.Available)
+        if (!RedisProcess.Available)
         {
-            MissingServer.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisProcess.SkipReason!);
         }
 
-        return await RedisServer.StartAsync();
+        return await RedisProcess.StartNewAsync();
     }
 }

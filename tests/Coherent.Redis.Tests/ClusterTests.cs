@@ -9,7 +9,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        if (RedisServer.Available)
+        if (RedisProcess.Available)
         {
             Cluster = await RedisCluster.StartAsync();
         }
@@ -25,19 +25,15 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public RedisCluster Require()
     {
-        if (Cluster is null)
-        {
-            MissingServer.Skip(RedisServer.SkipReason!);
-        }
-
-        return Cluster;
+        RedisProcess.RequireInstalled();
+        return Cluster!;
     }
 }
 
 /// <summary>The same guarantees on a 3-master Redis Cluster: scripts stay in one slot, the bus reaches every node.</summary>
 public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
-    private static string Prefix() => "c" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("c");
 
     [Fact]
     public async Task Read_through_fencing_and_propagation_work_across_slots()

@@ -8,7 +8,7 @@ public sealed class FleetInvalidationTests(SharedRedis redis)
 {
     private static readonly CacheEntryOptions Tagged = new() { Tags = ["catalog"] };
 
-    private static string Prefix() => "f" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("f");
 
     [Fact]
     public async Task Tag_invalidation_reaches_other_nodes_and_older_L2_entries_become_misses()

@@ -33,7 +33,7 @@ public sealed class GarnetFixture : IAsyncLifetime
 /// </summary>
 public sealed class GarnetTests(GarnetFixture fixture) : IClassFixture<GarnetFixture>
 {
-    private static string Prefix() => "g" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("g");
 
     private string Endpoint => fixture.Garnet!.ConnectionString;
 

@@ -14,7 +14,7 @@ namespace Coherent.Redis.Tests;
 [Collection(RedisCollection.Name)]
 public sealed class L2ReadTests(SharedRedis redis)
 {
-    private static string Prefix() => "r" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("r");
 
     [Fact]
     public async Task A_plain_hit_is_one_GET_and_carries_the_epoch_its_value_was_stored_under()
@@ -117,12 +117,12 @@ public sealed class L2ReadTests(SharedRedis redis)
     [Fact]
     public async Task A_read_of_a_paused_server_gives_up_at_the_operation_timeout_and_trips_the_breaker()
     {
-        if (!RedisServer.Available)
+        if (!RedisProcess.Available)
         {
-            MissingServer.Skip(RedisServer.SkipReason!);
+            MissingServer.Skip(RedisProcess.SkipReason!);
         }
 
-        await using var server = await RedisServer.StartAsync();
+        await using var server = await RedisProcess.StartNewAsync();
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         await using var node = await Node.StartAsync(server.Endpoint, prefix, o => o.BreakerFailureThreshold = 2);
@@ -183,10 +183,10 @@ public sealed class L2ReadTests(SharedRedis redis)
         Assert.Equal([1, 2], lenient.Deserialize<int[]>(new ReadOnlySequence<byte>("/* v1 */ [1, 2,]"u8.ToArray())));
     }
 
-    private static async Task<long> EpochAsync(RedisServer server, string prefix, string key) =>
+    private static async Task<long> EpochAsync(RedisProcess server, string prefix, string key) =>
         (long?)(await server.ExecAsync("GET", $"{prefix}:{{{key}}}:e")) ?? 0;
 
-    private static async Task<Dictionary<string, long>> CommandCallsAsync(RedisServer server)
+    private static async Task<Dictionary<string, long>> CommandCallsAsync(RedisProcess server)
     {
         var info = (string)(await server.ExecAsync("INFO", "commandstats"))!;
         var calls = new Dictionary<string, long>(StringComparer.Ordinal);

@@ -11,7 +11,7 @@ public sealed class ObservabilityRedisTests(SharedRedis redis)
 {
     private static readonly ActivitySource Caller = new("Coherent.Redis.Tests.Caller");
 
-    private static string Prefix() => "o" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("o");
 
     [Fact]
     public async Task A_value_read_from_the_shared_tier_is_counted_as_an_l2_hit_not_as_computed()

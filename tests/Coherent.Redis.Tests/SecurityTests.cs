@@ -8,7 +8,7 @@ namespace Coherent.Redis.Tests;
 [Collection(RedisCollection.Name)]
 public sealed class SecurityTests(SharedRedis redis)
 {
-    private static string Prefix() => "s" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("s");
 
     [Fact]
     public async Task Two_applications_with_different_prefixes_never_see_each_other()

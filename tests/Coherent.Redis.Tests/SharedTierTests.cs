@@ -8,7 +8,7 @@ namespace Coherent.Redis.Tests;
 [Collection(RedisCollection.Name)]
 public sealed class SharedTierTests(SharedRedis redis)
 {
-    private static string Prefix() => "t" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("t");
 
     [Fact]
     public async Task Value_computed_on_one_node_is_an_L2_hit_on_another()
@@ -43,7 +43,7 @@ public sealed class SharedTierTests(SharedRedis redis)
 
         // Down at build time: Build returns (after the connect timeout at most) and reads run on the factory.
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        await using var down = new CoherentCacheBuilder().WithRedis($"127.0.0.1:{EmbeddedGarnet.FreePort()}", o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500)).Build();
+        await using var down = new CoherentCacheBuilder().WithRedis($"127.0.0.1:{Ports.Free()}", o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500)).Build();
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"Build blocked {watch.Elapsed}");
         Assert.Equal(3, await down.GetOrSetAsync("item:d", _ => ValueTask.FromResult(3), cancellationToken: ct));
     }

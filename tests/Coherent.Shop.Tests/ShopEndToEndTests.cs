@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using Coherent.Lab.Proof;
-using Coherent.Redis.Tests.Infrastructure;
+using Coherent.Testing;
 using Microsoft.AspNetCore.Builder;
 using Shop;
 
@@ -18,7 +17,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        if (RedisProcess.Binary is null)
+        if (!RedisProcess.Available)
         {
             return;
         }
@@ -26,7 +25,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
         _redis = await RedisProcess.StartNewAsync();
         for (var i = 0; i < 2; i++)
         {
-            var url = $"http://127.0.0.1:{EmbeddedGarnet.FreePort()}";
+            var url = $"http://127.0.0.1:{Ports.Free()}";
             var app = ShopApp.Build(["--urls", url, "--Shop:Database", _db, "--Shop:Redis", _redis.Endpoint, "--Shop:Node", $"shop-{i}", "--Logging:LogLevel:Default", "Warning"]);
             await app.StartAsync();
             _apps.Add(app);
@@ -52,7 +51,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
     {
         if (_redis is null)
         {
-            MissingServer.Skip("redis-server is not installed (apt-get install redis-server; .ci/run installs it).");
+            MissingServer.Skip(RedisProcess.SkipReason!);
         }
     }
 

@@ -22,7 +22,7 @@ internal static class FleetHerdRun
     {
         var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 7;
         var only = args.Length > 1 ? args[1] : null; // run only the peers whose name contains this (diagnostics)
-        await using var server = await RedisProcess.StartAsync();
+        await using var server = await RedisProcess.StartNewAsync();
         Console.WriteLine($"Fleet herd: {Nodes} nodes × {CallersPerNode} concurrent callers, cold key, {FactoryTime.TotalMilliseconds:F0} ms factory, {rounds} rounds; redis-server 127.0.0.1:{server.Port} (pid {server.Pid})");
         Console.WriteLine(Stats.Machine());
         Console.WriteLine();
@@ -87,7 +87,7 @@ internal static class FleetHerdRun
             Console.Error.WriteLine($"{name}: rounds (runs/ms) {string.Join(", ", runs.Zip(times, (n, ms) => $"{n}/{ms:F1}"))}");
         }
 
-        Console.WriteLine($"| {name} | {runs.Min()}–{runs.Max()} | {Stats.Ms(Stats.Percentile(times, 50))} | {Stats.Ms(times.Min())}–{Stats.Ms(times.Max())} |");
+        Console.WriteLine($"| {name} | {runs.Min()}–{runs.Max()} | {Stats.Ms(Percentiles.Of(times, 50))} | {Stats.Ms(times.Min())}–{Stats.Ms(times.Max())} |");
     }
 
     private static async Task<(int Runs, double Ms)> RoundAsync(string key, Get get)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Coherent.Lab.Infrastructure;
 using Microsoft.Extensions.Caching.Hybrid;
 using ZiggyCreatures.Caching.Fusion;
 
@@ -26,7 +25,7 @@ internal static class FleetLoadRun
     {
         var seconds = args.Length > 0 && int.TryParse(args[0], out var s) ? s : 5;
         var only = args.Length > 1 ? args[1] : null;
-        await using var server = await RedisProcess.StartAsync();
+        await using var server = await RedisProcess.StartNewAsync();
         Console.WriteLine($"Fleet load: {Instances} instances × {WorkersPerInstance} workers, Zipf({Skew}) over {Keys:N0} keys, {seconds} s per case; redis-server 127.0.0.1:{server.Port}");
         Console.WriteLine(Stats.Machine());
         Console.WriteLine();
@@ -141,7 +140,7 @@ internal static class FleetLoadRun
         await Task.WhenAll(workers);
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var all = reads.SelectMany(r => r).ToArray();
-        Console.WriteLine($"| {library} | 1 in {writeEvery} | {ops / elapsed:N0} | {Stats.Ms(Stats.Percentile(all, 50))} | {Stats.Ms(Stats.Percentile(all, 99))} | {factoryRuns:N0} | {stale:N0} ({100.0 * stale / Math.Max(1, all.Length):F2} %) |");
+        Console.WriteLine($"| {library} | 1 in {writeEvery} | {ops / elapsed:N0} | {Stats.Ms(Percentiles.Of(all, 50))} | {Stats.Ms(Percentiles.Of(all, 99))} | {factoryRuns:N0} | {stale:N0} ({100.0 * stale / Math.Max(1, all.Length):F2} %) |");
     }
 
     private static void InterlockedMax(ref long target, long value)

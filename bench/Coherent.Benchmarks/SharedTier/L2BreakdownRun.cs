@@ -95,11 +95,11 @@ internal static class L2BreakdownRun
         Console.WriteLine();
         Console.WriteLine("| Step | Median of block means (µs/op) | Min (µs/op) | vs step 1 (median) | vs step 1 (min) | vs step 1 (median of per-round ratios) | Allocated (B/op, whole process) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
-        var baseline = Stats.Percentile(means[0], 50);
+        var baseline = Percentiles.Of(means[0], 50);
         for (var s = 0; s < steps.Length; s++)
         {
-            var median = Stats.Percentile(means[s], 50);
-            Console.WriteLine($"| {steps[s].Name} | {median:F1} | {means[s].Min():F1} | {median / baseline:F2}× | {means[s].Min() / means[0].Min():F2}× | {Stats.Percentile(paired[s], 50):F2}× | {bytes[s]:F0} |");
+            var median = Percentiles.Of(means[s], 50);
+            Console.WriteLine($"| {steps[s].Name} | {median:F1} | {means[s].Min():F1} | {median / baseline:F2}× | {means[s].Min() / means[0].Min():F2}× | {Percentiles.Of(paired[s], 50):F2}× | {bytes[s]:F0} |");
         }
     }
 

@@ -74,7 +74,7 @@ public class L2HitBenchmarks
     /// <summary>Starts this case's redis-server, then seeds and opens the peer; a failed setup stops the server itself.</summary>
     private async Task StartServerAsync(Func<string, Task> seedAndOpen)
     {
-        _server = await RedisProcess.StartAsync();
+        _server = await RedisProcess.StartNewAsync();
         try
         {
             await seedAndOpen(_server.Endpoint);

@@ -83,7 +83,7 @@ internal static class L2QuickRun
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         for (var s = 0; s < steps.Length; s++)
         {
-            Console.WriteLine($"| {steps[s].Name} | {Stats.Percentile(means[s], 50):F1} | {means[s].Min():F1} | {Stats.Percentile(ratios[s], 50):F3}× | {means[s].Min() / means[0].Min():F3}× | {bytes[s]:F0} |");
+            Console.WriteLine($"| {steps[s].Name} | {Percentiles.Of(means[s], 50):F1} | {means[s].Min():F1} | {Percentiles.Of(ratios[s], 50):F3}× | {means[s].Min() / means[0].Min():F3}× | {bytes[s]:F0} |");
         }
 
         Console.WriteLine($"Coherent operations that read Redis (GETs counted by the server, incl. ~1 a second of version refresh): {reads} of 1000 (the rest joined the previous operation's just-completed flight)");

@@ -60,7 +60,7 @@ internal sealed class L2Setup : IAsyncDisposable
 
     public static async Task<L2Setup> StartAsync(string prefix)
     {
-        var server = await RedisProcess.StartAsync();
+        var server = await RedisProcess.StartNewAsync();
         var setup = new L2Setup(server, SharedNodes.Connect(server.Endpoint), SharedNodes.Coherent(server.Endpoint, prefix),
             new CoherentCacheBuilder().Define("product", p => p.MaxStaleness(SharedNodes.Expiry).Ttl(SharedNodes.Expiry).NoEarlyRefresh()).Build(), prefix);
         await setup.Cache.SetAsync(Key, Product.Sample(42));

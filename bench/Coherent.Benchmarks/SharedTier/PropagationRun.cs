@@ -28,7 +28,7 @@ internal static class PropagationRun
         var hybridShortLocal = TimeSpan.FromSeconds(1);
         var bound = TimeSpan.FromSeconds(2);
 
-        await using var server = await RedisProcess.StartAsync();
+        await using var server = await RedisProcess.StartNewAsync();
         Console.WriteLine($"Invalidation propagation A → B: {trials} trials (Coherent, FusionCache), {hybridTrials} (HybridCache); redis-server 127.0.0.1:{server.Port} (pid {server.Pid})");
         Console.WriteLine(Stats.Machine());
         Console.WriteLine();
@@ -138,6 +138,6 @@ internal static class PropagationRun
             lags.Add(lag);
         }
 
-        Console.WriteLine($"| {name} | {trials} | {Stats.Ms(Stats.Percentile(lags, 50))} | {Stats.Ms(Stats.Percentile(lags, 90))} | {Stats.Ms(Stats.Percentile(lags, 99))} | {Stats.Ms(lags.Max())} | {unconverged} of {trials} |");
+        Console.WriteLine($"| {name} | {trials} | {Stats.Ms(Percentiles.Of(lags, 50))} | {Stats.Ms(Percentiles.Of(lags, 90))} | {Stats.Ms(Percentiles.Of(lags, 99))} | {Stats.Ms(lags.Max())} | {unconverged} of {trials} |");
     }
 }

@@ -4,19 +4,6 @@ namespace Coherent.Benchmarks.SharedTier;
 
 internal static class Stats
 {
-    /// <summary>Nearest-rank percentile of <paramref name="values"/> (p in 0..100).</summary>
-    public static double Percentile(IReadOnlyList<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        var sorted = values.Order().ToArray();
-        var rank = (int)Math.Ceiling(p / 100 * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-    }
-
     public static string Ms(double value) => double.IsNaN(value) ? "–" : value.ToString(value < 10 ? "F3" : "F1", CultureInfo.InvariantCulture);
 
     public static string Machine()

@@ -49,10 +49,10 @@ internal sealed class LabEnvironment : IAsyncDisposable
     /// </summary>
     public void BeginRun() => Interlocked.Increment(ref _runCounter);
 
-    public SourceOfTruth NewDatabase(int products)
+    public Products NewDatabase(int products)
     {
         BeginRun();
-        return new(Path.Combine(_directory, $"lab-{Interlocked.Increment(ref _dbCounter)}.db"), products);
+        return Products.Create(Path.Combine(_directory, $"lab-{Interlocked.Increment(ref _dbCounter)}.db"), products);
     }
 
     /// <summary>Builds a node; with <paramref name="shared"/> it gets the shared tier (L2, bus, leases) on its own connection.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Infrastructure;
 
@@ -13,7 +14,7 @@ internal sealed class NaiveCache(TimeSpan ttl, double jitter, Random random)
     public async ValueTask<T> GetOrSetAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CancellationToken cancellationToken)
         where T : notnull
     {
-        if (_entries.TryGetValue(key, out var entry) && entry.ExpiresAt > LabClock.NowMs)
+        if (_entries.TryGetValue(key, out var entry) && entry.ExpiresAt > ProofClock.NowMs)
         {
             return (T)entry.Value;
         }
@@ -25,7 +26,7 @@ internal sealed class NaiveCache(TimeSpan ttl, double jitter, Random random)
             factor = 1 + (((random.NextDouble() * 2) - 1) * jitter);
         }
 
-        _entries[key] = (value, LabClock.NowMs + (ttl.TotalMilliseconds * factor));
+        _entries[key] = (value, ProofClock.NowMs + (ttl.TotalMilliseconds * factor));
         return value;
     }
 }

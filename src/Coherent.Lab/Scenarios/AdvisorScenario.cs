@@ -1,6 +1,7 @@
 using System.Globalization;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 
@@ -20,10 +21,10 @@ internal sealed class AdvisorScenario : IScenario
         await using var cache = env.NewNode("advisor", b => LabPolicies.DeclareAll(b), shared: env.Endpoint is not null);
         (string Family, int ReadsPerWrite)[] families = [("country", 1000), ("stock", 10), ("session", 1)];
         var random = new Random(42);
-        var deadline = LabClock.NowMs + env.Options.Duration.TotalMilliseconds;
+        var deadline = ProofClock.NowMs + env.Options.Duration.TotalMilliseconds;
         var ops = 0L;
         env.Progress($"running a mixed workload for {env.Options.Duration.TotalSeconds:0.#} s");
-        while (LabClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
+        while (ProofClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
         {
             var (family, ratio) = families[random.Next(families.Length)];
             var id = 1 + random.Next(100);

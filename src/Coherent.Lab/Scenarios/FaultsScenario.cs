@@ -1,7 +1,7 @@
 using System.Globalization;
 using Coherent.Lab.Infrastructure;
-using Coherent.Lab.Proof;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 
@@ -23,13 +23,13 @@ internal sealed class FaultsScenario : IScenario
             "run", "fault", "injected", "stale reads", "worst staleness", "worst, failed invalidation", "within bound");
         var totals = new ResultTable("Runs", "run", "operations", "reads checked", "stale reads", "read errors", "violations", "nothing lost");
         var chart = new Chart("Worst staleness per fault (ms)", ChartKind.Bar, "fault", "ms");
-        if (!RedisAdmin.RedisServerInstalled)
+        if (!RedisProcess.Available)
         {
             result.Notes.Add("redis-server is not installed: the fault run needs real processes to pause and kill (apt-get install redis-server). Ran without faults against the lab's server instead.");
         }
 
         var runs = new List<(string Name, Func<Task<HistoryResult>> Run)>();
-        if (RedisAdmin.RedisServerInstalled)
+        if (RedisProcess.Available)
         {
             runs.Add(("standalone", async () =>
             {
@@ -38,29 +38,12 @@ internal sealed class FaultsScenario : IScenario
             }));
             runs.Add(("cluster 3+3", async () =>
             {
-                var servers = new List<RedisProcess>();
-                try
-                {
-                    for (var i = 0; i < 6; i++)
-                    {
-                        servers.Add(await RedisProcess.StartNewAsync("--cluster-enabled", "yes", "--cluster-config-file", $"nodes-{i}.conf", "--cluster-node-timeout", "2000"));
-                    }
+                await using var cluster = await RedisCluster.StartAsync(replicasPerMaster: 1);
 
-                    var endpoints = servers.Select(s => s.Endpoint).ToList();
-                    await ClusterControl.CreateAsync(endpoints, 1, TimeSpan.FromSeconds(30));
-
-                    // Quick: failover and pub/sub kill only (a killed master takes the 2 s node timeout plus an election).
-                    var clusterDuration = env.Options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(Math.Max(12, duration.TotalSeconds / 2));
-                    var schedule = HistoryRunOptions.ClusterSchedule(clusterDuration, killMaster: !env.Options.Quick);
-                    return await HistoryRun.RunAsync(Options(env, clusterDuration, schedule), null, endpoints, cancellationToken, servers);
-                }
-                finally
-                {
-                    foreach (var s in servers)
-                    {
-                        await s.DisposeAsync();
-                    }
-                }
+                // Quick: failover and pub/sub kill only (a killed master takes the 2 s node timeout plus an election).
+                var clusterDuration = env.Options.Quick ? TimeSpan.FromSeconds(4) : TimeSpan.FromSeconds(Math.Max(12, duration.TotalSeconds / 2));
+                var schedule = HistoryRunOptions.ClusterSchedule(clusterDuration, killMaster: !env.Options.Quick);
+                return await HistoryRun.RunAsync(Options(env, clusterDuration, schedule), null, cluster.Endpoints, cancellationToken, cluster.Nodes);
             }));
         }
         else if (env.Endpoint is { } endpoint)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 
@@ -24,7 +25,7 @@ internal sealed class HerdScenario : IScenario
         var table = new ResultTable($"{env.Options.Nodes} nodes x {ReadersPerNode} readers, TTL {Ttl.TotalSeconds:0} s, query {QueryCost.TotalMilliseconds:0} ms",
             "strategy", "db queries", "per expiry", "peak concurrent", "read p50", "read p99", "read max");
         var chart = new Chart("Database queries per 100 ms", ChartKind.Line, "seconds", "queries");
-        var strategies = new List<(string Name, bool Shared, Func<int, Func<long, ValueTask<Product>>, Func<ValueTask<Product>>> Make)>
+        var strategies = new List<(string Name, bool Shared, Func<int, Func<long, ValueTask<Row>>, Func<ValueTask<Row>>> Make)>
         {
             ("no protection", false, Naive(jitter: 0)),
             ("jitter ±20%", false, Naive(jitter: 0.2)),
@@ -57,15 +58,15 @@ internal sealed class HerdScenario : IScenario
             };
             var readers = Enumerable.Range(0, env.Options.Nodes).Select(n => make(n, id => db.ReadAsync(id, cancellationToken))).ToList();
             var latency = new Samples();
-            start = LabClock.NowMs;
+            start = ProofClock.NowMs;
             var deadline = start + env.Options.Duration.TotalMilliseconds;
             var tasks = readers.SelectMany(read => Enumerable.Range(0, ReadersPerNode).Select(_ => Task.Run(async () =>
             {
-                while (LabClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
+                while (ProofClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
                 {
-                    var t0 = LabClock.NowMs;
+                    var t0 = ProofClock.NowMs;
                     await read();
-                    latency.Add(LabClock.NowMs - t0);
+                    latency.Add(ProofClock.NowMs - t0);
                     await Task.Delay(1, cancellationToken);
                 }
             }, cancellationToken))).ToList();
@@ -91,13 +92,13 @@ internal sealed class HerdScenario : IScenario
 
     private readonly List<CoherentCache> _nodes = [];
 
-    private static Func<int, Func<long, ValueTask<Product>>, Func<ValueTask<Product>>> Naive(double jitter) => (node, query) =>
+    private static Func<int, Func<long, ValueTask<Row>>, Func<ValueTask<Row>>> Naive(double jitter) => (node, query) =>
     {
         var cache = new NaiveCache(Ttl, jitter, new Random(node));
         return () => cache.GetOrSetAsync("report:1", query, static (q, _) => q(1), CancellationToken.None);
     };
 
-    private Func<int, Func<long, ValueTask<Product>>, Func<ValueTask<Product>>> CoherentNode(LabEnvironment env, bool early, bool shared) => (node, query) =>
+    private Func<int, Func<long, ValueTask<Row>>, Func<ValueTask<Row>>> CoherentNode(LabEnvironment env, bool early, bool shared) => (node, query) =>
     {
         var cache = env.NewNode($"herd-{node}", b => b.Define("report", p =>
         {

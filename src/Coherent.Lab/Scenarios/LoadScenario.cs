@@ -1,7 +1,7 @@
 using System.Globalization;
 using Coherent.Lab.Infrastructure;
-using Coherent.Lab.Proof;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 
@@ -57,9 +58,9 @@ internal sealed class LocalVsDistributedScenario : IScenario
 
             for (var id = 1; id <= 500; id++)
             {
-                var t0 = LabClock.NowMs;
+                var t0 = ProofClock.NowMs;
                 await reader.GetOrSetAsync($"price:{id}", (db, (long)id), static (s, ct) => s.db.ReadAsync(s.Item2, ct), cancellationToken: cancellationToken);
-                l2.Add(LabClock.NowMs - t0);
+                l2.Add(ProofClock.NowMs - t0);
             }
 
             latency.Add("L2 hit", Samples.Ms(l2.Percentile(50)), Samples.Ms(l2.Percentile(99)), "500");
@@ -69,9 +70,9 @@ internal sealed class LocalVsDistributedScenario : IScenario
         var dbLatency = new Samples();
         for (var id = 1; id <= 500; id++)
         {
-            var t0 = LabClock.NowMs;
+            var t0 = ProofClock.NowMs;
             await db.ReadAsync(id, cancellationToken);
-            dbLatency.Add(LabClock.NowMs - t0);
+            dbLatency.Add(ProofClock.NowMs - t0);
         }
 
         latency.Add("database (SQLite file)", Samples.Ms(dbLatency.Percentile(50)), Samples.Ms(dbLatency.Percentile(99)), "500");
@@ -97,7 +98,7 @@ internal sealed class LocalVsDistributedScenario : IScenario
     private static void Declare(CoherentCacheBuilder b) =>
         b.Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(10)).LocalTtl(LocalTtl).Jitter(0));
 
-    private static async Task<string[]> MeasureWindowAsync(LabEnvironment env, SourceOfTruth db, bool shared, int trials, CancellationToken cancellationToken)
+    private static async Task<string[]> MeasureWindowAsync(LabEnvironment env, Products db, bool shared, int trials, CancellationToken cancellationToken)
     {
         await using var a = env.NewNode(shared ? "bus-a" : "l1-a", Declare, shared);
         await using var b = env.NewNode(shared ? "bus-b" : "l1-b", Declare, shared);
@@ -109,9 +110,9 @@ internal sealed class LocalVsDistributedScenario : IScenario
             await b.GetOrSetAsync(key, (db, (long)id), static (s, ct) => s.db.ReadAsync(s.Item2, ct), cancellationToken: cancellationToken);
             var version = await db.WritePriceAsync(id, 99, cancellationToken);
             await a.InvalidateAsync(key, cancellationToken);
-            var told = LabClock.NowMs;
+            var told = ProofClock.NowMs;
             var limit = told + LocalTtl.TotalMilliseconds + 1000;
-            while (LabClock.NowMs < limit)
+            while (ProofClock.NowMs < limit)
             {
                 var seen = await b.GetOrSetAsync(key, (db, (long)id), static (s, ct) => s.db.ReadAsync(s.Item2, ct), cancellationToken: cancellationToken);
                 if (seen.Version >= version)
@@ -125,7 +126,7 @@ internal sealed class LocalVsDistributedScenario : IScenario
                 }
             }
 
-            samples.Add(LabClock.NowMs - told);
+            samples.Add(ProofClock.NowMs - told);
         }
 
         return [shared ? "L1 + L2 + invalidation bus" : "L1 only (no bus)", Samples.Ms(samples.Percentile(50)), Samples.Ms(samples.Percentile(99)), Samples.Ms(samples.Max)];

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Coherent.Lab.Infrastructure;
 using Coherent.Lab.Report;
+using Coherent.Testing;
 
 namespace Coherent.Lab.Scenarios;
 
@@ -90,17 +91,17 @@ internal sealed class StalePricesScenario : IScenario
             var zipf = new Zipf(Products, 0.9);
             var staleness = new Samples();
             long reads = 0;
-            var start = LabClock.NowMs;
+            var start = ProofClock.NowMs;
             var deadline = start + env.Options.Duration.TotalMilliseconds;
             var readers = nodes.SelectMany((node, n) => Enumerable.Range(0, ReadersPerNode).Select(r => Task.Run(async () =>
             {
                 var random = new Random((n * 100) + r);
-                while (LabClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
+                while (ProofClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     var id = zipf.Next(random);
-                    var t0 = LabClock.NowMs;
+                    var t0 = ProofClock.NowMs;
                     var product = await node.GetOrSetAsync($"price:{id}", (db, id), static (s, ct) => s.db.ReadAsync(s.id, ct), cancellationToken: cancellationToken);
-                    var stale = db.Staleness(id, product.Version, t0, LabClock.NowMs, sinceTold: strategy.Invalidate);
+                    var stale = db.Staleness(id, product.Version, t0, ProofClock.NowMs, sinceTold: strategy.Invalidate);
                     if (stale > 0)
                     {
                         staleness.Add(stale);
@@ -114,7 +115,7 @@ internal sealed class StalePricesScenario : IScenario
             {
                 var random = new Random(7);
                 var writes = 0;
-                while (LabClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
+                while (ProofClock.NowMs < deadline && !cancellationToken.IsCancellationRequested)
                 {
                     var id = zipf.Next(random);
                     var version = await db.WritePriceAsync(id, random.Next(10, 100), cancellationToken);
@@ -138,7 +139,7 @@ internal sealed class StalePricesScenario : IScenario
                 }
             }, cancellationToken);
             await Task.WhenAll(readers.Append(writer));
-            return new Measured(reads, db.Reads, (LabClock.NowMs - start) / 1000, staleness);
+            return new Measured(reads, db.Reads, (ProofClock.NowMs - start) / 1000, staleness);
         }
         finally
         {

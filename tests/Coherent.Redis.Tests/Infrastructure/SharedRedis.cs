@@ -1,27 +1,4 @@
-using StackExchange.Redis;
-
 namespace Coherent.Redis.Tests.Infrastructure;
-
-/// <summary>A server the tests can reach: a redis-server process or the embedded Garnet.</summary>
-public interface ITestServer
-{
-    string Endpoint { get; }
-
-    int Port { get; }
-
-    Task<ConnectionMultiplexer> ConnectAsync(bool allowAdmin = false, string? user = null, string? password = null);
-}
-
-/// <summary>The embedded Garnet as a test server (used when redis-server is missing).</summary>
-public sealed class GarnetTestServer(EmbeddedGarnet garnet) : ITestServer
-{
-    public string Endpoint => garnet.ConnectionString;
-
-    public int Port => garnet.Port;
-
-    public Task<ConnectionMultiplexer> ConnectAsync(bool allowAdmin = false, string? user = null, string? password = null) =>
-        ConnectionMultiplexer.ConnectAsync(RedisServer.Options(Endpoint, allowAdmin, user, password));
-}
 
 /// <summary>
 /// One redis-server shared by the tests that do not break it; each test uses its own key prefix. Without redis-server,
@@ -29,21 +6,19 @@ public sealed class GarnetTestServer(EmbeddedGarnet garnet) : ITestServer
 /// </summary>
 public sealed class SharedRedis : IAsyncLifetime
 {
-    private EmbeddedGarnet? _garnet;
-    private GarnetTestServer? _garnetServer;
+    private GarnetTestServer? _garnet;
 
-    public RedisServer? Server { get; private set; }
+    public RedisProcess? Server { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
-        if (RedisServer.Available)
+        if (RedisProcess.Available)
         {
-            Server = await RedisServer.StartAsync();
+            Server = await RedisProcess.StartNewAsync();
         }
         else
         {
-            _garnet = EmbeddedGarnet.Start();
-            _garnetServer = new GarnetTestServer(_garnet);
+            _garnet = GarnetTestServer.Start();
         }
     }
 
@@ -58,17 +33,13 @@ public sealed class SharedRedis : IAsyncLifetime
     }
 
     /// <summary>redis-server if installed, else the embedded Garnet: for tests that use only strings, Lua and pub/sub.</summary>
-    public ITestServer RequireAny() => (ITestServer?)Server ?? _garnetServer!;
+    public ITestServer RequireAny() => (ITestServer?)Server ?? _garnet!;
 
     /// <summary>The shared server, or skips the test when redis-server is missing.</summary>
-    public RedisServer Require()
+    public RedisProcess Require()
     {
-        if (Server is null)
-        {
-            MissingServer.Skip(RedisServer.SkipReason!);
-        }
-
-        return Server;
+        RedisProcess.RequireInstalled();
+        return Server!;
     }
 }
 

@@ -1,6 +1,5 @@
 using Coherent.SharedTier;
 using System.Diagnostics;
-using Coherent.Lab.Proof;
 using Coherent.Redis.Storage;
 using Coherent.Redis.Tests.Infrastructure;
 
@@ -15,7 +14,7 @@ namespace Coherent.Redis.Tests.Proof;
 [Collection(RedisCollection.Name)]
 public sealed class BadInputRedisTests(SharedRedis redis)
 {
-    private static string Prefix() => "i" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("i");
 
     private static SharedTierEnvelopeData Data(byte[] payload, (string, long)[]? tags = null) =>
         new(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000, 3, 1, 0, tags, payload);
@@ -177,7 +176,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
     [Fact]
     public async Task Cancellation_at_the_L2_await_points_returns_promptly_and_leaves_entries_intact()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.OperationTimeout = TimeSpan.FromSeconds(5));
         await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.OperationTimeout = TimeSpan.FromSeconds(5));
@@ -226,8 +225,8 @@ public sealed class BadInputRedisTests(SharedRedis redis)
     [Fact]
     public async Task An_invalidation_cancelled_by_its_caller_while_redis_is_unreachable_is_still_retried_until_it_lands()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
-        await using var proxy = new TcpProxy(() => server.Endpoint);
+        await using var server = await RedisProcess.StartForTestAsync();
+        await using var proxy = new PartitionProxy(() => server.Endpoint);
         var prefix = Prefix();
         await using var a = await Node.StartAsync(proxy.Endpoint, prefix, o => o.OperationTimeout = TimeSpan.FromSeconds(2));
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -261,7 +260,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
     [Fact]
     public async Task Disposal_with_L2_calls_in_flight_finishes_promptly()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var node = await Node.StartAsync(server.Endpoint, Prefix(), o => o.OperationTimeout = TimeSpan.FromSeconds(2));
         var ct = TestContext.Current.CancellationToken;
         server.Pause();

@@ -19,10 +19,10 @@ public sealed class BusAuthenticationTests(SharedRedis redis)
 {
     private static readonly byte[] Secret = "0123456789abcdef0123456789abcdef"u8.ToArray();
 
-    private static string Prefix() => "b" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("b");
 
     /// <summary>Publishes <paramref name="frames"/> as an outsider would, then a marker, and waits until <paramref name="seen"/> saw the marker.</summary>
-    private static async Task PublishAsync(RedisServer server, Node node, Marker seen, params string[] frames)
+    private static async Task PublishAsync(RedisProcess server, Node node, Marker seen, params string[] frames)
     {
         await using var outsider = await server.ConnectAsync();
         var marker = "F|marker-" + Guid.NewGuid().ToString("N");

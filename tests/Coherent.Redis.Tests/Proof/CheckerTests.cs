@@ -1,4 +1,3 @@
-using Coherent.Lab.Proof;
 
 namespace Coherent.Redis.Tests.Proof;
 

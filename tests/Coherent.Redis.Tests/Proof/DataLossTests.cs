@@ -12,12 +12,12 @@ public sealed class DataLossTests
 {
     private static readonly CacheEntryOptions Tagged = new() { Tags = ["catalog"] };
 
-    private static string Prefix() => "l" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("l");
 
     [Fact]
     public async Task Tag_invalidation_after_redis_lost_its_data_still_voids_entries_stored_before_it()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
@@ -42,7 +42,7 @@ public sealed class DataLossTests
     [Fact]
     public async Task Clear_after_redis_lost_its_data_still_voids_entries_stored_before_it()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;
@@ -67,7 +67,7 @@ public sealed class DataLossTests
     [Fact]
     public async Task A_tag_invalidation_by_a_node_that_never_saw_the_tag_voids_entries_after_its_version_was_lost()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = Prefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;
@@ -92,7 +92,7 @@ public sealed class DataLossTests
     [Fact]
     public async Task A_fill_computed_before_an_invalidation_is_never_stored_after_the_epoch_was_lost()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = Prefix();
         // A does not hear B's invalidation (as across a partition), so only the shared tier's fence can refuse its fill.
         await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.DropIncomingMessage = m => m.StartsWith("I|", StringComparison.Ordinal));

@@ -11,8 +11,8 @@ public sealed class FamilyResolutionTests
     [Fact]
     public async Task A_key_without_a_family_is_read_where_it_was_written_even_when_a_versioned_family_has_its_name()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "v" + Guid.NewGuid().ToString("N")[..8];
+        await using var server = await RedisProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("v");
         await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.VersionedFamilies.Add("product"));
         await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.VersionedFamilies.Add("product"));
         var ct = TestContext.Current.CancellationToken;

@@ -1,4 +1,3 @@
-using Coherent.Lab.Proof;
 using Coherent.Redis.Tests.Infrastructure;
 
 namespace Coherent.Redis.Tests.Proof;
@@ -16,11 +15,11 @@ public sealed class HistoryProofTests
     [Fact]
     public async Task History_under_the_fault_schedule_stays_within_MaxStaleness_and_loses_nothing()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var duration = TimeSpan.FromSeconds(26);
         var options = new HistoryRunOptions { Duration = duration, Faults = HistoryRunOptions.StandaloneSchedule(duration) };
 
-        var result = await HistoryRun.RunAsync(options, server.Process, null, TestContext.Current.CancellationToken);
+        var result = await HistoryRun.RunAsync(options, server, null, TestContext.Current.CancellationToken);
 
         Report("standalone, fault schedule", result);
         var check = result.Check;
@@ -42,10 +41,10 @@ public sealed class HistoryProofTests
     [Fact]
     public async Task History_on_a_healthy_bus_has_no_stale_read_past_a_few_milliseconds()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var options = new HistoryRunOptions { Duration = TimeSpan.FromSeconds(6) };
 
-        var result = await HistoryRun.RunAsync(options, server.Process, null, TestContext.Current.CancellationToken);
+        var result = await HistoryRun.RunAsync(options, server, null, TestContext.Current.CancellationToken);
 
         Report("standalone, healthy", result);
         Assert.Equal(0, result.Check.ViolationCount);
@@ -68,48 +67,27 @@ public sealed class HistoryProofTests
     [Fact]
     public async Task History_across_cluster_failover_and_a_killed_master_stays_within_MaxStaleness_and_loses_nothing()
     {
-        if (!RedisServer.Available)
+        RedisProcess.RequireInstalled();
+        await using var cluster = await RedisCluster.StartAsync(replicasPerMaster: 1);
+        var duration = TimeSpan.FromSeconds(12);
+        var options = new HistoryRunOptions
         {
-            MissingServer.Skip(RedisServer.SkipReason!);
-        }
+            Duration = duration,
+            Faults =
+            [
+                new(FaultKind.ClusterFailover, TimeSpan.FromSeconds(2), TimeSpan.Zero),
+                new(FaultKind.PubSubKilled, TimeSpan.FromSeconds(4), TimeSpan.Zero),
+                new(FaultKind.ClusterMasterKilled, TimeSpan.FromSeconds(5.5), TimeSpan.Zero),
+            ],
+        };
 
-        var servers = new List<RedisServer>();
-        try
-        {
-            for (var i = 0; i < 6; i++)
-            {
-                servers.Add(await RedisServer.StartAsync("--cluster-enabled", "yes", "--cluster-config-file", $"nodes-{i}.conf", "--cluster-node-timeout", "2000"));
-            }
+        var result = await HistoryRun.RunAsync(options, null, cluster.Endpoints, TestContext.Current.CancellationToken, cluster.Nodes);
 
-            var endpoints = servers.Select(s => s.Endpoint).ToList();
-            await ClusterControl.CreateAsync(endpoints, replicasPerMaster: 1, TimeSpan.FromSeconds(30));
-            var duration = TimeSpan.FromSeconds(12);
-            var options = new HistoryRunOptions
-            {
-                Duration = duration,
-                Faults =
-                [
-                    new(FaultKind.ClusterFailover, TimeSpan.FromSeconds(2), TimeSpan.Zero),
-                    new(FaultKind.PubSubKilled, TimeSpan.FromSeconds(4), TimeSpan.Zero),
-                    new(FaultKind.ClusterMasterKilled, TimeSpan.FromSeconds(5.5), TimeSpan.Zero),
-                ],
-            };
-
-            var result = await HistoryRun.RunAsync(options, null, endpoints, TestContext.Current.CancellationToken, servers.Select(s => s.Process).ToList());
-
-            Report("cluster 3 masters + 3 replicas, failovers", result);
-            Assert.Equal(3, result.Check.FaultsInjected);
-            Assert.True(result.Check.ViolationCount == 0, result.Check.Summary());
-            Assert.True(result.Quiesced, "the fleet never quiesced (pending invalidations or an unhealthy bus after the faults)");
-            Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
-            Assert.True(result.Check.ReadsChecked > 2000, $"only {result.Check.ReadsChecked} reads checked");
-        }
-        finally
-        {
-            foreach (var server in servers)
-            {
-                await server.DisposeAsync();
-            }
-        }
+        Report("cluster 3 masters + 3 replicas, failovers", result);
+        Assert.Equal(3, result.Check.FaultsInjected);
+        Assert.True(result.Check.ViolationCount == 0, result.Check.Summary());
+        Assert.True(result.Quiesced, "the fleet never quiesced (pending invalidations or an unhealthy bus after the faults)");
+        Assert.True(result.Lost == 0, string.Join(Environment.NewLine, result.LostDetails));
+        Assert.True(result.Check.ReadsChecked > 2000, $"only {result.Check.ReadsChecked} reads checked");
     }
 }

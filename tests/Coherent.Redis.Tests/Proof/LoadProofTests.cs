@@ -1,4 +1,3 @@
-using Coherent.Lab.Proof;
 using Coherent.Redis.Tests.Infrastructure;
 
 namespace Coherent.Redis.Tests.Proof;
@@ -72,7 +71,7 @@ public sealed class LoadProofTests(SharedRedis redis)
     public async Task Memory_stays_flat_with_the_redis_tier_after_distinct_keys()
     {
         var server = redis.Require();
-        await using var node = await Node.StartAsync(server.Endpoint, "m" + Guid.NewGuid().ToString("N")[..8], build: b => b.WithLocalCapacity(5_000));
+        await using var node = await Node.StartAsync(server.Endpoint, KeyPrefix.New("m"), build: b => b.WithLocalCapacity(5_000));
         var points = await LoadRun.DistinctKeysAsync(node.Cache, "item", 150_000, parallelism: 16, checkpoints: 3, TestContext.Current.CancellationToken);
 
         TestContext.Current.SendDiagnosticMessage("heap by distinct keys (Redis tier): " + string.Join(", ", points.Select(p => $"{p.DistinctKeys:N0} → {p.HeapBytes / (double)MiB:F1} MiB")));

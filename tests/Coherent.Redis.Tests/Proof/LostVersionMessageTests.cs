@@ -17,8 +17,8 @@ public sealed class LostVersionMessageTests
     [InlineData(true)]
     public async Task A_lost_tag_or_clear_message_is_never_refilled_from_L2_as_current(bool clear)
     {
-        await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "g" + Guid.NewGuid().ToString("N")[..8];
+        await using var server = await RedisProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("g");
         var drop = 0;
         var marker = clear ? "C|" : "T|";
         await using var a = await Node.StartAsync(server.Endpoint, prefix,

@@ -9,12 +9,12 @@ namespace Coherent.Redis.Tests.Proof;
 /// </summary>
 public sealed class NodeStartTests
 {
-    private static string NewPrefix() => "n" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewPrefix() => KeyPrefix.New("n");
 
     [Fact]
     public async Task An_invalidation_published_before_the_nodes_subscription_is_never_vouched_for()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;
@@ -36,7 +36,7 @@ public sealed class NodeStartTests
     [Fact]
     public async Task A_lost_first_message_from_a_sender_is_a_detected_gap()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;

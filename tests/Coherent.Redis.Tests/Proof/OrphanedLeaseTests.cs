@@ -16,8 +16,8 @@ public sealed class OrphanedLeaseTests
     [InlineData(false)]
     public async Task A_lease_taken_after_its_requester_stopped_waiting_is_released(bool cancelled)
     {
-        await using var server = await FixtureServer.StartOwnAsync();
-        var prefix = "l" + Guid.NewGuid().ToString("N")[..8];
+        await using var server = await RedisProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("l");
         await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.BreakerFailureThreshold = 100);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;

@@ -12,12 +12,12 @@ public sealed class RetryLandingTests
     [Fact]
     public async Task When_a_queued_invalidation_lands_the_writer_drops_what_it_refilled_meanwhile()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var refuse = 0;
 
         // The invalidation fails before anything is sent (an injected fault), so it certainly did not land: a cut
         // connection could still deliver it when healed, and the run would then prove nothing.
-        await using var a = await Node.StartAsync(server.Endpoint, "q" + Guid.NewGuid().ToString("N")[..8], o =>
+        await using var a = await Node.StartAsync(server.Endpoint, KeyPrefix.New("q"), o =>
         {
             o.RetryInterval = TimeSpan.FromSeconds(5);
             o.BeforeWrite = _ =>

@@ -14,16 +14,16 @@ public sealed class RetryQueueTests(SharedRedis redis)
 {
     private const string Password = "s3cret-password";
 
-    private static string Prefix() => "r" + Guid.NewGuid().ToString("N")[..8];
+    private static string Prefix() => KeyPrefix.New("r");
 
     /// <summary>The documented least-privilege rule (<see cref="AclTests.Rule"/>) for <paramref name="prefix"/>, with only <paramref name="keys"/> allowed.</summary>
     private static object[] Rule(string prefix, params string[] keys) =>
         ["SETUSER", prefix, .. AclTests.Rule.Where(r => !r.StartsWith('~') && !r.StartsWith('&') && !r.StartsWith('>'))
             .Append(">" + Password).Append("&" + prefix + ":bus").Concat(keys.Select(k => "~" + k))];
 
-    private static async Task<Node> StartAsUserAsync(RedisServer server, string prefix, Action<CoherentRedisOptions>? redis = null)
+    private static async Task<Node> StartAsUserAsync(RedisProcess server, string prefix, Action<CoherentRedisOptions>? redis = null)
     {
-        var options = RedisServer.Options(server.Endpoint, user: prefix, password: Password);
+        var options = RedisAdmin.Options(server.Endpoint, user: prefix, password: Password);
         options.TieBreaker = "";
         options.ConfigurationChannel = "";
         return await Node.StartAsync(await ConnectionMultiplexer.ConnectAsync(options), prefix, redis);

@@ -11,7 +11,7 @@ public sealed class TagRaceTests
 {
     private static readonly CacheEntryOptions Tagged = new() { Tags = ["catalog"] };
 
-    private static string NewPrefix() => "r" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewPrefix() => KeyPrefix.New("r");
 
     /// <summary>A tag-version or clear-version bus message.</summary>
     private static bool IsVersionMessage(string message) => message.StartsWith("T|", StringComparison.Ordinal) || message.StartsWith("C|", StringComparison.Ordinal);
@@ -24,7 +24,7 @@ public sealed class TagRaceTests
     [InlineData(true)]
     public async Task An_L2_read_racing_a_tag_invalidation_never_fills_L1_with_the_old_value(bool remote)
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         var gate = new GateSerializer();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, build: b => b.WithSerializer(gate));
@@ -56,7 +56,7 @@ public sealed class TagRaceTests
     [Fact]
     public async Task A_fill_computed_before_a_tag_invalidation_is_never_stored_in_L2_as_current()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         var gate = new GateSerializer();
         await using var a = await Node.StartAsync(server.Endpoint, prefix, build: b => b.WithSerializer(gate));
@@ -90,7 +90,7 @@ public sealed class TagRaceTests
     [InlineData(true)]
     public async Task A_fill_is_stamped_with_the_versions_known_when_it_began_not_with_a_bump_learned_while_it_ran(bool clear)
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         var dropVersionMessages = 0;
         await using var a = await Node.StartAsync(server.Endpoint, prefix,
@@ -132,7 +132,7 @@ public sealed class TagRaceTests
     [InlineData(true)]
     public async Task An_L2_read_while_this_nodes_own_tag_invalidation_is_out_never_fills_L1_with_the_old_value(bool clear)
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         var landed = new TaskCompletionSource();
         var release = new TaskCompletionSource();

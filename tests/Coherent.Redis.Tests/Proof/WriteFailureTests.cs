@@ -5,7 +5,7 @@ namespace Coherent.Redis.Tests.Proof;
 /// <summary>Every failure of a write surfaces as <see cref="InvalidationFailedException"/> with its retry queued (issue 11, hole 4).</summary>
 public sealed class WriteFailureTests
 {
-    private static string NewPrefix() => "f" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewPrefix() => KeyPrefix.New("f");
 
     /// <summary>
     /// Stamping a tag the writer has never seen reads the tag's version from Redis. That read ran outside the write's
@@ -15,7 +15,7 @@ public sealed class WriteFailureTests
     [Fact]
     public async Task A_tagged_SetAsync_with_redis_unreachable_throws_InvalidationFailed_and_its_retry_lands()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var prefix = NewPrefix();
         await using var a = await Node.StartAsync(server.Endpoint, prefix);
         await using var b = await Node.StartAsync(server.Endpoint, prefix);

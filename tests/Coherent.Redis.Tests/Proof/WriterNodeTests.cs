@@ -10,12 +10,12 @@ namespace Coherent.Redis.Tests.Proof;
 /// </summary>
 public sealed class WriterNodeTests
 {
-    private static string NewPrefix() => "w" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewPrefix() => KeyPrefix.New("w");
 
     [Fact]
     public async Task A_read_racing_the_nodes_own_SetAsync_never_leaves_the_old_value_in_its_L1()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var gate = new GateSerializer();
         await using var a = await Node.StartAsync(server.Endpoint, NewPrefix(), build: b => b.WithSerializer(gate));
         var ct = TestContext.Current.CancellationToken;
@@ -46,7 +46,7 @@ public sealed class WriterNodeTests
     [Fact]
     public async Task A_read_racing_the_nodes_own_InvalidateAsync_never_leaves_the_old_value_in_its_L1()
     {
-        await using var server = await FixtureServer.StartOwnAsync();
+        await using var server = await RedisProcess.StartForTestAsync();
         var gate = new GateSerializer();
         var holdWrite = new ManualResetEventSlim(true);
         await using var a = await Node.StartAsync(server.Endpoint, NewPrefix(), o => o.BeforeWrite = _ => holdWrite.Wait(TimeSpan.FromSeconds(10)),

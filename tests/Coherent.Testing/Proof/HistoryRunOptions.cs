@@ -1,4 +1,4 @@
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>A fault to inject <see cref="At"/> after the workload starts, lasting <see cref="Length"/>, on one node where it applies.</summary>
 public sealed record ScheduledFault(FaultKind Kind, TimeSpan At, TimeSpan Length, int Node = 0);

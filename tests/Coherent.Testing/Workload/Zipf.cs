@@ -1,7 +1,7 @@
-namespace Coherent.Lab.Infrastructure;
+namespace Coherent.Testing;
 
 /// <summary>Zipf-distributed ids in [1, n] with exponent s, by inverse CDF over a precomputed table.</summary>
-internal sealed class Zipf
+public sealed class Zipf
 {
     private readonly double[] _cdf;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>The fault schedule of a history run: each fault injected at its time, recorded with its window.</summary>
 public static partial class HistoryRun

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>What a history run produced: the checker's report, and whether every acknowledged write was visible after it.</summary>
 public sealed record HistoryResult(CheckReport Check, int KeysVerified, int Lost, IReadOnlyList<string> LostDetails, long Operations, double Seconds, long DbReads, bool Quiesced)
@@ -29,14 +29,14 @@ public static partial class HistoryRun
         var keys = families.SelectMany(f => Enumerable.Range(0, o.KeysPerFamily).Select(i => $"{f}:{i}")).ToList();
         var bounds = families.ToDictionary(f => f, _ => new FamilyBound(o.MaxStaleness.TotalMilliseconds, o.Ttl.TotalMilliseconds), StringComparer.Ordinal);
         var history = new History();
-        using var store = new ProofStore(o.DatabasePath, keys);
+        using var store = new SourceOfTruth(o.DatabasePath, keys);
         await using var fleet = new ProofFleet(o, server, clusterEndpoints, store, history, cancellationToken);
         for (var n = 0; n < o.Nodes; n++)
         {
             await fleet.AddNodeAsync();
         }
 
-        await WaitAsync(() => fleet.Caches.All(c => c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(10));
+        await Eventually.WithinAsync(() => fleet.Caches.All(c => c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(10), pollMs: 20);
         await Task.Delay(300, cancellationToken); // a few heartbeats: every bus confirmed
 
         var watch = Stopwatch.StartNew();
@@ -85,7 +85,7 @@ public static partial class HistoryRun
         var seconds = watch.Elapsed.TotalSeconds;
 
         // Quiesce: every queued invalidation landed and every bus confirmed, then one MaxStaleness: all must be current.
-        var quiesced = await WaitAsync(() => fleet.Caches.All(c => c.PendingInvalidations == 0 && c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(20));
+        var quiesced = await Eventually.WithinAsync(() => fleet.Caches.All(c => c.PendingInvalidations == 0 && c.SharedTierState == SharedTierState.Healthy), TimeSpan.FromSeconds(20), pollMs: 20);
         await Task.Delay(o.MaxStaleness + TimeSpan.FromMilliseconds(200), cancellationToken);
         var lost = new List<string>();
         var verified = 0;
@@ -93,8 +93,8 @@ public static partial class HistoryRun
         {
             foreach (var key in keys)
             {
-                var expected = await store.ReadAsync(key, cancellationToken);
-                var got = await fleet.Caches[n].GetOrSetAsync(key, (store, key), static (s, ct) => s.store.ReadAsync(s.key, ct), fleet.OptionsFor(key), cancellationToken);
+                var expected = await store.ReadVersionAsync(key, cancellationToken);
+                var got = await fleet.Caches[n].GetOrSetAsync(key, (store, key), static (s, ct) => s.store.ReadVersionAsync(s.key, ct), fleet.OptionsFor(key), cancellationToken);
                 verified++;
                 if (got != expected)
                 {
@@ -107,7 +107,7 @@ public static partial class HistoryRun
         return new HistoryResult(report, verified, lost.Count, lost.Take(20).ToList(), fleet.Operations, seconds, store.Reads, quiesced);
     }
 
-    private static async Task WriteAsync(History history, ProofStore store, int node, string family, string[] keys, WriteKind kind,
+    private static async Task WriteAsync(History history, SourceOfTruth store, int node, string family, string[] keys, WriteKind kind,
         Func<CancellationToken, ValueTask>? tell, CancellationToken cancellationToken, CoherentCache? cache = null)
     {
         var versions = await store.BumpAsync(keys, cancellationToken);
@@ -138,21 +138,5 @@ public static partial class HistoryRun
         {
             history.Write(new WriteRecord(node, keys[i], family, versions[i], kind, commit, error is null ? told : double.PositiveInfinity, error is not null, error));
         }
-    }
-
-    private static async Task<bool> WaitAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.Elapsed > timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-
-        return true;
     }
 }

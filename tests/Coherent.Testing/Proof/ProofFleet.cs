@@ -1,19 +1,19 @@
 using StackExchange.Redis;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>
 /// The nodes of a history run: each its own connection (through its own TCP proxy when a single server is used), its own
 /// cache and its readers, and the switches the fault schedule flips on it. Nodes can join while the run goes on.
 /// </summary>
-internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, ProofStore store, History history,
+internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, IReadOnlyList<string>? clusterEndpoints, SourceOfTruth store, History history,
     CancellationToken cancellationToken) : IAsyncDisposable
 {
     public const int Normal = 0, Throwing = 1, Slow = 2;
 
     private static readonly string[] Families = ["acct", "prod", "cat"];
     private readonly CacheEntryOptions[] _groupOptions = Enumerable.Range(0, o.TagGroups).Select(g => new CacheEntryOptions { Tags = [$"grp{g}"] }).ToArray();
-    private readonly List<TcpProxy> _proxies = [];
+    private readonly List<PartitionProxy> _proxies = [];
     private readonly List<ConnectionMultiplexer> _muxes = [];
     private readonly List<CoherentCache> _caches = [];
     private readonly List<NodeSwitches> _switches = [];
@@ -48,7 +48,7 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
 
     public void CountOperation() => Interlocked.Increment(ref _operations);
 
-    public TcpProxy? Proxy(int node) => node < _proxies.Count ? _proxies[node] : null;
+    public PartitionProxy? Proxy(int node) => node < _proxies.Count ? _proxies[node] : null;
 
     public NodeSwitches? Switches(int node)
     {
@@ -81,7 +81,7 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
         string endpoints;
         if (server is not null)
         {
-            var proxy = new TcpProxy(() => server.Endpoint);
+            var proxy = new PartitionProxy(() => server.Endpoint);
             _proxies.Add(proxy);
             endpoints = proxy.Endpoint;
         }
@@ -176,7 +176,7 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
                         throw new InvalidOperationException("injected factory failure");
                     }
 
-                    var version = await s.store.ReadAsync(s.key, ct);
+                    var version = await s.store.ReadVersionAsync(s.key, ct);
                     if (mode == Slow)
                     {
                         await Task.Delay(s.SlowBy, ct);

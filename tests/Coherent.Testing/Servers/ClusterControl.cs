@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>Redis Cluster with replicas, for the failover fault: creation and a coordinated failover of one master.</summary>
 public static class ClusterControl

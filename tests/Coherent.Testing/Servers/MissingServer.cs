@@ -1,9 +1,9 @@
-namespace Coherent.Redis.Tests.Infrastructure;
+namespace Coherent.Testing;
 
 /// <summary>
-/// What a test does when a server it needs (redis-server, chromium) is not installed: skips with the reason on a developer's
-/// machine, fails where servers are required — <c>.ci/run</c> sets <see cref="Variable"/>, so a missing install step in
-/// CI fails the run instead of hiding behind skips.
+/// What a test does when a server it needs (redis-server, memcached, chromium) is not installed: skips with the reason on a
+/// developer's machine, fails where servers are required — <c>.ci/run</c> sets <see cref="Variable"/>, so a missing
+/// install step in CI fails the run instead of hiding behind skips.
 /// </summary>
 public static class MissingServer
 {

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>Milliseconds since the process started, high resolution, shared by every node of a run (one process, one clock).</summary>
 public static class ProofClock

@@ -1,9 +1,9 @@
 using Microsoft.Data.Sqlite;
 
-namespace Coherent.Lab.Infrastructure;
+namespace Coherent.Testing;
 
 /// <summary>A fresh SQLite database file in WAL mode (the lab's and the proof's source of truth), pooled connections.</summary>
-internal sealed class SqliteFile
+public sealed class SqliteFile
 {
     private readonly string _connectionString;
 
@@ -28,6 +28,24 @@ internal sealed class SqliteFile
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         return connection;
+    }
+
+    /// <summary>Inserts every row in one transaction; <paramref name="bind"/> sets a row's parameters.</summary>
+    public void InsertAll<T>(string sql, IEnumerable<T> rows, Action<SqliteParameterCollection, T> bind)
+    {
+        using var connection = Open();
+        using var tx = connection.BeginTransaction();
+        using var insert = connection.CreateCommand();
+        insert.Transaction = tx;
+        insert.CommandText = sql;
+        foreach (var row in rows)
+        {
+            insert.Parameters.Clear();
+            bind(insert.Parameters, row);
+            insert.ExecuteNonQuery();
+        }
+
+        tx.Commit();
     }
 
     public static void Execute(SqliteConnection connection, string sql)

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>A family's declared bounds, as the checker applies them.</summary>
 /// <param name="MaxStalenessMs">The bound on every read once the writer's cache call returned.</param>

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Numerics;
 using StackExchange.Redis;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>A log-linear latency histogram (≤ 1/16 relative error), one per worker, no allocation per sample.</summary>
 public sealed class LatencyHistogram

@@ -1,25 +1,26 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Coherent.Lab.Proof;
+namespace Coherent.Testing;
 
 /// <summary>
-/// A loopback TCP proxy in front of a server, one per node, so one node can be cut off from L2 alone: while partitioned,
-/// bytes are held in both directions (a black hole, like a dropped network path); healing resets the connections that
-/// were cut (as TCP eventually does) and lets new ones through.
+/// A loopback TCP proxy in front of a server, so one client (a node) can be cut off from it alone. It forwards both ways;
+/// <see cref="Partition"/> turns it into a black hole: bytes stop flowing both ways while every socket stays open (a
+/// half-open connection, as after a dropped network path). <see cref="Heal"/> resets the connections that were cut, as the
+/// TCP stack eventually would, and forwards again; <see cref="ResetAll"/> resets every connection without a partition.
 /// </summary>
-public sealed class TcpProxy : IAsyncDisposable
+public sealed class PartitionProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener;
     private readonly Func<string> _upstream;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<(TcpClient Client, TcpClient Server, CancellationTokenSource Cts)> _connections = [];
     private readonly Lock _lock = new();
-    private volatile bool _partitioned;
     private readonly Task _accepting;
+    private volatile bool _partitioned;
 
-    public TcpProxy(Func<string> upstream)
+    /// <param name="upstream">The server's endpoint (host:port), read at each new connection (a restarted server may move).</param>
+    public PartitionProxy(Func<string> upstream)
     {
         _upstream = upstream;
         _listener = new TcpListener(IPAddress.Loopback, 0);
@@ -28,15 +29,30 @@ public sealed class TcpProxy : IAsyncDisposable
         _accepting = AcceptLoopAsync();
     }
 
+    /// <summary>A proxy in front of <paramref name="endpoint"/>.</summary>
+    public PartitionProxy(string endpoint)
+        : this(() => endpoint)
+    {
+    }
+
     public int Port { get; }
 
     public string Endpoint => $"127.0.0.1:{Port}";
 
     public bool Partitioned => _partitioned;
 
+    /// <summary>Holds every byte in both directions from now on; the connections stay open.</summary>
     public void Partition() => _partitioned = true;
 
+    /// <summary>Resets the connections (cut during the partition) and forwards again.</summary>
     public void Heal()
+    {
+        ResetAll();
+        _partitioned = false;
+    }
+
+    /// <summary>Resets (RST) every open connection; new ones are accepted as before.</summary>
+    public void ResetAll()
     {
         List<(TcpClient Client, TcpClient Server, CancellationTokenSource Cts)> cut;
         lock (_lock)
@@ -47,29 +63,26 @@ public sealed class TcpProxy : IAsyncDisposable
 
         foreach (var (client, server, cts) in cut)
         {
+            // Linger first: once the pumps see the cancellation they close the sockets themselves, with a FIN.
+            CloseWithReset(client);
+            CloseWithReset(server);
             cts.Cancel();
             client.Dispose();
             server.Dispose();
         }
-
-        _partitioned = false;
     }
 
-    public static async Task WaitForPortAsync(int port, TimeSpan timeout)
+    private static void CloseWithReset(TcpClient connection)
     {
-        var watch = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            try
+            if (connection.Client is { } socket)
             {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return;
+                socket.LingerState = new LingerOption(true, 0); // close with RST, not FIN
             }
-            catch (SocketException) when (watch.Elapsed < timeout)
-            {
-                await Task.Delay(20);
-            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
         }
     }
 
