@@ -1,6 +1,6 @@
 using Coherent.SharedTier;
 
-namespace Coherent.Testing;
+namespace Coherent.InMemory;
 
 /// <summary>
 /// An in-memory shared tier for a fleet of caches in one process: the "server" that every node built with

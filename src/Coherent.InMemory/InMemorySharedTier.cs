@@ -1,6 +1,6 @@
 using Coherent.SharedTier;
 
-namespace Coherent.Testing;
+namespace Coherent.InMemory;
 
 /// <summary>One node's view of an <see cref="InMemorySharedTierHub"/>: storage calls go to the hub, bus frames come from it.</summary>
 internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name) : ISharedTier

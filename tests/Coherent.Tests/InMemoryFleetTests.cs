@@ -1,4 +1,4 @@
-using Coherent.Testing;
+using Coherent.InMemory;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Coherent.Tests;
