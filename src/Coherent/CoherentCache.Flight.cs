@@ -374,7 +374,7 @@ public sealed partial class CoherentCache
 
         byte[]? payload = null;
         object? stored = value;
-        if (family.Policy.CopyOnRead)
+        if (family.Policy.CopyOnRead || (_copyMutableValues && !ImmutableType<T>.IsImmutable))
         {
             payload = SerializerGuard.Serialize(_serializer, key, value, _maxPayloadBytes);
             stored = new SerializedValue(payload, typeof(T));

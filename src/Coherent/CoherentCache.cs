@@ -39,6 +39,9 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// <summary>The adapter logs what it bypasses under the cache's own category, so one filter covers both.</summary>
     internal ILogger Logger => _logger;
     private readonly long _maxPayloadBytes;
+
+    /// <summary>See <see cref="CoherentCacheBuilder.CopyMutableValuesValue"/>.</summary>
+    private readonly bool _copyMutableValues;
     private readonly CancellationTokenSource _disposing = new();
     private long _confirmedUpToMs = long.MaxValue;
     private int _disposed;
@@ -52,6 +55,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _maxKeyLength = builder.MaxKeyLengthValue;
         _random = builder.RandomValue;
         _maxPayloadBytes = builder.MaxPayloadBytesValue;
+        _copyMutableValues = builder.CopyMutableValuesValue;
         Name = builder.NameValue;
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.

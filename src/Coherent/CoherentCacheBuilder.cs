@@ -43,6 +43,12 @@ public sealed class CoherentCacheBuilder
     internal ILoggerFactory LoggerFactoryValue { get; set; } = NullLoggerFactory.Instance;
     internal ICacheSerializer SerializerValue { get; set; } = JsonCacheSerializer.Default;
 
+    /// <summary>
+    /// Set for a cache that serves HybridCache (<c>AddCoherentHybridCache</c>): values of a mutable type (HybridCache's rule,
+    /// <see cref="ImmutableType{T}"/>) are held serialized in L1, as copy-on-read families are, so each caller gets its own.
+    /// </summary>
+    internal bool CopyMutableValuesValue { get; set; }
+
     /// <summary>Source of jitter and XFetch coin tosses; tests substitute a seeded one.</summary>
     internal Random RandomValue { get; set; } = Random.Shared;
 

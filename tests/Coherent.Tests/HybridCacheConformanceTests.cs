@@ -9,7 +9,7 @@ namespace Coherent.Tests;
 /// HybridCache's documented and observed behaviour, run against Microsoft's implementation (the control, which must pass)
 /// and Coherent's adapter: code written against HybridCache must not notice the switch.
 /// </summary>
-public sealed class HybridCacheConformanceTests
+public sealed partial class HybridCacheConformanceTests
 {
     public const string Microsoft = "Microsoft";
     public const string Coherent = "Coherent";
