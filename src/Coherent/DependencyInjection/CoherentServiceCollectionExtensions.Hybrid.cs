@@ -2,6 +2,7 @@ using Coherent.DependencyInjection;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Coherent;
 
@@ -17,9 +18,34 @@ public static partial class CoherentServiceCollectionExtensions
     public static ICoherentCacheServiceBuilder AddCoherentHybridCache(this IServiceCollection services, Action<CoherentCacheBuilder>? configure = null)
     {
         var builder = services.AddCoherentCache(configure);
-        Register(services, name: null, static (_, b) => b.CopyMutableValuesValue = true);
+        Register(services, name: null, static (sp, b) => ServeHybridCache(sp, b));
         services.RemoveAll<HybridCache>();
-        services.AddSingleton<HybridCache>(sp => new CoherentHybridCache(sp.GetRequiredService<CoherentCache>()));
+        services.AddSingleton<HybridCache>(sp => new CoherentHybridCache(sp.GetRequiredService<CoherentCache>(), HybridOptions(sp)));
         return builder;
+    }
+
+    /// <summary>HybridCache's options as registered (<c>AddHybridCache(o => ...)</c>, or configured); HybridCache's defaults otherwise.</summary>
+    private static HybridCacheOptions HybridOptions(IServiceProvider sp) =>
+        sp.GetService<IOptions<HybridCacheOptions>>()?.Value ?? new HybridCacheOptions();
+
+    /// <summary>
+    /// Applied after the application's own configure actions: mutable values are copied per caller (HybridCache's rule), and
+    /// HybridCache's key and payload limits, where the application changed them from HybridCache's defaults (the same as
+    /// Coherent's), become the cache's own (otherwise <c>Coherent:MaxKeyLength</c> and <c>WithMaxKeyLength</c> still apply).
+    /// </summary>
+    private static void ServeHybridCache(IServiceProvider sp, CoherentCacheBuilder builder)
+    {
+        builder.CopyMutableValuesValue = true;
+        var options = HybridOptions(sp);
+        var defaults = new HybridCacheOptions();
+        if (options.MaximumKeyLength != defaults.MaximumKeyLength)
+        {
+            builder.WithMaxKeyLength(options.MaximumKeyLength);
+        }
+
+        if (options.MaximumPayloadBytes != defaults.MaximumPayloadBytes)
+        {
+            builder.WithMaxPayloadBytes(options.MaximumPayloadBytes);
+        }
     }
 }
