@@ -3,6 +3,7 @@ using Coherent.Distributed;
 using Coherent.Invalidation;
 using Coherent.Local;
 using Coherent.Policies;
+using Coherent.Serialization;
 using Coherent.Stampede;
 using Coherent.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -51,7 +52,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _families = families;
         _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
         _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
-        _serializer = builder.SerializerValue;
+        _serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
         _maxKeyLength = builder.MaxKeyLengthValue;
         _random = builder.RandomValue;
         _maxPayloadBytes = builder.MaxPayloadBytesValue;

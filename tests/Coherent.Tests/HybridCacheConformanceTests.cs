@@ -47,7 +47,7 @@ public sealed partial class HybridCacheConformanceTests
     };
 
     private static ServiceProvider Create(string impl, FakeLoggerProvider? logs = null, Action<HybridCacheOptions>? options = null,
-        FakeTimeProvider? time = null, Action<IServiceCollection>? services = null)
+        FakeTimeProvider? time = null, Action<IServiceCollection>? services = null, Action<IHybridCacheBuilder>? hybrid = null)
     {
         var collection = new ServiceCollection();
         if (logs is not null)
@@ -66,7 +66,7 @@ public sealed partial class HybridCacheConformanceTests
 
         // Both start from Microsoft's registration, as a user switching by one line does.
         var hybridBuilder = options is null ? collection.AddHybridCache() : collection.AddHybridCache(options);
-        _ = hybridBuilder;
+        hybrid?.Invoke(hybridBuilder);
 
         if (impl == Coherent)
         {

@@ -29,13 +29,16 @@ public static partial class CoherentServiceCollectionExtensions
         sp.GetService<IOptions<HybridCacheOptions>>()?.Value ?? new HybridCacheOptions();
 
     /// <summary>
-    /// Applied after the application's own configure actions: mutable values are copied per caller (HybridCache's rule), and
+    /// Applied after the application's own configure actions: mutable values are copied per caller (HybridCache's rule), the
+    /// container's HybridCache serializer registrations are used (added last, so asked before the application's own
+    /// factories, after its per-type <c>AddSerializer</c> registrations), and
     /// HybridCache's key and payload limits, where the application changed them from HybridCache's defaults (the same as
     /// Coherent's), become the cache's own (otherwise <c>Coherent:MaxKeyLength</c> and <c>WithMaxKeyLength</c> still apply).
     /// </summary>
     private static void ServeHybridCache(IServiceProvider sp, CoherentCacheBuilder builder)
     {
         builder.CopyMutableValuesValue = true;
+        builder.AddSerializerFactory(new HybridSerializers(sp));
         var options = HybridOptions(sp);
         var defaults = new HybridCacheOptions();
         if (options.MaximumKeyLength != defaults.MaximumKeyLength)
