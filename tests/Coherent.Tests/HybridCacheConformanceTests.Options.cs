@@ -90,6 +90,22 @@ public sealed partial class HybridCacheConformanceTests
 
     [Theory]
     [MemberData(nameof(Implementations))]
+    public async Task A_default_local_expiration_given_alone_applies_to_calls_that_give_none(string impl)
+    {
+        var time = T.Clock();
+        await using var provider = Create(impl, time: time,
+            options: o => o.DefaultEntryOptions = new HybridCacheEntryOptions { LocalCacheExpiration = TimeSpan.FromMinutes(2) });
+        var counter = new Counter(provider.GetRequiredService<HybridCache>());
+
+        Assert.Equal(1, await counter.Get("local-only-default"));
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(1, await counter.Get("local-only-default"));
+        time.Advance(TimeSpan.FromMinutes(2));
+        Assert.Equal(2, await counter.Get("local-only-default"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Implementations))]
     public async Task Default_flags_apply_to_calls_without_flags_and_a_calls_own_flags_replace_them(string impl)
     {
         await using var provider = Create(impl, options: o => o.DefaultEntryOptions = new HybridCacheEntryOptions

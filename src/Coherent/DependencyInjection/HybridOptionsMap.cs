@@ -24,7 +24,7 @@ internal sealed class HybridOptionsMap
 
         // Built once: a call without options or tags (the common one) allocates nothing for them, and with no defaults
         // configured it passes null, so the L1 hit is exactly Coherent's own.
-        Defaults = _defaultFlags == HybridCacheEntryFlags.None && _defaultExpiration is null ? null : Build(null, null);
+        Defaults = _defaultFlags == HybridCacheEntryFlags.None && _defaultExpiration is null && _defaultLocalExpiration is null ? null : Build(null, null);
     }
 
     /// <summary>The entry options of a call that gives neither options nor tags.</summary>
