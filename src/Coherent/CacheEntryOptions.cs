@@ -12,6 +12,15 @@ public sealed class CacheEntryOptions
     /// <summary>Stores the value in the local tier only, never in the shared tier. Default false.</summary>
     public bool LocalOnly { get; init; }
 
+    /// <summary>The HybridCache adapter's <c>LocalCacheExpiration</c>: the entry's local lifetime (capped like <see cref="Ttl"/>; see <see cref="Policies.EntryLifetime"/>).</summary>
+    internal TimeSpan? LocalTtl { get; init; }
+
+    /// <summary>
+    /// Set by the HybridCache adapter: for a key of an undeclared family, <see cref="Ttl"/> and <see cref="LocalTtl"/> replace
+    /// the default policy's lifetimes instead of being capped by them (<see cref="Policies.EntryLifetime"/>).
+    /// </summary>
+    internal bool ReplacesDefaultPolicy { get; init; }
+
     /// <summary>The HybridCache adapter's <c>DisableLocalCacheRead</c>: this call does not serve from the local tier.</summary>
     internal bool SkipLocalRead { get; init; }
 

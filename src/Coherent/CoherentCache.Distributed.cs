@@ -293,7 +293,7 @@ public sealed partial class CoherentCache
     {
         Payload = payload,
         CreatedAtMs = entry.CreatedAtMs,
-        ExpiresAtMs = entry.CreatedAtMs + (options?.Ttl is { } ttl && ttl > TimeSpan.Zero ? Math.Min(entry.Family.TtlMs, (long)ttl.TotalMilliseconds) : entry.Family.TtlMs),
+        ExpiresAtMs = entry.CreatedAtMs + EntryLifetime.TtlMs(entry.Family, options),
         DeltaMs = entry.DeltaMs,
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),

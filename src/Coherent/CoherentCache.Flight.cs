@@ -359,13 +359,8 @@ public sealed partial class CoherentCache
     private (CacheEntry Entry, byte[]? Payload) CreateEntry<T>(string key, FamilyState family, T value, long createdAt, long now, double deltaMs,
         CacheEntryOptions? options, Invalidation.TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null, long? fetchedAtMs = null)
     {
-        var ttlMs = family.TtlMs;
-        if (options?.Ttl is { } overrideTtl && overrideTtl > TimeSpan.Zero)
-        {
-            ttlMs = Math.Min(ttlMs, (long)overrideTtl.TotalMilliseconds);
-        }
-
-        var localMs = Math.Min(ttlMs, family.LocalTtlMs);
+        var ttlMs = EntryLifetime.TtlMs(family, options);
+        var localMs = EntryLifetime.LocalMs(family, options, ttlMs);
         var expires = now + Jitter.Apply(localMs, family.Policy.Jitter, _random);
         if (sharedExpiresAt is { } shared)
         {
@@ -374,7 +369,7 @@ public sealed partial class CoherentCache
 
         byte[]? payload = null;
         object? stored = value;
-        if (family.Policy.CopyOnRead)
+        if (family.Policy.CopyOnRead || (_copyMutableValues && !ImmutableType<T>.IsImmutable))
         {
             payload = SerializerGuard.Serialize(_serializer, key, value, _maxPayloadBytes);
             stored = new SerializedValue(payload, typeof(T));

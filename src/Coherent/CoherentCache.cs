@@ -3,6 +3,7 @@ using Coherent.SharedTier;
 using Coherent.Invalidation;
 using Coherent.Local;
 using Coherent.Policies;
+using Coherent.Serialization;
 using Coherent.Stampede;
 using Coherent.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -39,6 +40,9 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// <summary>The adapter logs what it bypasses under the cache's own category, so one filter covers both.</summary>
     internal ILogger Logger => _logger;
     private readonly long _maxPayloadBytes;
+
+    /// <summary>See <see cref="CoherentCacheBuilder.CopyMutableValuesValue"/>.</summary>
+    private readonly bool _copyMutableValues;
     private readonly CancellationTokenSource _disposing = new();
     private readonly IReadOnlyList<SharedTierFamily> _sharedTierFamilies = [];
     private long _confirmedUpToMs = long.MaxValue;
@@ -49,10 +53,11 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _families = families;
         _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
         _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
-        _serializer = builder.SerializerValue;
+        _serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
         _maxKeyLength = builder.MaxKeyLengthValue;
         _random = builder.RandomValue;
         _maxPayloadBytes = builder.MaxPayloadBytesValue;
+        _copyMutableValues = builder.CopyMutableValuesValue;
         Name = builder.NameValue;
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.

@@ -42,6 +42,14 @@ public sealed class CoherentCacheBuilder
     internal Func<long>? LaggingHitClockForTests { get; set; }
     internal ILoggerFactory LoggerFactoryValue { get; set; } = NullLoggerFactory.Instance;
     internal ICacheSerializer SerializerValue { get; set; } = JsonCacheSerializer.Default;
+    internal Dictionary<Type, object> TypedSerializers { get; } = [];
+    internal List<ICacheSerializerFactory> SerializerFactories { get; } = [];
+
+    /// <summary>
+    /// Set for a cache that serves HybridCache (<c>AddCoherentHybridCache</c>): values of a mutable type (HybridCache's rule,
+    /// <see cref="ImmutableType{T}"/>) are held serialized in L1, as copy-on-read families are, so each caller gets its own.
+    /// </summary>
+    internal bool CopyMutableValuesValue { get; set; }
 
     /// <summary>Source of jitter and XFetch coin tosses; tests substitute a seeded one.</summary>
     internal Random RandomValue { get; set; } = Random.Shared;
@@ -150,10 +158,36 @@ public sealed class CoherentCacheBuilder
         return this;
     }
 
-    /// <summary>The serializer for the shared tier and copy-on-read. Default: System.Text.Json (<see cref="JsonCacheSerializer.Default"/>).</summary>
+    /// <summary>
+    /// The general serializer for the shared tier and copy-on-read: every type without a per-type serializer
+    /// (<see cref="AddSerializer{T}"/>, <see cref="AddSerializerFactory"/>). Default: System.Text.Json (<see cref="JsonCacheSerializer.Default"/>).
+    /// </summary>
     public CoherentCacheBuilder WithSerializer(ICacheSerializer serializer)
     {
         SerializerValue = serializer ?? throw new ArgumentNullException(nameof(serializer));
+        return this;
+    }
+
+    /// <summary>
+    /// Serializes exactly <typeparamref name="T"/> with <paramref name="serializer"/>, in place of every factory and the general
+    /// serializer (<see cref="WithSerializer"/>). A second registration for the same type replaces the first.
+    /// </summary>
+    public CoherentCacheBuilder AddSerializer<T>(ICacheSerializer<T> serializer)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        TypedSerializers[typeof(T)] = serializer;
+        return this;
+    }
+
+    /// <summary>
+    /// Adds a factory of per-type serializers. For a type with no <see cref="AddSerializer{T}"/> registration the factories
+    /// are asked, the last added first; the first that handles the type serializes it, else the general serializer does.
+    /// Asked once per type per cache.
+    /// </summary>
+    public CoherentCacheBuilder AddSerializerFactory(ICacheSerializerFactory factory)
+    {
+        ArgumentNullException.ThrowIfNull(factory);
+        SerializerFactories.Add(factory);
         return this;
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Coherent.Tests;
 
@@ -9,7 +10,7 @@ namespace Coherent.Tests;
 /// HybridCache's documented and observed behaviour, run against Microsoft's implementation (the control, which must pass)
 /// and Coherent's adapter: code written against HybridCache must not notice the switch.
 /// </summary>
-public sealed class HybridCacheConformanceTests
+public sealed partial class HybridCacheConformanceTests
 {
     public const string Microsoft = "Microsoft";
     public const string Coherent = "Coherent";
@@ -45,24 +46,42 @@ public sealed class HybridCacheConformanceTests
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    private static ServiceProvider Create(string impl, FakeLoggerProvider? logs = null)
+    private static ServiceProvider Create(string impl, FakeLoggerProvider? logs = null, Action<HybridCacheOptions>? options = null,
+        FakeTimeProvider? time = null, Action<IServiceCollection>? services = null, Action<IHybridCacheBuilder>? hybrid = null)
     {
-        var services = new ServiceCollection();
+        var collection = new ServiceCollection();
         if (logs is not null)
         {
-            services.AddLogging(b => b.AddProvider(logs));
+            collection.AddLogging(b => b.AddProvider(logs));
         }
 
+        if (time is not null)
+        {
+            // One clock for both: Coherent takes the container's TimeProvider, HybridCache's local tier is a MemoryCache.
+            collection.AddSingleton<TimeProvider>(time);
+            collection.AddMemoryCache(o => o.Clock = new FakeSystemClock(time));
+        }
+
+        services?.Invoke(collection);
+
         // Both start from Microsoft's registration, as a user switching by one line does.
-        services.AddHybridCache();
+        var hybridBuilder = options is null ? collection.AddHybridCache() : collection.AddHybridCache(options);
+        hybrid?.Invoke(hybridBuilder);
 
         if (impl == Coherent)
         {
-            services.AddCoherentHybridCache(b => b.WithName($"conformance-{Guid.NewGuid():N}"));
+            collection.AddCoherentHybridCache(b => b.WithName($"conformance-{Guid.NewGuid():N}"));
         }
 
-        return services.BuildServiceProvider();
+        return collection.BuildServiceProvider();
     }
+
+#pragma warning disable CS0618 // MemoryCache still takes its clock as an ISystemClock
+    private sealed class FakeSystemClock(FakeTimeProvider time) : Microsoft.Extensions.Internal.ISystemClock
+    {
+        public DateTimeOffset UtcNow => time.GetUtcNow();
+    }
+#pragma warning restore CS0618
 
     [Theory]
     [MemberData(nameof(UncacheableKeys))]

@@ -5,33 +5,34 @@ using Microsoft.Extensions.Caching.Hybrid;
 namespace Coherent.DependencyInjection;
 
 /// <summary>
-/// Microsoft's <see cref="HybridCache"/> API served by Coherent. Expiration maps to the entry TTL (capped by the family's),
-/// tags to entry tags, <see cref="HybridCacheEntryFlags.DisableDistributedCache"/> (either half) to local-only,
+/// Microsoft's <see cref="HybridCache"/> API served by Coherent. Options map through <see cref="HybridOptionsMap"/> (the
+/// guide's HybridCache section lists each one): expirations to the entry's TTL and local lifetime,
+/// <see cref="HybridCacheEntryFlags.DisableDistributedCache"/> (either half) to local-only,
 /// <see cref="HybridCacheEntryFlags.DisableLocalCacheRead"/> to a call that does not serve from L1,
 /// <see cref="HybridCacheEntryFlags.DisableLocalCacheWrite"/> to a call that stores nothing in L1 (and drops an older L1
 /// value), <see cref="HybridCacheEntryFlags.DisableUnderlyingData"/> to a lookup that never runs the factory (default when
-/// absent), and <c>RemoveByTagAsync("*")</c> to a clear. DisableCompression is not honoured: Coherent does not compress.
-/// As HybridCache, a key it cannot cache (empty, whitespace-only, over the key limit, control characters) is logged and the
-/// factory runs uncached; reserved (<c>*</c>) and empty entry tags throw; a cancelled caller gets an
-/// <see cref="OperationCanceledException"/> carrying its own token.
-/// The key limit is the cache's own (<c>WithMaxKeyLength</c>, default 1024 as HybridCache's <c>MaximumKeyLength</c>):
-/// <c>HybridCacheOptions</c> lives in the Hybrid package, which the core does not reference (yet; issue 16, item 2).
+/// absent), and <c>RemoveByTagAsync("*")</c> to a clear. DisableCompression has no meaning: Coherent does not compress.
+/// As HybridCache, a key it cannot cache (empty, whitespace-only, over <see cref="HybridCacheOptions.MaximumKeyLength"/>,
+/// control characters) is logged and the factory runs uncached; reserved (<c>*</c>) and empty entry tags throw; a
+/// cancelled caller gets an <see cref="OperationCanceledException"/> carrying its own token; a mutable type is copied per
+/// caller (the cache is built with <see cref="CoherentCacheBuilder.CopyMutableValuesValue"/>).
 /// </summary>
-internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
+internal sealed class CoherentHybridCache(CoherentCache cache, HybridCacheOptions options) : HybridCache
 {
     private readonly int _maxKeyLength = cache.MaxKeyLength;
+    private readonly HybridOptionsMap _options = new(options);
 
     public override ValueTask<T> GetOrCreateAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        var entryOptions = Map(options, tags);
+        var entryOptions = _options.Map(options, tags);
         if (!Cacheable(key))
         {
-            return Has(options, HybridCacheEntryFlags.DisableUnderlyingData) ? default : factory(state, cancellationToken);
+            return _options.Has(options, HybridCacheEntryFlags.DisableUnderlyingData) ? default : factory(state, cancellationToken);
         }
 
-        var pending = Has(options, HybridCacheEntryFlags.DisableUnderlyingData)
-            ? LookupOnlyAsync<T>(key, skipLocal: Has(options, HybridCacheEntryFlags.DisableLocalCacheRead), cancellationToken)
+        var pending = _options.Has(options, HybridCacheEntryFlags.DisableUnderlyingData)
+            ? LookupOnlyAsync<T>(key, skipLocal: _options.Has(options, HybridCacheEntryFlags.DisableLocalCacheRead), cancellationToken)
             : cache.GetOrSetAsync(key, state, factory, entryOptions, cancellationToken);
 
         // An L1 hit completes synchronously: only a call that really waits pays for the async wrapper.
@@ -74,11 +75,9 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
         return found.Found ? found.Value! : default!;
     }
 
-    private static bool Has(HybridCacheEntryOptions? options, HybridCacheEntryFlags flag) => options?.Flags is { } flags && (flags & flag) != 0;
-
     public override ValueTask SetAsync<T>(string key, T value, HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
     {
-        var entryOptions = Map(options, tags);
+        var entryOptions = _options.Map(options, tags);
         return Cacheable(key) ? cache.SetAsync(key, value, entryOptions, cancellationToken) : default;
     }
 
@@ -95,40 +94,4 @@ internal sealed class CoherentHybridCache(CoherentCache cache) : HybridCache
         string.IsNullOrEmpty(tag) ? default
         : tag == "*" ? cache.ClearAsync(cancellationToken)
         : cache.InvalidateTagAsync(tag, cancellationToken);
-
-    private static CacheEntryOptions? Map(HybridCacheEntryOptions? options, IEnumerable<string>? tags)
-    {
-        if (options is null && tags is null)
-        {
-            return null;
-        }
-
-        var tagArray = tags?.ToArray();
-        if (tagArray is not null)
-        {
-            // HybridCache refuses these per entry (ArgumentException on "tags"): "*" means every entry to RemoveByTagAsync,
-            // and an empty tag could never be named by an invalidation.
-            foreach (var tag in tagArray)
-            {
-                if (string.IsNullOrWhiteSpace(tag))
-                {
-                    throw new ArgumentException("Tags cannot be empty.", nameof(tags));
-                }
-
-                if (tag == "*")
-                {
-                    throw new ArgumentException("The tag '*' is reserved and cannot be used in this context.", nameof(tags));
-                }
-            }
-        }
-
-        return new CacheEntryOptions
-        {
-            Ttl = options?.Expiration,
-            Tags = tagArray,
-            LocalOnly = Has(options, HybridCacheEntryFlags.DisableDistributedCache),
-            SkipLocalRead = Has(options, HybridCacheEntryFlags.DisableLocalCacheRead),
-            SkipLocalWrite = Has(options, HybridCacheEntryFlags.DisableLocalCacheWrite),
-        };
-    }
 }

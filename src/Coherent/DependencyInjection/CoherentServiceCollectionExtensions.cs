@@ -1,5 +1,4 @@
 using Coherent.DependencyInjection;
-using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,7 +13,7 @@ namespace Coherent;
 /// Every registered cache is built and validated when the host starts (<c>ValidateOnStart</c>): a bad configuration
 /// fails the start with one <see cref="CoherentConfigurationException"/> listing every problem of every cache.
 /// </summary>
-public static class CoherentServiceCollectionExtensions
+public static partial class CoherentServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the default <see cref="CoherentCache"/> singleton (also as <see cref="ICoherentCache"/>). Idempotent: calling
@@ -59,19 +58,6 @@ public static class CoherentServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(configure);
         return services.AddKeyedCoherentCache(name, (_, b) => configure(b));
-    }
-
-    /// <summary>
-    /// Registers the default cache (as <see cref="AddCoherentCache(IServiceCollection, Action{CoherentCacheBuilder}?)"/>) and makes it
-    /// the <see cref="HybridCache"/> of the container, so code written against <see cref="HybridCache"/> runs on Coherent unchanged.
-    /// Replaces an existing HybridCache registration.
-    /// </summary>
-    public static ICoherentCacheServiceBuilder AddCoherentHybridCache(this IServiceCollection services, Action<CoherentCacheBuilder>? configure = null)
-    {
-        var builder = services.AddCoherentCache(configure);
-        services.RemoveAll<HybridCache>();
-        services.AddSingleton<HybridCache>(sp => new CoherentHybridCache(sp.GetRequiredService<CoherentCache>()));
-        return builder;
     }
 
     private static CoherentServiceBuilder Register(IServiceCollection services, string? name, Action<IServiceProvider, CoherentCacheBuilder>? configure)

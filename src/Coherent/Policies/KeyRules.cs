@@ -59,6 +59,13 @@ internal static class KeyRules
             return false;
         }
 
+        // Printable ASCII throughout (nearly every key) has no control character or surrogate: one vectorized scan.
+        // The HybridCache adapter asks this on every call, L1 hits included.
+        if (key.AsSpan().IndexOfAnyExceptInRange(' ', '~') < 0)
+        {
+            return true;
+        }
+
         for (var i = 0; i < key.Length; i++)
         {
             var c = key[i];
