@@ -26,4 +26,7 @@ public sealed class CacheEntryOptions
 
     /// <summary>The HybridCache adapter's <c>DisableLocalCacheWrite</c>: this call stores nothing in the local tier (an older local value is dropped).</summary>
     internal bool SkipLocalWrite { get; init; }
+
+    /// <summary>The HybridCache adapter's DisableDistributedCacheWrite: the shared tier is read, but a computed value is not stored in it.</summary>
+    internal bool SkipSharedWrite { get; init; }
 }

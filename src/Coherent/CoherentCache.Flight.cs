@@ -303,6 +303,17 @@ public sealed partial class CoherentCache
             return entry;
         }
 
+        if (useShared && options?.SkipSharedWrite == true)
+        {
+            // Read from the shared tier but not written to it: a lease taken for the fill is handed back to the waiters.
+            if (lease is not null)
+            {
+                await ReleaseLeaseQuietlyAsync(lease).ConfigureAwait(false);
+            }
+
+            useShared = false;
+        }
+
         if (useShared && !await StoreSharedAsync(flight.Key, entry, payload ?? SerializerGuard.Serialize(_serializer, flight.Key, value, _maxPayloadBytes), options, epoch, versions, lease).ConfigureAwait(false))
         {
             return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile

@@ -7,7 +7,9 @@ namespace Coherent.DependencyInjection;
 /// <summary>
 /// Microsoft's <see cref="HybridCache"/> API served by Coherent. Options map through <see cref="HybridOptionsMap"/> (the
 /// guide's HybridCache section lists each one): expirations to the entry's TTL and local lifetime,
-/// <see cref="HybridCacheEntryFlags.DisableDistributedCache"/> (either half) to local-only,
+/// <see cref="HybridCacheEntryFlags.DisableDistributedCacheRead"/> to local-only (a fill with no shared read has no epoch to be
+/// fenced with), <see cref="HybridCacheEntryFlags.DisableDistributedCacheWrite"/> alone to a call that reads the shared tier
+/// but stores nothing in it,
 /// <see cref="HybridCacheEntryFlags.DisableLocalCacheRead"/> to a call that does not serve from L1,
 /// <see cref="HybridCacheEntryFlags.DisableLocalCacheWrite"/> to a call that stores nothing in L1 (and drops an older L1
 /// value), <see cref="HybridCacheEntryFlags.DisableUnderlyingData"/> to a lookup that never runs the factory (default when

@@ -1,5 +1,7 @@
 using Coherent.DependencyInjection;
+using Microsoft.Extensions.Caching.Distributed;
 using Microsoft.Extensions.Caching.Hybrid;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -12,7 +14,9 @@ public static partial class CoherentServiceCollectionExtensions
     /// Registers the default cache (as <see cref="AddCoherentCache(IServiceCollection, Action{CoherentCacheBuilder}?)"/>) and makes it
     /// the <see cref="HybridCache"/> of the container, so code written against <see cref="HybridCache"/> runs on Coherent unchanged.
     /// Replaces an existing HybridCache registration and reads HybridCache's options (<c>AddHybridCache(o => ...)</c>) and
-    /// serializer registrations. As HybridCache, the cache then gives each caller of a mutable type its own instance
+    /// serializer registrations. A registered <see cref="IDistributedCache"/> becomes the shared tier when the cache has none
+    /// of its own (<c>WithRedis</c>), as HybridCache's L2 — storage only, with the bounds <c>WithDistributedCache</c>
+    /// documents. As HybridCache, the cache then gives each caller of a mutable type its own instance
     /// (immutable types — strings, primitives, sealed types marked <c>[ImmutableObject(true)]</c> — are shared), whichever
     /// API, Coherent's or HybridCache's, stored the value.
     /// </summary>
@@ -75,5 +79,21 @@ public static partial class CoherentServiceCollectionExtensions
         {
             builder.WithMaxPayloadBytes(options.MaximumPayloadBytes);
         }
+
+        if (!builder.HasSharedTier && DistributedCacheOf(sp, options) is { } distributed)
+        {
+            builder.WithDistributedCache(distributed);
+        }
+    }
+
+    /// <summary>
+    /// The distributed cache HybridCache would use as its L2: the one keyed <see cref="HybridCacheOptions.DistributedCacheServiceKey"/>
+    /// when set, else the container's; never the in-process <see cref="MemoryDistributedCache"/> (HybridCache skips it too:
+    /// a second in-memory copy is no shared tier). Used only when the cache has no shared tier of its own (<c>WithRedis</c>).
+    /// </summary>
+    private static IDistributedCache? DistributedCacheOf(IServiceProvider sp, HybridCacheOptions options)
+    {
+        var cache = options.DistributedCacheServiceKey is { } key ? sp.GetRequiredKeyedService<IDistributedCache>(key) : sp.GetService<IDistributedCache>();
+        return cache is MemoryDistributedCache ? null : cache;
     }
 }

@@ -46,7 +46,9 @@ internal sealed class HybridOptionsMap
             LocalTtl = (options is null ? null : options.LocalCacheExpiration ?? options.Expiration) ?? _defaultLocalExpiration,
             ReplacesDefaultPolicy = true,
             Tags = tags,
-            LocalOnly = (flags & HybridCacheEntryFlags.DisableDistributedCache) != 0,
+            // Reading disabled: local only (a fill would have no epoch to be fenced with); writing disabled alone: read, not stored.
+            LocalOnly = (flags & HybridCacheEntryFlags.DisableDistributedCacheRead) != 0,
+            SkipSharedWrite = (flags & HybridCacheEntryFlags.DisableDistributedCacheWrite) != 0,
             SkipLocalRead = (flags & HybridCacheEntryFlags.DisableLocalCacheRead) != 0,
             SkipLocalWrite = (flags & HybridCacheEntryFlags.DisableLocalCacheWrite) != 0,
         };
