@@ -4,6 +4,7 @@ using Coherent.Benchmarks;
 // Console modes (measured runs printed as tables) for the cases that are not per-op timings:
 //   herd      1,000 concurrent callers on a cold key with a 50 ms factory: factory runs and total time per peer
 //   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan
+//   payload-sizes  bytes of one realistic value per serializer (SerializerBenchmarks times them)
 //   redis-propagation, redis-herd   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
@@ -14,6 +15,12 @@ if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
 if (args.Length > 0 && args[0] == "herd")
 {
     await HerdRun.RunAsync(args.Skip(1).ToArray());
+    return;
+}
+
+if (args.Length > 0 && args[0] == "payload-sizes")
+{
+    SerializerBenchmarks.PrintSizes();
     return;
 }
 

@@ -39,11 +39,12 @@ public sealed class OpenTelemetryInstrumentationTests
         Assert.Equal(1, Sum(requests, "computed"));
         Assert.Equal(1, Sum(requests, "l1_hit"));
         Assert.Equal(0, Sum(requests, "l2_hit"));
-        var duration = Assert.Single(metrics, m => m.Name == "coherent.factory.duration");
-        Assert.Equal("s", duration.Unit);
-        Assert.Equal(1, Points([duration], "coherent.factory.duration", cacheName).Sum(p => p.GetHistogramCount()));
+        // Every cache built without a meter factory has a meter of its own, so one instrument name can be several streams.
+        Assert.All(metrics.Where(m => m.Name == "coherent.factory.duration"), m => Assert.Equal("s", m.Unit));
+        Assert.Equal(1, Points(metrics, "coherent.factory.duration", cacheName).Sum(p => p.GetHistogramCount()));
 
-        var factory = Assert.Single(spans, s => s.OperationName == "coherent.factory");
+        // Other tests' caches run factories too: this test's span is the one in its caller's trace.
+        var factory = Assert.Single(spans, s => s.OperationName == "coherent.factory" && s.TraceId == traceId);
         Assert.Equal(CoherentTelemetryNames.ActivitySourceName, factory.Source.Name);
         Assert.Equal(traceId, factory.TraceId);
         Assert.Equal("price", factory.GetTagItem("coherent.family"));
