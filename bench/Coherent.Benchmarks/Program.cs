@@ -4,7 +4,7 @@ using Coherent.Benchmarks;
 // Console modes (measured runs printed as tables) for the cases that are not per-op timings:
 //   herd      1,000 concurrent callers on a cold key with a 50 ms factory: factory runs and total time per peer
 //   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan
-//   payload-sizes  bytes of one realistic value per serializer (SerializerBenchmarks times them)
+//   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   redis-propagation, redis-herd   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
@@ -18,9 +18,9 @@ if (args.Length > 0 && args[0] == "herd")
     return;
 }
 
-if (args.Length > 0 && args[0] == "payload-sizes")
+if (args.Length > 0 && args[0] == "serializers")
 {
-    SerializerBenchmarks.PrintSizes();
+    SerializerBenchmarks.Run();
     return;
 }
 

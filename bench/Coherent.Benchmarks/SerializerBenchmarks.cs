@@ -7,7 +7,7 @@ namespace Coherent.Benchmarks;
 /// <summary>
 /// JSON against MessagePack on a realistic cached value (a product page: text, prices, a dictionary, five variants):
 /// serialize into a reused buffer, deserialize from one contiguous payload (what an L2 hit does). The payload sizes are
-/// printed by the <c>payload-sizes</c> mode. Unattributed types are what a team moving from JSON has; the keyed ones are
+/// printed, with interleaved timings, by the <c>serializers</c> mode. Unattributed types are what a team moving from JSON has; the keyed ones are
 /// the same shape with <c>[MessagePackObject]</c>/<c>[Key(n)]</c>, written as arrays.
 /// </summary>
 public class SerializerBenchmarks
@@ -49,7 +49,66 @@ public class SerializerBenchmarks
         ? _serializer.Deserialize<KeyedProduct>(_payload)
         : _serializer.Deserialize<Product>(_payload);
 
-    /// <summary>The <c>payload-sizes</c> mode: bytes per format, and a check that each reads back what it wrote.</summary>
+    /// <summary>
+    /// The <c>serializers</c> mode: bytes per format (checked to read back), then serialize and deserialize times measured
+    /// interleaved — each round runs every format for <paramref name="opsPerRound"/> operations, one after the other — and
+    /// reported as the median and the minimum of the rounds' per-operation times. On a loaded machine the minimum is the
+    /// steadier comparison: a load spike lands in one round of one format, not in all.
+    /// </summary>
+    public static void Run(int rounds = 60, int opsPerRound = 2_000)
+    {
+        PrintSizes();
+        var formats = Enum.GetValues<Format>();
+        var benches = formats.Select(f => { var b = new SerializerBenchmarks { Serializer = f }; b.Setup(); return b; }).ToArray();
+        var times = formats.ToDictionary(f => f, _ => (Serialize: new List<double>(), Deserialize: new List<double>()));
+        var sink = 0L;
+        for (var round = -3; round < rounds; round++) // three unmeasured rounds warm the JIT up to tier 1
+        {
+            for (var i = 0; i < benches.Length; i++)
+            {
+                var bench = benches[i];
+                var start = System.Diagnostics.Stopwatch.GetTimestamp();
+                for (var op = 0; op < opsPerRound; op++)
+                {
+                    sink += bench.Serialize();
+                }
+
+                var mid = System.Diagnostics.Stopwatch.GetTimestamp();
+                for (var op = 0; op < opsPerRound; op++)
+                {
+                    sink += bench.Deserialize().GetHashCode() & 1;
+                }
+
+                var end = System.Diagnostics.Stopwatch.GetTimestamp();
+                if (round >= 0)
+                {
+                    times[formats[i]].Serialize.Add(System.Diagnostics.Stopwatch.GetElapsedTime(start, mid).TotalMicroseconds / opsPerRound);
+                    times[formats[i]].Deserialize.Add(System.Diagnostics.Stopwatch.GetElapsedTime(mid, end).TotalMicroseconds / opsPerRound);
+                }
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"_{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, load average {LoadAverage()}, .NET {Environment.Version}; {rounds} interleaved rounds of {opsPerRound:N0} operations per format (sink {sink % 10})_");
+        Console.WriteLine();
+        Console.WriteLine("| serializer | serialize, median (µs) | serialize, min (µs) | deserialize, median (µs) | deserialize, min (µs) |");
+        Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var format in formats)
+        {
+            var (ser, de) = times[format];
+            Console.WriteLine($"| {format} | {Median(ser):0.00} | {ser.Min():0.00} | {Median(de):0.00} | {de.Min():0.00} |");
+        }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>Bytes per format, and a check that each reads back what it wrote.</summary>
     public static void PrintSizes()
     {
         Console.WriteLine("| serializer | payload bytes |");
