@@ -12,8 +12,8 @@ public static class CoherentTracerProviderBuilderExtensions
     /// <summary>
     /// Subscribes the tracer provider to Coherent's activity source (<see cref="CoherentTelemetryNames.ActivitySourceName"/>):
     /// <c>coherent.factory</c>, <c>coherent.l2.read</c>, <c>coherent.l2.write</c>, <c>coherent.lease.wait</c> and
-    /// <c>coherent.invalidate</c>, each a child of the caller's span, with <c>coherent.cache</c>/<c>coherent.key</c>/
-    /// <c>coherent.family</c>/<c>coherent.outcome</c> tags. Covers every cache and every shared tier, Redis included.
+    /// <c>coherent.invalidate</c>, each a child of the caller's span, tagged with <c>coherent.key</c> and <c>coherent.family</c>
+    /// (the shared-tier spans with <c>coherent.outcome</c> too). Covers every cache and every shared tier, Redis included.
     /// </summary>
     /// <param name="builder">The tracer provider builder (<c>services.AddOpenTelemetry().WithTracing(...)</c> or <c>Sdk.CreateTracerProviderBuilder()</c>).</param>
     /// <returns>The same builder, for chaining.</returns>
