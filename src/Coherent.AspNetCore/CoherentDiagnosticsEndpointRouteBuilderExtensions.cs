@@ -28,6 +28,8 @@ public static class CoherentDiagnosticsEndpointRouteBuilderExtensions
     /// <c>AddAuthorization(...)</c>); a request that fails the policy is challenged (401) or forbidden (403) by the
     /// application's authentication scheme. To serve the page to anyone, say so on the returned builder:
     /// <c>app.MapCoherentDiagnostics().AllowAnonymous()</c> (ASP.NET Core's own switch, which overrides the requirement).
+    /// Mapping resolves the registered caches, so they are built here (as the host's start would build them) and a cache's
+    /// configuration problem is thrown from this call.
     /// </remarks>
     /// <param name="endpoints">The application (<c>WebApplication</c>) or a route group.</param>
     /// <param name="pattern">Where the page is served. Default <c>/coherent</c>.</param>
