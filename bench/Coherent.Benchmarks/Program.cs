@@ -5,6 +5,7 @@ using Coherent.Benchmarks;
 //   herd      1,000 concurrent callers on a cold key with a 50 ms factory: factory runs and total time per peer
 //   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan
 //   hybrid-hit  the L1 hit through the HybridCache adapter against Coherent's own, interleaved (optional: rounds)
+//   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
@@ -21,6 +22,12 @@ if (args.Length > 0 && args[0] == "herd")
 if (args.Length > 0 && args[0] == "hybrid-hit")
 {
     HybridHitRun.Run(args.Skip(1).ToArray());
+    return;
+}
+
+if (args.Length > 0 && args[0] == "serializers")
+{
+    SerializerBenchmarks.Run();
     return;
 }
 

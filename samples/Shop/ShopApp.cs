@@ -1,4 +1,6 @@
+using System.Net;
 using Coherent;
+using Microsoft.AspNetCore.Authentication.Cookies;
 
 namespace Shop;
 
@@ -30,11 +32,18 @@ public static class ShopApp
                 b.WithRedis(redis);
             }
         });
-        builder.Services.AddSingleton(sp => new StalenessCollector(sp.GetRequiredService<CoherentCache>().Name));
         builder.Services.AddHealthChecks().AddCoherent();
+        // The diagnostics page is for the people who run the shop: from the machine itself only. The shop has no sign-in,
+        // so a refused request is answered 401/403 by a cookie scheme that never redirects to a login page.
+        builder.Services.AddAuthorization(o => o.AddPolicy("local", p => p.RequireAssertion(c =>
+            c.Resource is HttpContext http && http.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip))));
+        builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme).AddCookie(o =>
+        {
+            o.Events.OnRedirectToLogin = c => Refuse(c.Response, StatusCodes.Status401Unauthorized);
+            o.Events.OnRedirectToAccessDenied = c => Refuse(c.Response, StatusCodes.Status403Forbidden);
+        });
 
         var app = builder.Build();
-        _ = app.Services.GetRequiredService<StalenessCollector>(); // listen before the first request
 
         app.MapGet("/products/{id:int}", async (int id, CoherentCache cache, ShopDb db, CancellationToken ct) =>
         {
@@ -62,11 +71,15 @@ public static class ShopApp
             await cache.InvalidateTagAsync($"category:{category}", ct);
             return Results.NoContent();
         });
-        app.MapGet("/_coherent", (CoherentCache cache, StalenessCollector staleness) =>
-            Results.Content(DiagnosticsPage.Html(cache, staleness), "text/html; charset=utf-8"));
-        app.MapGet("/_coherent.json", (CoherentCache cache, StalenessCollector staleness) => Results.Json(DiagnosticsPage.Data(cache, staleness)));
+        app.MapCoherentDiagnostics("/_coherent", policy: "local");   // the page, and its JSON at /_coherent/json
         app.MapHealthChecks("/healthz");
         return app;
+    }
+
+    private static Task Refuse(HttpResponse response, int status)
+    {
+        response.StatusCode = status;
+        return Task.CompletedTask;
     }
 }
 

@@ -109,7 +109,7 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
         using var http = new HttpClient();
         await http.GetAsync($"{_urls[0]}/products/1", TestContext.Current.CancellationToken);
         await http.GetAsync($"{_urls[0]}/products/1", TestContext.Current.CancellationToken);
-        var json = await http.GetStringAsync($"{_urls[0]}/_coherent.json", TestContext.Current.CancellationToken);
+        var json = await http.GetStringAsync($"{_urls[0]}/_coherent/json", TestContext.Current.CancellationToken);
         Assert.Contains("\"sharedTier\":\"Healthy\"", json, StringComparison.Ordinal);
         Assert.Contains("\"family\":\"product\"", json, StringComparison.Ordinal);
         var health = await http.GetAsync($"{_urls[0]}/healthz", TestContext.Current.CancellationToken);
@@ -136,9 +136,10 @@ public sealed class ShopEndToEndTests : IAsyncLifetime
         var shot = Path.Combine(Path.GetTempPath(), "coherent-diagnostics.png");
         var flags = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync";
         var dom = await RunAsync(chromium, $"{flags} --user-data-dir={Path.Combine(Path.GetTempPath(), "chromium-" + Guid.NewGuid().ToString("N"))} --dump-dom {page}");
-        Assert.Contains("<table id=\"policies\">", dom, StringComparison.Ordinal);
-        Assert.Contains("<table id=\"advisor\">", dom, StringComparison.Ordinal);
-        Assert.Contains("class=\"histogram\"", dom, StringComparison.Ordinal);
+        Assert.Contains("<table class=\"policies\">", dom, StringComparison.Ordinal);
+        Assert.Contains("<table class=\"outcomes\">", dom, StringComparison.Ordinal);
+        Assert.Contains("<table class=\"advisor\">", dom, StringComparison.Ordinal);
+        Assert.Contains("class=\"histogram served_age\"", dom, StringComparison.Ordinal);
         Assert.Contains(">product<", dom, StringComparison.Ordinal);
 
         await RunAsync(chromium, $"{flags} --user-data-dir={Path.Combine(Path.GetTempPath(), "chromium-" + Guid.NewGuid().ToString("N"))} --window-size=1200,1600 --screenshot={shot} {page}");

@@ -11,9 +11,9 @@ namespace Coherent.Telemetry;
 /// </summary>
 internal sealed class CoherentTelemetry : IDisposable
 {
-    public const string Name = "Coherent";
+    public const string Name = CoherentTelemetryNames.MeterName;
 
-    public static readonly ActivitySource ActivitySource = new(Name);
+    public static readonly ActivitySource ActivitySource = new(CoherentTelemetryNames.ActivitySourceName);
 
     /// <summary>
     /// Starts a span for a shared-tier step (L2 read or write, lease wait, fleet invalidation), a child of the caller's span
