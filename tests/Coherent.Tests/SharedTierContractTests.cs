@@ -12,7 +12,9 @@ public sealed class SharedTierContractTests
         // A backend compiled against internals is a fork of the engine, not an implementation of the contract.
         var friends = typeof(CoherentCache).Assembly.GetCustomAttributes(typeof(InternalsVisibleToAttribute), false)
             .Cast<InternalsVisibleToAttribute>().Select(a => a.AssemblyName).ToList();
-        Assert.DoesNotContain(friends, f => !f.EndsWith(".Tests", StringComparison.Ordinal) && f != "Coherent.Benchmarks");
+        // Test projects, the benchmarks and the test harness only: never a package an application installs.
+        Assert.DoesNotContain(friends, f => !f.EndsWith(".Tests", StringComparison.Ordinal) && f is not ("Coherent.Benchmarks" or "Coherent.Testing"));
+        Assert.DoesNotContain("Coherent.Redis", friends);
     }
 
     [Fact]
