@@ -23,4 +23,10 @@ if (args.Length > 0 && args[0] == "hitratio")
     return;
 }
 
+if (args.Length > 0 && args[0] == "memory")
+{
+    await MemoryRun.RunAsync(args.Skip(1).ToArray());
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, new ShortConfig());

@@ -288,6 +288,6 @@ public sealed class L1StoreRaceTests
         }, T.Ct)).ToArray();
         await Task.WhenAll(workers);
 
-        Assert.True(store.PolicyTracksExactlyTheMap(), $"map holds {store.Count} entries the eviction policy does not track exactly");
+        Assert.True(store.CountsMatchTheMap(), $"count {store.Count} and weight {store.Weight} do not match the map's entries");
     }
 }
