@@ -23,6 +23,7 @@ internal sealed class CacheEntry
 {
     private const byte HasTagsFlag = 1;
     private const byte SerializedFlag = 2;
+    private const byte HitFlag = 4;
 
     public CacheEntry(string key, object? value, FamilyState family)
     {
@@ -126,6 +127,18 @@ internal sealed class CacheEntry
             {
                 Extras().TagStamps = value;
             }
+        }
+    }
+
+    /// <summary>Whether a hit on this entry was recorded since it was stored (eviction spares such entries first). Store-owned.</summary>
+    public bool WasHit => (_flags & HitFlag) != 0;
+
+    /// <summary>Sets <see cref="WasHit"/>. Racy by design: the other flags never change after publication, so a racing write stores the same byte.</summary>
+    public void MarkHit()
+    {
+        if ((_flags & HitFlag) == 0)
+        {
+            _flags |= HitFlag;
         }
     }
 

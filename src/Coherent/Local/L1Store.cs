@@ -5,18 +5,20 @@ namespace Coherent.Local;
 /// <summary>
 /// The bounded in-process tier, one structure: the key → entry map (whose nodes are the entries), the frequency sketch,
 /// the admission doorkeeper and eviction. There is no second index: an entry's eviction state (its
-/// <see cref="CacheEntry.WriteStamp"/> and its key's count in the sketch) travels with the entry and the map, so a removal
-/// is one map operation and the policy can never track an entry the map does not hold, or miss one it does.
+/// <see cref="CacheEntry.WriteStamp"/>, <see cref="CacheEntry.WasHit"/> and its key's count in the sketch) travels with the
+/// entry and the map, so a removal is one map operation and the policy can never track an entry the map does not hold, or
+/// miss one it does.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Policy: TinyLFU with sampled eviction. Every access the L1 records (writes, misses, hits as <see cref="RecordHit"/>
 /// samples them) is counted in a <see cref="FrequencySketch"/> that halves itself every ten capacities of counts. When the
 /// store is over its count or weight bound, it samples <see cref="SampleCount"/> entries from the map (a walk from a random
-/// bucket) and evicts the one whose key the sketch counts least, the least recently stamped among equals. Entries stamped
-/// within the last <see cref="YoungWindow"/> writes (stored or recently recorded hits) are spared while an older one is in
-/// the sample: the window gives a new entry the time to earn its count, as W-TinyLFU's admission window does. A full store
-/// caches a fill only on its key's second miss (<see cref="AdmitFill"/>), which keeps scans and the one-off tail out.
+/// bucket) and evicts, in this order of preference: an entry outside the young window (stamped by a write or a recorded hit
+/// within the last <see cref="YoungWindow"/> writes: the time a new entry gets to earn its count, as W-TinyLFU's window
+/// gives it), never hit since stored (W-TinyLFU's probation segment: a hit promotes), least counted by the sketch, least
+/// recently stamped. A full store caches a fill only on its key's second miss (the <see cref="Doorkeeper"/>), and only if
+/// the sketch counts the key more often than the entry eviction would pick now (TinyLFU's admission; <see cref="AdmitFill"/>).
 /// </para>
 /// <para>
 /// Concurrency: the map is lock-free for readers and striped-locked for writers; the sketch is updated by compare-and-swap;
@@ -32,7 +34,7 @@ internal sealed class L1Store
     internal const int SampleMask = 1023;
 
     /// <summary>Entries compared per eviction.</summary>
-    internal const int SampleCount = 8;
+    internal const int SampleCount = 32;
 
     /// <summary>A <see cref="CacheEntry.SampleMark"/> is the epoch times this, plus the hits recorded in that epoch.</summary>
     private const int EpochUnit = 256;
@@ -84,10 +86,33 @@ internal sealed class L1Store
 
     /// <summary>
     /// Whether a value just fetched for a miss (computed or read from L2) should be cached. Always, until the L1 has been
-    /// full; after that, a key is cached on its second miss within the <see cref="Doorkeeper"/>'s memory, or when it
-    /// replaces a value the L1 holds. Explicit writes (SetAsync) do not ask: they are always cached.
+    /// full; after that, a key is cached when it replaces a value the L1 holds, or on its second miss within the
+    /// <see cref="Doorkeeper"/>'s memory if the sketch counts it more often than the entry it would displace. Explicit writes
+    /// (SetAsync) do not ask: they are always cached.
     /// </summary>
-    public bool AdmitFill(string key) => !_full || _map.ContainsKey(key) || _doorkeeper!.SeenBefore(key);
+    public bool AdmitFill(string key)
+    {
+        if (!_full || _map.ContainsKey(key))
+        {
+            return true;
+        }
+
+        // The doorkeeper first (a one-off key never reaches the sketch's comparison), then TinyLFU's admission: the newcomer
+        // must be counted more often than the entry it would displace.
+        if (!_doorkeeper!.SeenBefore(key))
+        {
+            return false;
+        }
+
+        var sample = t_sample ??= new CacheEntry[SampleCount];
+        var victim = PickVictim(sample, (uint)Random.Shared.Next());
+        Array.Clear(sample);
+        return victim is null || _sketch.Frequency(_map.HashOf(key)) > _sketch.Frequency(victim.MapHash);
+    }
+
+    /// <summary>The sampling buffer of <see cref="AdmitFill"/>, per thread (fills run on any thread; the maintainer has its own).</summary>
+    [ThreadStatic]
+    private static CacheEntry[]? t_sample;
 
     public int Count => _map.Count;
 
@@ -146,6 +171,7 @@ internal sealed class L1Store
     {
         _sketch.Increment(entry.MapHash);
         entry.WriteStamp = (int)Volatile.Read(ref _writes);
+        entry.MarkHit();
         Interlocked.Increment(ref _recordedHits);
     }
 
@@ -277,7 +303,7 @@ internal sealed class L1Store
         var guard = _map.Count + SampleCount;
         while (OverBounds() && guard-- > 0)
         {
-            if (PickVictim() is { } victim && _map.TryRemove(victim))
+            if (PickVictim(_sample, NextRandom()) is { } victim && _map.TryRemove(victim))
             {
                 AdjustWeight(-victim.Weight);
                 if (!_full)
@@ -294,32 +320,46 @@ internal sealed class L1Store
     }
 
     /// <summary>The sampled entry to evict: least counted, then least recently stamped; outside the young window if the sample allows.</summary>
-    private CacheEntry? PickVictim()
+    private CacheEntry? PickVictim(CacheEntry[] sample, uint start)
     {
-        _random ^= _random << 13;
-        _random ^= _random >> 17;
-        _random ^= _random << 5;
-        var found = _map.Sample(_sample, _random);
+        var found = _map.Sample(sample, start);
         var writes = (int)Volatile.Read(ref _writes);
-        CacheEntry? best = null;
-        var bestYoung = true;
-        var bestFrequency = int.MaxValue;
-        var bestAge = -1;
+
+        // Evicted first: outside the young window, then never hit since stored, then least counted, then oldest. The class
+        // (the first two) is judged from the entry alone; the sketch is asked only about entries of the best class.
+        var bestClass = int.MaxValue;
         for (var i = 0; i < found; i++)
         {
-            var e = _sample[i];
-            var age = unchecked(writes - e.WriteStamp);
-            var young = age < YoungWindow;
-            var frequency = _sketch.Frequency(e.MapHash);
-            if (best is null
-                || (bestYoung && !young)
-                || (young == bestYoung && (frequency < bestFrequency || (frequency == bestFrequency && age > bestAge))))
+            bestClass = Math.Min(bestClass, Class(sample[i], writes));
+        }
+
+        CacheEntry? best = null;
+        var bestRank = long.MaxValue;
+        for (var i = 0; i < found; i++)
+        {
+            var e = sample[i];
+            if (Class(e, writes) == bestClass)
             {
-                (best, bestYoung, bestFrequency, bestAge) = (e, young, frequency, age);
+                var age = Math.Max(0, unchecked(writes - e.WriteStamp));
+                var rank = ((long)_sketch.Frequency(e.MapHash) << 32) | (uint)(int.MaxValue - age);
+                if (rank < bestRank)
+                {
+                    (best, bestRank) = (e, rank);
+                }
             }
         }
 
         return best;
+    }
+
+    private int Class(CacheEntry entry, int writes) => (unchecked(writes - entry.WriteStamp) < YoungWindow ? 2 : 0) + (entry.WasHit ? 1 : 0);
+
+    private uint NextRandom()
+    {
+        _random ^= _random << 13;
+        _random ^= _random >> 17;
+        _random ^= _random << 5;
+        return _random;
     }
 
     private void AdjustWeight(long delta)
