@@ -221,7 +221,7 @@ internal sealed class CacheEntry
     }
 
     /// <summary>Fail-safe throttle: until then, the stale value is served without calling the factory.</summary>
-    public long ThrottleUntilMs => _extras is { } extras ? Volatile.Read(ref extras.ThrottleUntilMs) : 0;
+    public long ThrottleUntilMs => Volatile.Read(ref _extras) is { } extras ? Volatile.Read(ref extras.ThrottleUntilMs) : 0;
 
     /// <summary>Starts (or extends) the fail-safe throttle. Mutable after publication.</summary>
     public void ThrottleUntil(long untilMs) => Volatile.Write(ref Extras().ThrottleUntilMs, untilMs);

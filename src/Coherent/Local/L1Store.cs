@@ -239,7 +239,7 @@ internal sealed class L1Store
         _full = false;
         foreach (var entry in _map.Entries())
         {
-            Remove(entry);
+            Remove(entry.Key); // by key: whatever the key holds by now goes too
         }
     }
 
