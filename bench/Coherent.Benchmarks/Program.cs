@@ -3,7 +3,9 @@ using Coherent.Benchmarks;
 
 // Console modes (measured runs printed as tables) for the cases that are not per-op timings:
 //   herd      1,000 concurrent callers on a cold key with a 50 ms factory: factory runs and total time per peer
-//   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan
+//   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan (optional: runs per peer, peer filter)
+//   memory    heap per resident entry (50,000 keys, one shared value) of the L1 and its peers
+//   hit-ab    the L1 hit of this build against another build's Coherent.dll, alternating in one process
 //   hybrid-hit  the L1 hit through the HybridCache adapter against Coherent's own, interleaved (optional: rounds)
 //   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
@@ -34,6 +36,18 @@ if (args.Length > 0 && args[0] == "serializers")
 if (args.Length > 0 && args[0] == "hitratio")
 {
     await HitRatioRun.RunAsync(args.Skip(1).ToArray());
+    return;
+}
+
+if (args.Length > 0 && args[0] == "hit-ab")
+{
+    HitAbRun.Run(args.Skip(1).ToArray());
+    return;
+}
+
+if (args.Length > 0 && args[0] == "memory")
+{
+    await MemoryRun.RunAsync(args.Skip(1).ToArray());
     return;
 }
 

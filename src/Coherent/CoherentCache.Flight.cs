@@ -412,7 +412,7 @@ public sealed partial class CoherentCache
         }
 
         var now = _clock.PreciseNowMs();
-        Volatile.Write(ref entry.ThrottleUntilMs, now + family.FailSafeThrottleMs);
+        entry.ThrottleUntil(now + family.FailSafeThrottleMs);
         if (!serving)
         {
             return entry;

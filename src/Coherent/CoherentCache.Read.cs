@@ -192,7 +192,7 @@ public sealed partial class CoherentCache
                 }
 
                 // Fail-safe throttle: the factory failed recently; keep serving the last value instead of hammering the source.
-                if (Volatile.Read(ref entry.ThrottleUntilMs) > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
+                if (entry.ThrottleUntilMs > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
                 {
                     family.Stats.StaleServed.Increment();
                     RecordServedAge(entry);
@@ -311,7 +311,7 @@ public sealed partial class CoherentCache
     {
         if (entry.Family.Policy.EarlyRefreshBeta is not { } beta
             || !XFetch.ShouldRefresh(now, entry.ExpiresAtMs, entry.DeltaMs, beta, XFetch.NextU(_random))
-            || Interlocked.CompareExchange(ref entry.Refreshing, 1, 0) != 0)
+            || !entry.TryBeginRefresh())
         {
             return false;
         }

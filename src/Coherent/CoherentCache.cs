@@ -151,7 +151,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
         // Empty L1 so the hit path (which does not check for disposal, to stay lean) misses and throws ObjectDisposedException.
         _l1.Clear();
-        _l1.Dispose();
         _clock.Dispose();
         _telemetry.Dispose();
         _disposing.Dispose();

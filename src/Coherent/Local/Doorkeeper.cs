@@ -15,15 +15,16 @@ namespace Coherent.Local;
 internal sealed class Doorkeeper
 {
     private readonly ulong[] _bits;
-    private readonly uint _mask;
+    private readonly ulong _bitCount;
     private readonly int _resetAfter;
     private int _marks;
 
     public Doorkeeper(int capacity)
     {
-        var bits = BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)capacity * 64, 4096, 1 << 30));
-        _bits = new ulong[bits / 64];
-        _mask = bits - 1;
+        // Exactly 64 bits per entry (not rounded up to a power of two: a bit is picked by a multiply-shift, not a mask).
+        var words = (int)Math.Clamp((long)capacity, 64, 1 << 24);
+        _bits = new ulong[words];
+        _bitCount = (ulong)words * 64;
         _resetAfter = (int)Math.Min(int.MaxValue, Math.Max(64L, (long)capacity * 10));
     }
 
@@ -34,8 +35,8 @@ internal sealed class Doorkeeper
     public bool SeenBefore(string key)
     {
         var hash = (uint)StringComparer.Ordinal.GetHashCode(key);
-        var first = hash & _mask;
-        var second = BitOperations.RotateLeft(hash * 0x9E3779B1u, 16) & _mask;
+        var first = Pick(hash);
+        var second = Pick(BitOperations.RotateLeft(hash * 0x9E3779B1u, 16));
         if (IsSet(first) && IsSet(second))
         {
             return true;
@@ -51,6 +52,9 @@ internal sealed class Doorkeeper
 
         return false;
     }
+
+    /// <summary>A bit index in [0, bit count) from 32 well-mixed bits (Lemire's multiply-shift reduction).</summary>
+    private uint Pick(uint mixed) => (uint)((mixed * _bitCount) >> 32);
 
     private bool IsSet(uint bit) => (Volatile.Read(ref _bits[bit >> 6]) & (1UL << (int)(bit & 63))) != 0;
 

@@ -223,6 +223,30 @@ internal sealed class EntryMap
         }
     }
 
+    /// <summary>The hash this map gives <paramref name="key"/> now (what <see cref="CacheEntry.MapHash"/> holds for a stored key).</summary>
+    public int HashOf(string key) => Hash(key);
+
+    /// <summary>
+    /// Fills <paramref name="into"/> with entries found by walking the buckets from <paramref name="start"/> (wrapping), and
+    /// returns how many: fewer than its length only when the map holds fewer. Lock-free like a lookup, so under concurrent
+    /// writes (or a rebuild) an entry may be sampled twice or after its removal; callers remove what they pick by identity.
+    /// </summary>
+    public int Sample(CacheEntry[] into, uint start)
+    {
+        var buckets = _buckets;
+        var mask = buckets.Length - 1;
+        var found = 0;
+        for (var i = 0; i < buckets.Length && found < into.Length; i++)
+        {
+            for (var e = Volatile.Read(ref buckets[(int)((start + (uint)i) & (uint)mask)]); e is not null && found < into.Length; e = Volatile.Read(ref e.MapNext))
+            {
+                into[found++] = e;
+            }
+        }
+
+        return found;
+    }
+
     /// <summary>The rest of <see cref="Find"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private CacheEntry? FindFrom(CacheEntry? e, CacheEntry?[] buckets, int hash, string key)

@@ -1,89 +1,120 @@
 using System.Runtime.CompilerServices;
-using BitFaster.Caching;
-using BitFaster.Caching.Lfu;
-using BitFaster.Caching.Scheduler;
 
 namespace Coherent.Local;
 
 /// <summary>
-/// The bounded in-process tier. Reads go to the <see cref="EntryMap"/> (whose nodes are the entries); admission and
-/// eviction are decided by BitFaster's W-TinyLFU <c>ConcurrentLfu</c>, which mirrors the same entries.
-/// Why the mirror: <c>ConcurrentLfu.TryGet</c> costs ~32 ns here against ~10 ns for a dictionary lookup, because it records
-/// every access in a striped buffer (and hashes the key again). So hits are recorded into the LFU selectively
-/// (<see cref="RecordHit"/>), and misses are reported to it (<see cref="RecordMiss"/>) as its own get-or-add would.
+/// The bounded in-process tier, one structure: the key → entry map (whose nodes are the entries), the frequency sketch,
+/// the admission doorkeeper and eviction. There is no second index: an entry's eviction state (its
+/// <see cref="CacheEntry.WriteStamp"/>, <see cref="CacheEntry.WasHit"/> and its key's count in the sketch) travels with the
+/// entry and the map, so a removal is one map operation and the policy can never track an entry the map does not hold, or
+/// miss one it does.
 /// </summary>
-internal sealed class L1Store : IDisposable
+/// <remarks>
+/// <para>
+/// Policy: TinyLFU with sampled eviction. Every access the L1 records (writes, misses, hits as <see cref="RecordHit"/>
+/// samples them) is counted in a <see cref="FrequencySketch"/> that halves itself every ten capacities of counts. When the
+/// store is over its count or weight bound, it samples <see cref="SampleCount"/> entries from the map (a walk from a random
+/// bucket) and evicts, in this order of preference: an entry outside the young window (stamped by a write or a recorded hit
+/// within the last <see cref="YoungWindow"/> writes: the time a new entry gets to earn its count, as W-TinyLFU's window
+/// gives it), never hit since stored (W-TinyLFU's probation segment: a hit promotes), least counted by the sketch, least
+/// recently stamped. A full store caches a fill only on its key's second miss (the <see cref="Doorkeeper"/>), and only if
+/// the sketch counts the key more often than the entry eviction would pick now (TinyLFU's admission; <see cref="AdmitFill"/>).
+/// </para>
+/// <para>
+/// Concurrency: the map is lock-free for readers and striped-locked for writers; the sketch is updated by compare-and-swap;
+/// eviction runs on one thread at a time (<see cref="Maintain"/>), on the writer that pushed the store over its bound.
+/// </para>
+/// </remarks>
+internal sealed class L1Store
 {
-    private readonly EntryMap _map;
-    private readonly ICache<string, CacheEntry> _lfu;
-    private readonly long _maxWeight;
-    private readonly Func<string, object?, long>? _weigher;
-    private readonly Action<CacheEntry>? _onEvicted;
-    private long _weight;
-
     /// <summary>Every access of an entry is recorded until it has this many recorded hits in the current epoch.</summary>
     internal const int FullyRecordedHits = 16;
 
-    /// <summary>
-    /// After that, one hit in 1,024 (by the caller's per-thread tick) is recorded, to keep the entry's place in the LFU's
-    /// recency order. Recording costs ~70 ns (BitFaster's TryGet, read buffer, drain scheduling): at 1 in 16 it was
-    /// 4.5 ns a hit, at 1 in 128 ~0.5 ns, at 1 in 1,024 ~0.07 ns. On the Zipf trace 1 in 16, 1 in 64, 1 in 256 and never
-    /// gave the same hit ratio (42.0–42.4 %, within run-to-run noise) once the epochs below re-record each resident's
-    /// frequency; at 1 in 1,024 it is 42.6–43.7 % (the spread is the doorkeeper's per-process string hash, not sampling).
-    /// </summary>
+    /// <summary>After that, one hit in 1,024 (by the caller's per-thread tick) is recorded, to refresh the entry's stamp.</summary>
     internal const int SampleMask = 1023;
 
+    /// <summary>Entries compared per eviction.</summary>
+    internal const int SampleCount = 32;
+
     /// <summary>A <see cref="CacheEntry.SampleMark"/> is the epoch times this, plus the hits recorded in that epoch.</summary>
-    private const long EpochUnit = 256;
+    private const int EpochUnit = 256;
 
-    private readonly long _writesPerEpoch;
+    private readonly EntryMap _map;
+    private readonly FrequencySketch _sketch;
+    private readonly long _maxWeight;
+    private readonly Func<string, object?, long>? _weigher;
+    private readonly Action<CacheEntry>? _onEvicted;
+    private readonly int _writesPerEpoch;
+    private readonly CacheEntry[] _sample = new CacheEntry[SampleCount];
+    private long _weight;
     private long _writes;
+    private long _recordedHits;
+    private long _recordedMisses;
 
-    /// <summary>The mark of an entry done with full recording in the current epoch: epoch × 256 + 16.</summary>
-    private long _saturatedMark = FullyRecordedHits;
+    /// <summary>The mark of an entry done with full recording in the current epoch: epoch × 256 + 16 (wraps; compared for equality).</summary>
+    private int _saturatedMark = FullyRecordedHits;
+
+    /// <summary>The eviction's random walk start (xorshift); touched only by the thread that maintains.</summary>
+    private uint _random;
+
+    /// <summary>Created on the first eviction: before the store has been full, every fill is admitted and it is never asked.</summary>
+    private Doorkeeper? _doorkeeper;
+
+    /// <summary>Set by the first eviction (the L1 has been full), cleared by <see cref="Clear"/>.</summary>
+    private volatile bool _full;
+
+    private int _maintaining;
+    private int _maintenanceWanted;
 
     public L1Store(int maxEntries, long maxWeight, Func<string, object?, long>? weigher, Action<CacheEntry>? onEvicted)
     {
         _map = new EntryMap(Math.Min(maxEntries, 1024));
-        _lfu = new ConcurrentLfuBuilder<string, CacheEntry>()
-            .WithCapacity(Math.Max(maxEntries, MinLfuCapacity))
-            .WithKeyComparer(StringComparer.Ordinal)
-            .WithEvents()
-            .WithScheduler(new NullScheduler())
-            .Build();
-        _lfu.Events.Value!.ItemRemoved += OnLfuRemoved;
+        _sketch = new FrequencySketch(maxEntries);
         _maxWeight = maxWeight;
         _weigher = weigher;
         _onEvicted = onEvicted;
         Capacity = maxEntries;
         _writesPerEpoch = Math.Max(maxEntries, 64);
-        _doorkeeper = new Doorkeeper(maxEntries);
+        YoungWindow = Math.Max(1, maxEntries / 100);
+        _random = (uint)Random.Shared.Next() | 1;
     }
 
     public int Capacity { get; }
 
-    private readonly Doorkeeper _doorkeeper;
-
-    /// <summary>Set by the first eviction (the L1 has been full), cleared by <see cref="Clear"/>.</summary>
-    private volatile bool _full;
+    /// <summary>Writes during which a stamped entry is spared by eviction (1 % of capacity, at least 1).</summary>
+    internal int YoungWindow { get; }
 
     /// <summary>
     /// Whether a value just fetched for a miss (computed or read from L2) should be cached. Always, until the L1 has been
-    /// full; after that, a key is cached on its second miss within the <see cref="Doorkeeper"/>'s memory, or when it
-    /// replaces a value the L1 holds. Explicit writes (SetAsync) do not ask: they are always cached. On the scan-polluted
-    /// Zipf trace this took the hit ratio from 41.96 % to 42.89 % (BitFaster's ConcurrentLfu alone: 42.1 %).
+    /// full; after that, a key is cached when it replaces a value the L1 holds, or on its second miss within the
+    /// <see cref="Doorkeeper"/>'s memory if the sketch counts it more often than the entry it would displace. Explicit writes
+    /// (SetAsync) do not ask: they are always cached.
     /// </summary>
-    public bool AdmitFill(string key) => !_full || _map.ContainsKey(key) || _doorkeeper.SeenBefore(key);
+    public bool AdmitFill(string key)
+    {
+        if (!_full || _map.ContainsKey(key))
+        {
+            return true;
+        }
+
+        // The doorkeeper first (a one-off key never reaches the sketch's comparison), then TinyLFU's admission: the newcomer
+        // must be counted more often than the entry it would displace.
+        if (!_doorkeeper!.SeenBefore(key))
+        {
+            return false;
+        }
+
+        var sample = t_sample ??= new CacheEntry[SampleCount];
+        var victim = PickVictim(sample, (uint)Random.Shared.Next());
+        Array.Clear(sample);
+        return victim is null || _sketch.Frequency(_map.HashOf(key)) > _sketch.Frequency(victim.MapHash);
+    }
+
+    /// <summary>The sampling buffer of <see cref="AdmitFill"/>, per thread (fills run on any thread; the maintainer has its own).</summary>
+    [ThreadStatic]
+    private static CacheEntry[]? t_sample;
 
     public int Count => _map.Count;
-
-    /// <summary>Tests: whether every entry of the map is the one the eviction policy tracks for its key, and nothing else is.</summary>
-    internal bool PolicyTracksExactlyTheMap()
-    {
-        DoMaintenance();
-        var entries = _map.Entries().ToList();
-        return _lfu.Count == entries.Count && entries.All(e => _lfu.TryGet(e.Key, out var tracked) && ReferenceEquals(tracked, e));
-    }
 
     /// <summary>The key → entry map, for the cache's hit path (reads only; every write goes through this store).</summary>
     public EntryMap Map => _map;
@@ -94,13 +125,12 @@ internal sealed class L1Store : IDisposable
     public IEnumerable<string> Keys => _map.Entries().Select(e => e.Key);
 
     /// <summary>
-    /// Records a hit on <paramref name="entry"/> into the LFU policy, or not. Every hit is recorded until the entry has
+    /// Records a hit on <paramref name="entry"/> into the policy, or not. Every hit is recorded until the entry has
     /// <see cref="FullyRecordedHits"/> recorded hits in the current epoch, then one in 1,024 (when <paramref name="tick"/>, a
     /// per-thread counter the caller increments anyway, is a multiple of 1,024). The epoch advances every capacity's worth of
-    /// writes, so a long-resident key re-earns its full frequency against the newcomers it competes with (each write is
-    /// counted in full by the LFU's sketch). The earlier rule (16 hits per entry lifetime, then 1 in 16) under-counted
-    /// resident keys against newcomers and cost 2 points of hit ratio on the Zipf trace. Once an entry is saturated, a
-    /// hit costs one comparison of its mark here; the entry is written only during its 16 recorded hits per epoch.
+    /// writes, so a long-resident key re-earns its count against the newcomers it competes with (each write is counted in
+    /// full). Once an entry is saturated, a hit costs one comparison of its mark here; the entry is written only during its
+    /// 16 recorded hits per epoch and its sampled ones.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void RecordHit(CacheEntry entry, long tick)
@@ -119,39 +149,49 @@ internal sealed class L1Store : IDisposable
     private void RecordYoungHit(CacheEntry entry)
     {
         var saturated = Volatile.Read(ref _saturatedMark);
-        var epochStart = saturated - FullyRecordedHits;
-        var mark = entry.SampleMark;
-        if (mark < epochStart || mark > saturated)
+        var epochStart = unchecked(saturated - FullyRecordedHits);
+        var recorded = unchecked(entry.SampleMark - epochStart);
+        if (recorded < 0 || recorded > FullyRecordedHits)
         {
-            mark = epochStart; // first hit in this epoch (or a racing writer left a stale mark): count from zero
+            recorded = 0; // first hit in this epoch (or a racing writer left a stale mark): count from zero
         }
 
-        if (mark < saturated)
+        if (recorded < FullyRecordedHits)
         {
-            entry.SampleMark = mark + 1;
-            _lfu.TryGet(entry.Key, out _);
+            entry.SampleMark = unchecked(epochStart + recorded + 1);
+            RecordAccess(entry);
         }
     }
 
-    /// <summary>Out of line: inlined, BitFaster's access recording grew the hit path's stack frame and register spills.</summary>
+    /// <summary>Out of line: the hit path's inlined part stays one comparison.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RecordSampledHit(CacheEntry entry) => _lfu.TryGet(entry.Key, out _);
+    private void RecordSampledHit(CacheEntry entry) => RecordAccess(entry);
 
-    /// <summary>
-    /// Tells the LFU that a read found nothing, as its own get-or-add does: its hill climber sizes the admission window
-    /// from the hit rate it observes, and without misses it saw 100 % and never adapted.
-    /// </summary>
-    public void RecordMiss(string key) => _lfu.TryGet(key, out _);
+    private void RecordAccess(CacheEntry entry)
+    {
+        _sketch.Increment(entry.MapHash);
+        entry.WriteStamp = (int)Volatile.Read(ref _writes);
+        entry.MarkHit();
+        Interlocked.Increment(ref _recordedHits);
+    }
+
+    /// <summary>A read found nothing: the key's use is counted, so a key that keeps missing has its count when it is stored.</summary>
+    public void RecordMiss(string key)
+    {
+        _sketch.Increment(_map.HashOf(key));
+        Interlocked.Increment(ref _recordedMisses);
+    }
 
     /// <summary>Looks up without recording an access (readers then call <see cref="RecordHit"/> or <see cref="RecordMiss"/>).</summary>
     public bool Peek(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out CacheEntry entry) => _map.TryGetValue(key, out entry);
 
     public void Set(CacheEntry entry) => Set(entry, maintain: true);
 
-    /// <summary>Stores the entry; with <paramref name="maintain"/> false the caller runs <see cref="Maintain"/> itself.</summary>
+    /// <summary>Stores the entry; with <paramref name="maintain"/> false the caller runs <see cref="Maintain"/> itself (evictions then wait for it).</summary>
     public void Set(CacheEntry entry, bool maintain)
     {
-        if (Interlocked.Increment(ref _writes) % _writesPerEpoch == 0)
+        var writes = Interlocked.Increment(ref _writes);
+        if (writes % _writesPerEpoch == 0)
         {
             Interlocked.Add(ref _saturatedMark, EpochUnit);
         }
@@ -161,54 +201,36 @@ internal sealed class L1Store : IDisposable
             entry.Weight = Math.Max(0, _weigher(entry.Key, entry.Value));
         }
 
+        entry.WriteStamp = (int)writes;
         var previous = _map.AddOrReplace(entry);
         AdjustWeight(entry.Weight - (previous?.Weight ?? 0));
-        _lfu.AddOrUpdate(entry.Key, entry);
-
-        // Two writers of one key can reach the LFU in the opposite order to the map; the LFU would then track a value the
-        // map no longer holds, and the map's value would never be evicted (count and weight bounds exceeded). Re-sync; and
-        // if a removal took the entry from the map before it reached the LFU, take it back out of the LFU.
-        if (!_map.TryGetValue(entry.Key, out var current))
-        {
-            _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry));
-        }
-        else if (!ReferenceEquals(current, entry))
-        {
-            _lfu.AddOrUpdate(entry.Key, current);
-        }
-
+        _sketch.Increment(entry.MapHash);
         if (maintain)
         {
             Maintain();
-        }
-
-        TrimToWeight();
-        if (Capacity < MinLfuCapacity)
-        {
-            TrimToTinyCapacity();
         }
     }
 
     public bool Remove(string key)
     {
-        if (!RemoveWithoutUpkeep(key))
+        if (!_map.TryRemove(key, out var removed))
         {
             return false;
         }
 
-        Maintain();
+        AdjustWeight(-removed.Weight);
         return true;
     }
 
     /// <summary>Removes the key only if it still maps to <paramref name="entry"/> (a newer value stays).</summary>
     public bool Remove(CacheEntry entry)
     {
-        if (!RemoveWithoutUpkeep(entry))
+        if (!_map.TryRemove(entry))
         {
             return false;
         }
 
-        Maintain();
+        AdjustWeight(-entry.Weight);
         return true;
     }
 
@@ -217,10 +239,8 @@ internal sealed class L1Store : IDisposable
         _full = false;
         foreach (var entry in _map.Entries())
         {
-            RemoveWithoutUpkeep(entry.Key);
+            Remove(entry.Key); // by key: whatever the key holds by now goes too
         }
-
-        Maintain();
     }
 
     /// <summary>Drops entries matching a predicate (expired past retention, fetched before an outage...). Returns how many.</summary>
@@ -229,129 +249,30 @@ internal sealed class L1Store : IDisposable
         var removed = 0;
         foreach (var entry in _map.Entries())
         {
-            if (predicate(entry, state) && RemoveWithoutUpkeep(entry))
+            if (predicate(entry, state) && Remove(entry))
             {
                 removed++;
             }
         }
 
-        if (removed > 0)
-        {
-            Maintain();
-        }
-
         return removed;
     }
 
-    /// <summary>
-    /// A removal whose LFU upkeep the caller runs: bulk removals (clear, sweep, recovery) run it once at the end, not once
-    /// an entry. The LFU drains its own write buffer if it fills meanwhile.
-    /// </summary>
-    private bool RemoveWithoutUpkeep(string key)
+    /// <summary>Recorded hits and misses (after <see cref="RecordHit"/>'s sampling). For tests.</summary>
+    internal (long Hits, long Misses) PolicyCounts() => (Interlocked.Read(ref _recordedHits), Interlocked.Read(ref _recordedMisses));
+
+    /// <summary>Tests: whether the count and weight agree with the entries the map holds (each weighing what it weighed when stored).</summary>
+    internal bool CountsMatchTheMap()
     {
-        if (!_map.TryRemove(key, out var removed))
-        {
-            return false;
-        }
-
-        AdjustWeight(-removed.Weight);
-
-        // Only the entry removed from the map: a writer may have put a newer one into both since, which must stay tracked
-        // (removing by key alone left the map's newer entry outside the eviction policy, so never evicted).
-        _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(key, removed));
-        return true;
+        var entries = _map.Entries();
+        return Count == entries.Count && Weight == entries.Sum(e => e.Weight);
     }
-
-    private bool RemoveWithoutUpkeep(CacheEntry entry)
-    {
-        if (!_map.TryRemove(entry))
-        {
-            return false;
-        }
-
-        AdjustWeight(-entry.Weight);
-        _lfu.TryRemove(new KeyValuePair<string, CacheEntry>(entry.Key, entry));
-        return true;
-    }
-
-    private void AdjustWeight(long delta)
-    {
-        if (_weigher is not null && delta != 0)
-        {
-            Interlocked.Add(ref _weight, delta);
-        }
-    }
-
-    /// <summary>ConcurrentLfu needs a capacity of at least 3; below that, the bound is enforced here.</summary>
-    private const int MinLfuCapacity = 3;
-
-    private void TrimToTinyCapacity()
-    {
-        var guard = MinLfuCapacity + 1;
-        while (_map.Count > Capacity && guard-- > 0)
-        {
-            var before = _map.Count;
-            _lfu.Policy.Eviction.Value!.Trim(1);
-            if (_map.Count == before)
-            {
-                break;
-            }
-        }
-    }
-
-    private void TrimToWeight()
-    {
-        if (_weigher is null || _maxWeight <= 0)
-        {
-            return;
-        }
-
-        // Trim from the LFU's cold end until under the weight limit; each trimmed entry reports back through OnLfuRemoved.
-        var guard = _map.Count + 1;
-        while (Interlocked.Read(ref _weight) > _maxWeight && guard-- > 0 && !_map.IsEmpty)
-        {
-            var before = Interlocked.Read(ref _weight);
-            _lfu.Policy.Eviction.Value!.Trim(1);
-            if (Interlocked.Read(ref _weight) == before)
-            {
-                break; // nothing left to trim that affects weight (entries pending in the LFU's buffers)
-            }
-        }
-    }
-
-    private void OnLfuRemoved(object? sender, ItemRemovedEventArgs<string, CacheEntry> e)
-    {
-        if (e.Reason is ItemRemovedReason.Evicted or ItemRemovedReason.Trimmed && e.Value is { } entry
-            && _map.TryRemove(entry))
-        {
-            AdjustWeight(-entry.Weight);
-            _full = true;
-            _onEvicted?.Invoke(entry);
-        }
-    }
-
-    /// <summary>Accesses and misses the LFU policy has applied (after running its pending maintenance). For tests.</summary>
-    internal (long Hits, long Misses) LfuCounts()
-    {
-        DoMaintenance();
-        var metrics = _lfu.Metrics.Value!;
-        return (metrics.Hits, metrics.Misses);
-    }
-
-    /// <summary>Runs the LFU's pending maintenance now (drain its access and write buffers, evict).</summary>
-    internal void DoMaintenance() => (_lfu as ConcurrentLfu<string, CacheEntry>)?.DoMaintenance();
-
-    private int _maintaining;
-    private int _maintenanceWanted;
 
     /// <summary>
-    /// The LFU's maintenance, run on the writer's thread right after each write (and by the periodic sweep); a writer that finds another one
-    /// maintaining leaves it a note, and that one runs again before it leaves (both sides fence, so a note is never missed).
-    /// BitFaster's default scheduler ran each drain as a thread-pool work item: a worker woken, and then spinning for more
-    /// work, after every write — on the miss path (remove + miss + fill, no I/O) 10.2–11.2 µs of process CPU per operation
-    /// against 5.2–5.6 µs of wall time, a second core kept busy. Inline: ≈ 0.6 µs per write, on the writer. Reads never run
-    /// it: a sampled hit or a miss goes into the LFU's read buffer (dropped when full, as BitFaster does under load) and is
-    /// applied at the next write, or by the periodic sweep when nothing is written.
+    /// Evicts until the store is within its bounds, on the calling thread: run by every write (after a flight's store, by the
+    /// flight) and by the periodic sweep. A caller that finds another one maintaining leaves it a note, and that one runs again
+    /// before it leaves (both sides fence, so a note is never missed): eviction runs on one thread at a time, and no write
+    /// is left over the bound.
     /// </summary>
     public void Maintain()
     {
@@ -361,7 +282,7 @@ internal sealed class L1Store : IDisposable
             try
             {
                 Interlocked.Exchange(ref _maintenanceWanted, 0);
-                DoMaintenance();
+                EvictToBounds();
             }
             finally
             {
@@ -370,5 +291,82 @@ internal sealed class L1Store : IDisposable
         }
     }
 
-    public void Dispose() => _lfu.Events.Value!.ItemRemoved -= OnLfuRemoved;
+    /// <summary>Tests: runs the store's maintenance now.</summary>
+    internal void DoMaintenance() => Maintain();
+
+    private bool OverBounds() =>
+        _map.Count > Capacity || (_weigher is not null && _maxWeight > 0 && Interlocked.Read(ref _weight) > _maxWeight);
+
+    private void EvictToBounds()
+    {
+        // A race can make a pick stale (removed or replaced meanwhile): the guard bounds the retries, the next write resumes.
+        var guard = _map.Count + SampleCount;
+        while (OverBounds() && guard-- > 0)
+        {
+            if (PickVictim(_sample, NextRandom()) is { } victim && _map.TryRemove(victim))
+            {
+                AdjustWeight(-victim.Weight);
+                if (!_full)
+                {
+                    _doorkeeper ??= new Doorkeeper(Capacity);
+                    _full = true;
+                }
+
+                _onEvicted?.Invoke(victim);
+            }
+        }
+
+        Array.Clear(_sample); // hold no evicted entry (and its value) alive until the next eviction
+    }
+
+    /// <summary>The sampled entry to evict: least counted, then least recently stamped; outside the young window if the sample allows.</summary>
+    private CacheEntry? PickVictim(CacheEntry[] sample, uint start)
+    {
+        var found = _map.Sample(sample, start);
+        var writes = (int)Volatile.Read(ref _writes);
+
+        // Evicted first: outside the young window, then never hit since stored, then least counted, then oldest. The class
+        // (the first two) is judged from the entry alone; the sketch is asked only about entries of the best class.
+        var bestClass = int.MaxValue;
+        for (var i = 0; i < found; i++)
+        {
+            bestClass = Math.Min(bestClass, Class(sample[i], writes));
+        }
+
+        CacheEntry? best = null;
+        var bestRank = long.MaxValue;
+        for (var i = 0; i < found; i++)
+        {
+            var e = sample[i];
+            if (Class(e, writes) == bestClass)
+            {
+                var age = Math.Max(0, unchecked(writes - e.WriteStamp));
+                var rank = ((long)_sketch.Frequency(e.MapHash) << 32) | (uint)(int.MaxValue - age);
+                if (rank < bestRank)
+                {
+                    (best, bestRank) = (e, rank);
+                }
+            }
+        }
+
+        return best;
+    }
+
+    private int Class(CacheEntry entry, int writes) => (unchecked(writes - entry.WriteStamp) < YoungWindow ? 2 : 0) + (entry.WasHit ? 1 : 0);
+
+    private uint NextRandom()
+    {
+        _random ^= _random << 13;
+        _random ^= _random >> 17;
+        _random ^= _random << 5;
+        return _random;
+    }
+
+    private void AdjustWeight(long delta)
+    {
+        if (_weigher is not null && delta != 0)
+        {
+            Interlocked.Add(ref _weight, delta);
+        }
+    }
 }
