@@ -146,7 +146,7 @@ internal static class MetaResponseParser
                 case (byte)'c': cas = ParseUnsigned(rest, 'c'); break;
                 case (byte)'t': ttl = ParseSigned(rest, 't'); break;
                 case (byte)'s': size = ParseSigned(rest, 's'); break;
-                case (byte)'O': opaque = checked((uint)ParseUnsigned(rest, 'O')); break;
+                case (byte)'O': opaque = ParseOpaque(rest); break;
                 default: break; // flags this client never asks for (f, h, l, b, k) carry nothing it uses
             }
         }
@@ -158,6 +158,11 @@ internal static class MetaResponseParser
         Utf8Parser.TryParse(token, out ulong value, out var used) && used == token.Length
             ? value
             : throw new ProtocolDesyncException($"a return flag {flag} with the token '{Message(token)}'");
+
+    private static uint ParseOpaque(ReadOnlySpan<byte> token) =>
+        Utf8Parser.TryParse(token, out uint value, out var used) && used == token.Length
+            ? value
+            : throw new ProtocolDesyncException($"an opaque token '{Message(token)}' this client never sent");
 
     private static long ParseSigned(ReadOnlySpan<byte> token, char flag) =>
         Utf8Parser.TryParse(token, out long value, out var used) && used == token.Length

@@ -95,12 +95,12 @@ internal sealed partial class MemcachedStore
         if (response.Value is { Length: > 0 } value)
         {
             rejection = ItemFraming.TryRead(value, keyUtf8, out var framed);
-            payload = rejection == FrameRejection.None ? framed : null;
+            payload = rejection == FrameRejection.None ? framed : (ReadOnlyMemory<byte>?)null;
         }
 
         var outcome = response.Win ? ReadOutcome.Won
             : response.AlreadyWon ? ReadOutcome.HeldByOther
-            : payload is null && rejection == FrameRejection.None ? ReadOutcome.Miss
+            : payload is null ? ReadOutcome.Miss
             : ReadOutcome.Hit;
         return new LeaseRead(outcome, payload, response.Stale, response.Cas ?? 0, response.Ttl, rejection);
     }

@@ -6,7 +6,10 @@ internal enum ReadOutcome
     /// <summary>A value is stored and nobody is asked to recompute it.</summary>
     Hit,
 
-    /// <summary>Nothing stored and no lease asked for (<c>EN</c>), or only a lease placeholder someone else holds without <c>Z</c>.</summary>
+    /// <summary>
+    /// Nothing usable and no lease: nothing stored and none asked for (<c>EN</c>), or a value refused for its
+    /// <see cref="LeaseRead.Rejection"/> (its <see cref="LeaseRead.Cas"/> lets a fill replace it).
+    /// </summary>
     Miss,
 
     /// <summary>This caller won the lease (<c>W</c>): it should compute and store with <see cref="LeaseRead.Cas"/>. A stale value may come with it.</summary>
