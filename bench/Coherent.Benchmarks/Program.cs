@@ -5,6 +5,7 @@ using Coherent.Benchmarks;
 //   herd      1,000 concurrent callers on a cold key with a 50 ms factory: factory runs and total time per peer
 //   hitratio  bounded-L1 hit ratio on a Zipf(0.9) trace with a one-off scan
 //   redis-propagation, redis-herd   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
+//   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads (bench/Coherent.Benchmarks/Memcached)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
 {
