@@ -141,4 +141,42 @@ public sealed class FaultTests
         await store.StoreAsync(victimKeys[0], Bytes("back"), TimeSpan.FromMinutes(5));
         Assert.Equal("1", await s2.StatAsync("curr_items"));
     }
+
+    [Fact]
+    public async Task The_probe_timer_readmits_a_restarted_server_on_its_own()
+    {
+        await using var server = await MemcachedProcess.StartAsync();
+        await using var store = await StoreAsync(server, o =>
+        {
+            o.OperationTimeout = Timeout;
+            o.BreakerFailureThreshold = 1;
+            o.ProbeInterval = TimeSpan.FromMilliseconds(100);
+        });
+        var readmitted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        store.Cluster.Readmitted += _ => readmitted.TrySetResult();
+
+        server.Kill();
+        await Assert.ThrowsAnyAsync<MemcachedException>(() => store.ReadAsync("price:1", LeaseOptions.None).AsTask());
+        Assert.True(store.Cluster.Servers[0].Health.IsDown);
+        Assert.False(readmitted.Task.IsCompleted);
+        await server.StartProcessAsync();
+
+        await readmitted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.False(store.Cluster.Servers[0].Health.IsDown);
+        Assert.Equal(StoreOutcome.Stored, await store.StoreAsync("price:1", Bytes("v"), TimeSpan.FromMinutes(1)));
+    }
+
+    [Fact]
+    public async Task A_store_built_while_no_server_answers_uses_the_default_item_limit_and_fails_calls_with_a_typed_error()
+    {
+        MemcachedProcess.RequireInstalled();
+        await using var server = await MemcachedProcess.StartAsync();
+        var port = server.Port;
+        server.Kill();
+
+        await using var store = await MemcachedStore.CreateAsync(new CoherentMemcachedOptions { Servers = $"127.0.0.1:{port}", OperationTimeout = Timeout });
+
+        Assert.Equal(MemcachedStore.DefaultMaxItemBytes, store.MaxItemBytes);
+        await Assert.ThrowsAsync<ServerUnavailableException>(() => store.ReadAsync("price:1", LeaseOptions.None).AsTask());
+    }
 }
