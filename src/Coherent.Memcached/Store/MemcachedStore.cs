@@ -65,10 +65,12 @@ internal sealed partial class MemcachedStore : IAsyncDisposable
     public byte[] VersionWireKey(VersionKey version) => _keys.Encode(version.Kind, MemcachedKey.Utf8(version.Name));
 
     /// <summary>
-    /// Throws <see cref="PayloadTooLargeException"/> when the framed item would exceed the item size limit; the store
-    /// operations call it before sending anything, and the tier may call it earlier.
+    /// Throws <see cref="PayloadTooLargeException"/> when a payload for <paramref name="key"/> would make an item over the size
+    /// limit; <see cref="StoreAsync"/> calls it before sending anything, and the tier may call it earlier.
     /// </summary>
-    public void CheckSize(string key, int keyUtf8Length, int payloadLength)
+    public void CheckSize(string key, int payloadLength) => CheckSize(key, System.Text.Encoding.UTF8.GetByteCount(key), payloadLength);
+
+    private void CheckSize(string key, int keyUtf8Length, int payloadLength)
     {
         var item = (long)ItemFraming.FramedLength(keyUtf8Length, payloadLength) + ItemOverheadBytes + MemcachedKey.MaxWireLength;
         if (item > MaxItemBytes)
