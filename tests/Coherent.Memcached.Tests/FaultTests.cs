@@ -179,4 +179,35 @@ public sealed class FaultTests
         Assert.Equal(MemcachedStore.DefaultMaxItemBytes, store.MaxItemBytes);
         await Assert.ThrowsAsync<ServerUnavailableException>(() => store.ReadAsync("price:1", LeaseOptions.None).AsTask());
     }
+
+    [Fact]
+    public async Task A_version_counter_whose_server_goes_down_comes_back_higher_on_the_next_server()
+    {
+        await using var s1 = await MemcachedProcess.StartAsync();
+        await using var s2 = await MemcachedProcess.StartAsync();
+        await using var s3 = await MemcachedProcess.StartAsync();
+        await using var store = await StoreAsync([s1, s2, s3], o =>
+        {
+            o.OperationTimeout = Timeout;
+            o.BreakerFailureThreshold = 1;
+            o.ProbeInterval = TimeSpan.FromMinutes(10);
+        });
+        var tag = VersionKey.Tag("catalog");
+        for (var i = 0; i < 50; i++)
+        {
+            await store.BumpVersionAsync(tag);
+        }
+
+        var before = await store.ReadVersionAsync(tag);
+        var owner = store.Cluster.Route(store.VersionWireKey(tag));
+        var processes = new[] { s1, s2, s3 };
+        processes[store.Cluster.Servers.ToList().IndexOf(owner)].Kill();
+        await Assert.ThrowsAnyAsync<MemcachedException>(() => store.ReadVersionAsync(tag).AsTask());
+        Assert.True(owner.Health.IsDown);
+
+        var read = await store.ReadWithVersionsAsync("price:1", LeaseOptions.None, [tag, VersionKey.Clear]);
+
+        Assert.True(read.Versions[0] > before, $"{read.Versions[0]} after {before}");
+        Assert.NotSame(owner, store.Cluster.Route(store.VersionWireKey(tag)));
+    }
 }

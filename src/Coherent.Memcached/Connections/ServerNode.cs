@@ -108,10 +108,10 @@ internal sealed class ServerNode : IAsyncDisposable
 
         foreach (var slot in slots)
         {
-            if (slot is { IsCompletedSuccessfully: true })
-            {
-                slot.Result.Fail(new ServerUnavailableException($"Memcached server {Name} was marked down."));
-            }
+            // A connect still in flight is closed when it lands: nothing else holds it any more.
+            slot?.ContinueWith(
+                static (t, name) => t.Result.Fail(new ServerUnavailableException($"Memcached server {name} was marked down.")),
+                Name, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
