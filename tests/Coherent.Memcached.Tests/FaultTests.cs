@@ -20,7 +20,7 @@ public sealed class FaultTests
     [Fact]
     public async Task A_paused_server_costs_each_call_one_timeout_and_the_connection_answers_correctly_after_it_resumes()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server, Timeout);
         await connection.SendAsync(Set(Key("a"), "A"));
         await connection.SendAsync(Set(Key("b"), "B"));
@@ -46,7 +46,7 @@ public sealed class FaultTests
     [Fact]
     public async Task Consecutive_timeouts_open_the_breaker_then_calls_fail_at_once_until_a_probe_readmits_the_server()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server, o =>
         {
             o.OperationTimeout = Timeout;
@@ -82,7 +82,7 @@ public sealed class FaultTests
     [Fact]
     public async Task A_killed_server_fails_calls_at_once_and_after_an_empty_restart_a_new_connection_serves_misses()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server, o => o.OperationTimeout = TimeSpan.FromSeconds(5));
         await store.StoreAsync("price:1", Bytes("v"), TimeSpan.FromMinutes(5));
 
@@ -92,7 +92,7 @@ public sealed class FaultTests
         Assert.IsType<ServerUnavailableException>(failure);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"a reset connection should fail fast, not wait the 5 s timeout: {watch.Elapsed}");
 
-        await server.StartProcessAsync();
+        await server.StartAsync();
         var read = await store.ReadAsync("price:1", LeaseOptions.None);
 
         Assert.Equal(ReadOutcome.Miss, read.Outcome);
@@ -102,9 +102,9 @@ public sealed class FaultTests
     [Fact]
     public async Task With_one_of_three_servers_down_its_keys_move_to_the_others_and_come_back_when_it_is_readmitted()
     {
-        await using var s1 = await MemcachedProcess.StartAsync();
-        await using var s2 = await MemcachedProcess.StartAsync();
-        await using var s3 = await MemcachedProcess.StartAsync();
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        await using var s3 = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync([s1, s2, s3], o =>
         {
             o.OperationTimeout = SlackTimeout;
@@ -136,7 +136,7 @@ public sealed class FaultTests
         await store.StoreAsync(victimKeys[0], Bytes("while down"), TimeSpan.FromMinutes(5));
         Assert.Equal("while down", Text((await store.ReadAsync(victimKeys[0], LeaseOptions.None)).Payload));
 
-        await s2.StartProcessAsync();
+        await s2.StartAsync();
         await store.Cluster.ProbeDownServersAsync();
 
         Assert.False(victim.Health.IsDown);
@@ -149,7 +149,7 @@ public sealed class FaultTests
     [Fact]
     public async Task The_probe_timer_readmits_a_restarted_server_on_its_own()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server, o =>
         {
             o.OperationTimeout = Timeout;
@@ -163,7 +163,7 @@ public sealed class FaultTests
         await Assert.ThrowsAnyAsync<MemcachedException>(() => store.ReadAsync("price:1", LeaseOptions.None).AsTask());
         Assert.True(store.Cluster.Servers[0].Health.IsDown);
         Assert.False(readmitted.Task.IsCompleted);
-        await server.StartProcessAsync();
+        await server.StartAsync();
 
         await readmitted.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.False(store.Cluster.Servers[0].Health.IsDown);
@@ -174,7 +174,7 @@ public sealed class FaultTests
     public async Task A_store_built_while_no_server_answers_uses_the_default_item_limit_and_fails_calls_with_a_typed_error()
     {
         MemcachedProcess.RequireInstalled();
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         var port = server.Port;
         server.Kill();
 
@@ -187,9 +187,9 @@ public sealed class FaultTests
     [Fact]
     public async Task A_version_counter_whose_server_goes_down_comes_back_higher_on_the_next_server()
     {
-        await using var s1 = await MemcachedProcess.StartAsync();
-        await using var s2 = await MemcachedProcess.StartAsync();
-        await using var s3 = await MemcachedProcess.StartAsync();
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        await using var s3 = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync([s1, s2, s3], o =>
         {
             o.OperationTimeout = SlackTimeout;

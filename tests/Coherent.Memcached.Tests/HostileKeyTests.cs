@@ -21,7 +21,7 @@ public sealed class HostileKeyTests
     [MemberData(nameof(RawKeys))]
     public async Task A_raw_key_of_any_bytes_round_trips_in_base64_and_the_next_request_is_answered(string what, byte[] raw)
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server);
         var key = MemcachedKey.ToBase64(raw);
 
@@ -43,7 +43,7 @@ public sealed class HostileKeyTests
     [MemberData(nameof(TextKeys))]
     public async Task A_hostile_cache_key_is_stored_and_read_back_through_the_store(string what, string key)
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
 
         Assert.Equal(StoreOutcome.Stored, await store.StoreAsync(key, Bytes(what), TimeSpan.FromMinutes(1)));
@@ -56,7 +56,7 @@ public sealed class HostileKeyTests
     [Fact]
     public async Task Two_long_keys_that_differ_only_at_the_end_keep_their_own_values()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         var a = "price:" + new string('k', 10 * 1024) + "a";
         var b = "price:" + new string('k', 10 * 1024) + "b";
@@ -71,7 +71,7 @@ public sealed class HostileKeyTests
     [Fact]
     public async Task A_value_framed_for_another_key_under_the_same_memcached_key_is_refused_as_aliased()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         await using var connection = await ConnectAsync(server);
         var victim = "price:" + new string('v', 500);
@@ -90,7 +90,7 @@ public sealed class HostileKeyTests
     public async Task Foreign_or_corrupt_bytes_under_a_key_are_refused_with_the_reason(string bytes, string reason)
     {
         var expected = Enum.Parse<FrameRejection>(reason);
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         await using var connection = await ConnectAsync(server);
         await connection.SendAsync(new MetaRequest(MetaVerb.Set, store.DataKey("price:1"), MetaRequestFlags.None, Bytes(bytes)));

@@ -13,7 +13,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task The_first_miss_wins_the_lease_and_the_other_client_sees_it_held_until_the_fill()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
         await using var b = await StoreAsync(server);
 
@@ -30,7 +30,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task An_invalidation_fences_a_fill_started_before_it_and_the_next_reader_wins_with_the_stale_value()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
         await using var b = await StoreAsync(server);
         await a.StoreAsync("price:1", Bytes("old"), Ttl);
@@ -51,7 +51,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task A_delete_fences_the_lease_holders_fill()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
         await using var b = await StoreAsync(server);
         var won = await a.ReadAsync("price:1", Lease);
@@ -67,7 +67,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task A_second_fill_with_the_same_lease_token_is_refused()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
         var won = await a.ReadAsync("price:1", Lease);
 
@@ -79,7 +79,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task A_hit_close_to_expiry_gives_one_reader_the_lease_to_refresh_it_early()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
         await using var b = await StoreAsync(server);
         await a.StoreAsync("price:1", Bytes("v"), TimeSpan.FromSeconds(100));
@@ -96,7 +96,7 @@ public sealed class LeaseTests
     [Fact]
     public async Task A_plain_read_of_a_missing_key_is_a_miss_without_a_lease()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var a = await StoreAsync(server);
 
         var read = await a.ReadAsync("price:1", LeaseOptions.None);

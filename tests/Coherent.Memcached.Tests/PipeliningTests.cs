@@ -9,7 +9,7 @@ public sealed class PipeliningTests
     [Fact]
     public async Task Thousands_of_concurrent_calls_on_one_connection_each_get_their_own_answer()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         var connectionsBefore = await TotalConnectionsAsync(server);
         await using var connection = await ConnectAsync(server);
         const int Calls = 2000;
@@ -39,7 +39,7 @@ public sealed class PipeliningTests
     [Fact]
     public async Task A_cancelled_call_leaves_the_connection_in_step_for_the_next_one()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server);
         await connection.SendAsync(Set(Key("a"), "A"));
         await connection.SendAsync(Set(Key("b"), "B"));

@@ -10,7 +10,7 @@ public sealed class ResponseKindTests
     [Fact]
     public async Task Every_response_kind_from_a_real_server_is_parsed_and_the_connection_stays_usable()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server);
         var key = Key("kinds");
 
@@ -44,7 +44,7 @@ public sealed class ResponseKindTests
     [Fact]
     public async Task A_counter_is_created_at_its_initial_value_and_incremented()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server);
         var vivify = new MetaRequest(MetaVerb.Arithmetic, Key("counter"), MetaRequestFlags.Vivify | MetaRequestFlags.Initial | MetaRequestFlags.ReturnValue, Initial: 40);
 
@@ -56,7 +56,7 @@ public sealed class ResponseKindTests
     [Fact]
     public async Task A_batch_gives_quiet_requests_their_silent_answer_at_the_closing_mn()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var connection = await ConnectAsync(server);
         await connection.SendAsync(Set(Key("present"), "here"));
 

@@ -9,7 +9,7 @@ public sealed class StoreTests
     [Fact]
     public async Task A_version_counter_starts_at_the_time_seed_and_each_bump_adds_one()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         var before = (ulong)(DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks / 10;
 
@@ -26,7 +26,7 @@ public sealed class StoreTests
     [Fact]
     public async Task A_counter_lost_with_a_restart_comes_back_above_every_value_it_had()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         ulong last = 0;
         for (var i = 0; i < 100; i++)
@@ -43,9 +43,9 @@ public sealed class StoreTests
     [Fact]
     public async Task An_entry_and_its_versions_on_three_servers_are_read_together_in_the_order_asked()
     {
-        await using var s1 = await MemcachedProcess.StartAsync();
-        await using var s2 = await MemcachedProcess.StartAsync();
-        await using var s3 = await MemcachedProcess.StartAsync();
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        await using var s3 = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync([s1, s2, s3]);
         var tags = Enumerable.Range(0, 12).Select(i => VersionKey.Tag("tag" + i)).Append(VersionKey.Clear).ToArray();
         var expected = new ulong[tags.Length];
@@ -67,7 +67,7 @@ public sealed class StoreTests
     [Fact]
     public async Task A_value_over_the_item_size_limit_is_refused_before_anything_is_sent()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
         var setsBefore = await server.StatAsync("cmd_set");
 
@@ -84,7 +84,7 @@ public sealed class StoreTests
     [Fact]
     public async Task The_item_size_limit_is_read_from_the_servers_settings_unless_configured()
     {
-        await using var server = await MemcachedProcess.StartAsync("-I", "2m");
+        await using var server = await MemcachedProcess.StartForTestAsync("-I", "2m");
         await using var fromServer = await StoreAsync(server);
         await using var configured = await StoreAsync(server, o => o.MaxItemBytes = 64 * 1024);
 
@@ -97,7 +97,7 @@ public sealed class StoreTests
     [Fact]
     public async Task A_ttl_over_thirty_days_is_sent_as_an_absolute_time_so_it_does_not_expire_at_once()
     {
-        await using var server = await MemcachedProcess.StartAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
         await using var store = await StoreAsync(server);
 
         await store.StoreAsync("price:1", Bytes("v"), TimeSpan.FromDays(45));

@@ -1,7 +1,8 @@
 using BenchmarkDotNet.Attributes;
-using Coherent.Benchmarks.SharedTier;
 
 namespace Coherent.Benchmarks.Memcached;
+
+using Product = Coherent.Benchmarks.SharedTier.Product;
 
 /// <summary>
 /// L2 hit on Memcached through Coherent's client (<c>--filter '*MemcachedHit*'</c>): the bare <c>mg</c> + deserialize floor and

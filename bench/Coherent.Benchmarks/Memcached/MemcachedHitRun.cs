@@ -3,6 +3,8 @@ using Coherent.Benchmarks.SharedTier;
 
 namespace Coherent.Benchmarks.Memcached;
 
+using Product = Coherent.Benchmarks.SharedTier.Product;
+
 /// <summary>
 /// Console mode <c>memcached-hit [rounds] [ops]</c>: the Memcached L2-hit steps of <see cref="MemcachedHitSetup"/> and, when
 /// redis-server is installed, a StackExchange.Redis GET + deserialize of the same bytes, in alternating blocks (each block's
@@ -26,9 +28,9 @@ internal static class MemcachedHitRun
 
         RedisProcess? redis = null;
         StackExchange.Redis.ConnectionMultiplexer? connection = null;
-        if (File.Exists(RedisProcess.Binary))
+        if (RedisProcess.Available)
         {
-            redis = await RedisProcess.StartAsync();
+            redis = await RedisProcess.StartNewAsync();
             connection = SharedNodes.Connect(redis.Endpoint);
             var db = connection.GetDatabase();
             await db.StringSetAsync("bare:" + MemcachedHitSetup.Key, Product.Utf8(Product.Sample(42)));
@@ -44,7 +46,7 @@ internal static class MemcachedHitRun
             Console.WriteLine("|---|---:|---:|---:|---:|");
             for (var s = 0; s < steps.Count; s++)
             {
-                Console.WriteLine($"| {steps[s].Name} | {Stats.Percentile(means[s], 50):F1} | {means[s].Min():F1} | {Stats.Percentile(ratios[s], 50):F3}× | {bytes[s]:F0} |");
+                Console.WriteLine($"| {steps[s].Name} | {Percentiles.Of(means[s], 50):F1} | {means[s].Min():F1} | {Percentiles.Of(ratios[s], 50):F3}× | {bytes[s]:F0} |");
             }
         }
         finally

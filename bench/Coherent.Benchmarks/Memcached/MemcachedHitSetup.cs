@@ -1,10 +1,13 @@
 using System.Text.Json;
-using Coherent.Benchmarks.SharedTier;
 using Coherent.Memcached;
 using Coherent.Memcached.Protocol;
 using Coherent.Memcached.Store;
 
 namespace Coherent.Benchmarks.Memcached;
+
+// The shared tier's ~1 KB product (the value the Redis L2-hit figures read), not the serializer benchmark's record of the
+// same name one namespace up.
+using Product = Coherent.Benchmarks.SharedTier.Product;
 
 /// <summary>
 /// The L2-hit steps on Memcached, shared by the BenchmarkDotNet class and the interleaved console run: the floor is a bare
@@ -16,10 +19,10 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
     public const string Key = "product:42";
     private static readonly VersionKey[] Versions = [VersionKey.Tag("catalog"), VersionKey.Clear];
 
-    private readonly MemcachedBenchServer _server;
+    private readonly MemcachedProcess _server;
     private readonly byte[] _bareKey;
 
-    private MemcachedHitSetup(MemcachedBenchServer server, MemcachedStore store)
+    private MemcachedHitSetup(MemcachedProcess server, MemcachedStore store)
     {
         _server = server;
         Store = store;
@@ -30,7 +33,7 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
 
     public static async Task<MemcachedHitSetup> StartAsync()
     {
-        var server = await MemcachedBenchServer.StartAsync();
+        var server = await MemcachedProcess.StartNewAsync();
         var store = await MemcachedStore.CreateAsync(new CoherentMemcachedOptions { Servers = server.Endpoint, KeyPrefix = "bench" });
         var setup = new MemcachedHitSetup(server, store);
         var json = Product.Utf8(Product.Sample(42));
