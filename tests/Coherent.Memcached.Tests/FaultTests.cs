@@ -17,6 +17,15 @@ public sealed class FaultTests
     /// must never miss this deadline on a loaded machine, or it would be taken out too.</summary>
     private static readonly TimeSpan SlackTimeout = TimeSpan.FromSeconds(3);
 
+    /// <summary>A store over the servers whose breaker opens at the first failure and that is probed only by hand.</summary>
+    private static Task<MemcachedStore> BreakAtFirstFailureStoreAsync(params MemcachedProcess[] servers) =>
+        StoreAsync(servers, o =>
+        {
+            o.OperationTimeout = SlackTimeout;
+            o.BreakerFailureThreshold = 1;
+            o.ProbeInterval = TimeSpan.FromMinutes(10);
+        });
+
     [Fact]
     public async Task A_paused_server_costs_each_call_one_timeout_and_the_connection_answers_correctly_after_it_resumes()
     {
@@ -105,12 +114,7 @@ public sealed class FaultTests
         await using var s1 = await MemcachedProcess.StartForTestAsync();
         await using var s2 = await MemcachedProcess.StartForTestAsync();
         await using var s3 = await MemcachedProcess.StartForTestAsync();
-        await using var store = await StoreAsync([s1, s2, s3], o =>
-        {
-            o.OperationTimeout = SlackTimeout;
-            o.BreakerFailureThreshold = 1;
-            o.ProbeInterval = TimeSpan.FromMinutes(10);
-        });
+        await using var store = await BreakAtFirstFailureStoreAsync(s1, s2, s3);
         var keys = Enumerable.Range(0, 300).Select(i => "price:" + i).ToArray();
         foreach (var key in keys)
         {
@@ -190,12 +194,7 @@ public sealed class FaultTests
         await using var s1 = await MemcachedProcess.StartForTestAsync();
         await using var s2 = await MemcachedProcess.StartForTestAsync();
         await using var s3 = await MemcachedProcess.StartForTestAsync();
-        await using var store = await StoreAsync([s1, s2, s3], o =>
-        {
-            o.OperationTimeout = SlackTimeout;
-            o.BreakerFailureThreshold = 1;
-            o.ProbeInterval = TimeSpan.FromMinutes(10);
-        });
+        await using var store = await BreakAtFirstFailureStoreAsync(s1, s2, s3);
         var tag = VersionKey.Tag("catalog");
         for (var i = 0; i < 50; i++)
         {
