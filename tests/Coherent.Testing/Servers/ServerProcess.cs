@@ -61,7 +61,8 @@ public abstract class ServerProcess : IFaultableServer, IAsyncDisposable
                     return server;
                 }
             }
-            catch (Exception ex) when (ex is InvalidOperationException or IOException or SocketException or StackExchange.Redis.RedisException)
+            // A server of another kind on the port may never answer the check: its timeout (OperationCanceledException) is a retry too.
+            catch (Exception ex) when (ex is InvalidOperationException or IOException or SocketException or OperationCanceledException or StackExchange.Redis.RedisException)
             {
                 failure = ex;
             }

@@ -1,0 +1,155 @@
+using Coherent.Memcached.Connections;
+using Coherent.Memcached.Protocol;
+
+namespace Coherent.Memcached.Cluster;
+
+/// <summary>
+/// The servers of one deployment behind a consistent hash ring. Each request goes to the live server that owns its key;
+/// a server whose breaker opened is skipped (its keys go to the next live server on the ring) and probed every
+/// <see cref="ClientSettings.ProbeInterval"/> on a fresh connection; when a probe answers, the server is emptied
+/// (<c>flush_all</c>, when <c>flushOnReadmit</c>: while it was out, writes and invalidations for its keys went elsewhere, so
+/// anything it still holds may be stale) and re-admitted.
+/// </summary>
+internal sealed class MemcachedCluster : IAsyncDisposable
+{
+    private readonly HashRing<ServerNode> _ring;
+    private readonly ClientSettings _settings;
+    private readonly bool _flushOnReadmit;
+    private readonly ITimer _prober;
+    private int _probing;
+
+    public MemcachedCluster(IReadOnlyList<ServerAddress> servers, ClientSettings settings, bool flushOnReadmit)
+    {
+        _settings = settings;
+        _flushOnReadmit = flushOnReadmit;
+        Servers = servers.Select(s => new ServerNode(s, settings)).ToArray();
+        _ring = new HashRing<ServerNode>(Servers.Select(s => (s, s.Name, s.Address.Weight)).ToArray());
+        _prober = settings.Time.CreateTimer(static c => _ = ((MemcachedCluster)c!).ProbeDownServersAsync(), this, settings.ProbeInterval, settings.ProbeInterval);
+    }
+
+    public IReadOnlyList<ServerNode> Servers { get; }
+
+    public ClientSettings Settings => _settings;
+
+    /// <summary>Raised after a down server answered its probe and was re-admitted.</summary>
+    public event Action<ServerNode>? Readmitted;
+
+    /// <summary>The live server for a key (as sent: the base64 form); throws <see cref="ServerUnavailableException"/> when none is live.</summary>
+    public ServerNode Route(ReadOnlySpan<byte> key) =>
+        _ring.Locate(key, static s => s.Health.IsDown)
+        ?? throw new ServerUnavailableException($"Every Memcached server ({string.Join(", ", Servers.Select(s => s.Name))}) is marked down.");
+
+    /// <summary>The server that owns a key when all are up (for tests and diagnostics).</summary>
+    public ServerNode Owner(ReadOnlySpan<byte> key) => _ring.Owner(key);
+
+    public Task<MetaResponse> SendAsync(MetaRequest request, CancellationToken cancellationToken = default) =>
+        Route(request.Key).SendAsync(request, cancellationToken);
+
+    /// <summary>
+    /// Sends requests for keys on possibly different servers: one batch (one round trip) per server, all servers at once;
+    /// the answers come back in request order. Any server's failure fails the call.
+    /// </summary>
+    public async Task<MetaResponse[]> SendManyAsync(MetaRequest[] requests, CancellationToken cancellationToken = default)
+    {
+        var first = Route(requests[0].Key);
+        var sameServer = true;
+        for (var i = 1; i < requests.Length && sameServer; i++)
+        {
+            sameServer = ReferenceEquals(Route(requests[i].Key), first);
+        }
+
+        if (sameServer)
+        {
+            return await first.SendBatchAsync(requests, cancellationToken).ConfigureAwait(false);
+        }
+
+        var groups = requests.Select((r, i) => (Request: r, Index: i)).GroupBy(x => Route(x.Request.Key)).ToArray();
+        var sends = groups.Select(g => g.Key.SendBatchAsync(g.Select(x => x.Request).ToArray(), cancellationToken)).ToArray();
+        await Task.WhenAll(sends).ConfigureAwait(false);
+        var answers = new MetaResponse[requests.Length];
+        for (var g = 0; g < groups.Length; g++)
+        {
+            var indexes = groups[g].Select(x => x.Index).ToArray();
+            var results = sends[g].Result;
+            for (var i = 0; i < indexes.Length; i++)
+            {
+                answers[indexes[i]] = results[i];
+            }
+        }
+
+        return answers;
+    }
+
+    /// <summary>Probes every down server once now (the timer does this every probe interval).</summary>
+    public async Task ProbeDownServersAsync()
+    {
+        if (Interlocked.Exchange(ref _probing, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var server in Servers.Where(s => s.Health.IsDown))
+            {
+                try
+                {
+                    var endPoint = server.Address.EndPoint;
+                    if (!await AdminCommand.ProbeAsync(endPoint, _settings.OperationTimeout, _settings.Time).ConfigureAwait(false))
+                    {
+                        continue;
+                    }
+
+                    if (_flushOnReadmit)
+                    {
+                        await AdminCommand.FlushAsync(endPoint, _settings.OperationTimeout, _settings.Time).ConfigureAwait(false);
+                    }
+
+                    server.DropConnections();
+                    server.Health.Readmit();
+                    Readmitted?.Invoke(server);
+                }
+                catch (MemcachedException)
+                {
+                    // still down: probed again next interval
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _probing, 0);
+        }
+    }
+
+    /// <summary>The smallest <c>item_size_max</c> any reachable server reports, or null when none answers.</summary>
+    public async Task<long?> ReadItemSizeMaxAsync(CancellationToken cancellationToken = default)
+    {
+        long? smallest = null;
+        foreach (var server in Servers)
+        {
+            try
+            {
+                var size = await AdminCommand.ReadItemSizeMaxAsync(server.Address.EndPoint, _settings.OperationTimeout, _settings.Time, cancellationToken).ConfigureAwait(false);
+                if (size is { } s && (smallest is null || s < smallest))
+                {
+                    smallest = s;
+                }
+            }
+            catch (MemcachedException)
+            {
+                // unreachable now: the others decide, else the default
+            }
+        }
+
+        return smallest;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _prober.DisposeAsync().ConfigureAwait(false);
+        foreach (var server in Servers)
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

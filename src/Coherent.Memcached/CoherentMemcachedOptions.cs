@@ -1,0 +1,201 @@
+using System.Globalization;
+using Coherent.Memcached.Connections;
+
+namespace Coherent;
+
+/// <summary>
+/// Settings of the Memcached shared tier: which servers, how long to wait for them, how many connections, and the key
+/// prefix and signing key as for Redis. Validated once when the cache is built; every problem is listed in one
+/// <see cref="CoherentConfigurationException"/>.
+/// </summary>
+public sealed class CoherentMemcachedOptions
+{
+    /// <summary>
+    /// The servers, <c>host:port[,host:port…]</c>; a server may carry a weight on the ring as <c>host:port=2</c> (default 1).
+    /// Keys are spread over them by consistent hashing. IPv6 hosts go in brackets: <c>[::1]:11211</c>.
+    /// </summary>
+    public string Servers { get; set; } = "";
+
+    /// <summary>
+    /// Prefix of every Memcached key, one per application, so two applications sharing servers never see each other's
+    /// entries. Letters, digits and <c>-_.:</c> only, at most 64 characters. Default <c>coherent</c>.
+    /// </summary>
+    public string KeyPrefix { get; set; } = "coherent";
+
+    /// <summary>
+    /// Largest item (full key, framing and payload) stored, in bytes; larger values are refused before anything is sent
+    /// (<see cref="PayloadTooLargeException"/>). Null: the smallest <c>item_size_max</c> the servers report in
+    /// <c>stats settings</c>, or 1 MB (Memcached's default) when none answers at start.
+    /// </summary>
+    public long? MaxItemBytes { get; set; }
+
+    /// <summary>
+    /// Optional shared secret (at least 16 bytes) for HMAC-SHA256 signing of entries, as for Redis: entries not signed with
+    /// it are refused (a counted miss), never deserialized. Every node of the application must use the same secret.
+    /// </summary>
+    public byte[]? SigningKey { get; set; }
+
+    /// <summary>Deadline of every Memcached call. A call never waits longer (plus a tenth for the deadline sweep). Default 500 ms.</summary>
+    public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Connect timeout of a new connection. Default 2 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Connections per server. Each carries many concurrent requests (pipelined), so a few suffice. Default 2.</summary>
+    public int PoolSize { get; set; } = 2;
+
+    /// <summary>Consecutive failed calls (timeouts, lost connections) after which a server is marked down and its keys move to the next server. Default 3.</summary>
+    public int BreakerFailureThreshold { get; set; } = 3;
+
+    /// <summary>How often a server marked down is probed; it is re-admitted when a probe answers. Default 1 s.</summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Whether a re-admitted server is emptied (<c>flush_all</c>) first. While it was out, writes and invalidations of its
+    /// keys went to other servers, so what it still holds may be stale; keep this on unless every writer is sure to have
+    /// seen the same outage. Default true.
+    /// </summary>
+    public bool FlushOnReadmit { get; set; } = true;
+
+    internal void Validate(List<string> problems)
+    {
+        ParseServers(Servers, problems);
+        if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
+        {
+            problems.Add($"Memcached key prefix must be 1-64 characters of letters, digits and -_.: ; got '{KeyPrefix}'.");
+        }
+
+        if (MaxItemBytes is < 1024 or > 1024L * 1024 * 1024)
+        {
+            problems.Add($"Memcached MaxItemBytes must be between 1 KB and 1 GB; got {MaxItemBytes}.");
+        }
+
+        if (SigningKey is { Length: < 16 })
+        {
+            problems.Add($"Memcached signing key must be at least 16 bytes; got {SigningKey.Length}.");
+        }
+
+        CheckPositive(problems, nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
+        CheckPositive(problems, nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
+        CheckPositive(problems, nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
+        if (PoolSize is < 1 or > 64)
+        {
+            problems.Add($"Memcached PoolSize must be between 1 and 64; got {PoolSize}.");
+        }
+
+        if (BreakerFailureThreshold < 1)
+        {
+            problems.Add($"Memcached BreakerFailureThreshold must be at least 1; got {BreakerFailureThreshold}.");
+        }
+    }
+
+    /// <summary>Validates and throws one exception listing every problem.</summary>
+    internal void ValidateOrThrow()
+    {
+        var problems = new List<string>();
+        Validate(problems);
+        if (problems.Count > 0)
+        {
+            throw new CoherentConfigurationException(problems);
+        }
+    }
+
+    /// <summary>The server list as addresses; each malformed entry adds a problem naming it.</summary>
+    internal static List<ServerAddress> ParseServers(string? servers, List<string> problems)
+    {
+        var result = new List<ServerAddress>();
+        if (string.IsNullOrWhiteSpace(servers))
+        {
+            problems.Add("Memcached Servers is empty; give host:port[,host:port…].");
+            return result;
+        }
+
+        foreach (var raw in servers.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (TryParseServer(raw, out var address, out var problem))
+            {
+                if (result.Any(a => a.ToString() == address!.ToString()))
+                {
+                    problems.Add($"Memcached server '{raw}' is listed twice.");
+                }
+
+                result.Add(address!);
+            }
+            else
+            {
+                problems.Add($"Memcached server '{raw}' is not host:port[=weight]: {problem}");
+            }
+        }
+
+        return result;
+    }
+
+    private static bool TryParseServer(string raw, out ServerAddress? address, out string problem)
+    {
+        address = null;
+        var weight = 1;
+        var text = raw;
+        var equals = text.LastIndexOf('=');
+        if (equals >= 0)
+        {
+            if (!int.TryParse(text.AsSpan(equals + 1), NumberStyles.None, CultureInfo.InvariantCulture, out weight) || weight is < 1 or > 100)
+            {
+                problem = "the weight must be a whole number from 1 to 100.";
+                return false;
+            }
+
+            text = text[..equals];
+        }
+
+        string host;
+        string port;
+        if (text.StartsWith('['))
+        {
+            var close = text.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || close + 1 >= text.Length || text[close + 1] != ':')
+            {
+                problem = "an IPv6 host is written [address]:port.";
+                return false;
+            }
+
+            host = text[1..close];
+            port = text[(close + 2)..];
+        }
+        else
+        {
+            var colon = text.LastIndexOf(':');
+            if (colon <= 0 || text.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                problem = "expected exactly one ':' between host and port.";
+                return false;
+            }
+
+            host = text[..colon];
+            port = text[(colon + 1)..];
+        }
+
+        if (host.Length == 0 || host.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            problem = "the host is empty or contains spaces or control characters.";
+            return false;
+        }
+
+        if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out var portNumber) || portNumber is < 1 or > 65535)
+        {
+            problem = $"the port '{port}' is not a number from 1 to 65535.";
+            return false;
+        }
+
+        address = new ServerAddress(host, portNumber, weight);
+        problem = "";
+        return true;
+    }
+
+    private static void CheckPositive(List<string> problems, string name, TimeSpan value, TimeSpan max)
+    {
+        if (value <= TimeSpan.Zero || value > max)
+        {
+            problems.Add($"Memcached {name} must be positive and at most {max}; got {value}.");
+        }
+    }
+}
