@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 using System.Globalization;
 using Coherent.Memcached.Connections;
 
@@ -75,9 +76,9 @@ public sealed class CoherentMemcachedOptions
             problems.Add($"Memcached signing key must be at least 16 bytes; got {SigningKey.Length}.");
         }
 
-        CheckPositive(problems, nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
-        CheckPositive(problems, nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
-        CheckPositive(problems, nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
         if (PoolSize is < 1 or > 64)
         {
             problems.Add($"Memcached PoolSize must be between 1 and 64; got {PoolSize}.");
@@ -189,13 +190,5 @@ public sealed class CoherentMemcachedOptions
         address = new ServerAddress(host, portNumber, weight);
         problem = "";
         return true;
-    }
-
-    private static void CheckPositive(List<string> problems, string name, TimeSpan value, TimeSpan max)
-    {
-        if (value <= TimeSpan.Zero || value > max)
-        {
-            problems.Add($"Memcached {name} must be positive and at most {max}; got {value}.");
-        }
     }
 }

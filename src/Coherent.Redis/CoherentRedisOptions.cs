@@ -1,3 +1,4 @@
+using Coherent.SharedTier;
 namespace Coherent;
 
 /// <summary>
@@ -97,11 +98,11 @@ public sealed class CoherentRedisOptions
             problems.Add($"Redis signing key must be at least 16 bytes; got {SigningKey.Length}.");
         }
 
-        CheckPositive(problems, nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
-        CheckPositive(problems, nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
-        CheckPositive(problems, nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
-        CheckPositive(problems, nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
-        CheckPositive(problems, nameof(OldVersionGrace), OldVersionGrace, TimeSpan.FromDays(1));
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(OldVersionGrace), OldVersionGrace, TimeSpan.FromDays(1));
         if (EpochRetention < TimeSpan.FromMinutes(1))
         {
             problems.Add($"Redis EpochRetention must be at least 1 minute; got {EpochRetention}.");
@@ -115,14 +116,6 @@ public sealed class CoherentRedisOptions
         if (BreakerFailureThreshold < 1)
         {
             problems.Add($"Redis BreakerFailureThreshold must be at least 1; got {BreakerFailureThreshold}.");
-        }
-    }
-
-    private static void CheckPositive(ICollection<string> problems, string name, TimeSpan value, TimeSpan max)
-    {
-        if (value <= TimeSpan.Zero || value > max)
-        {
-            problems.Add($"Redis {name} must be positive and at most {max}; got {value}.");
         }
     }
 }

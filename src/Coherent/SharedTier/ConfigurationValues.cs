@@ -84,4 +84,14 @@ public static class ConfigurationValues
 
     /// <summary>The full path of <paramref name="key"/> under <paramref name="s"/>, as problems name it.</summary>
     public static string Path(IConfiguration s, string key) => s is IConfigurationSection section ? $"{section.Path}:{key}" : key;
+
+    /// <summary>Adds a problem naming <paramref name="owner"/>'s setting <paramref name="name"/> unless it is positive and at most <paramref name="max"/>.</summary>
+    public static void CheckDuration(ICollection<string> problems, string owner, string name, TimeSpan value, TimeSpan max)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        if (value <= TimeSpan.Zero || value > max)
+        {
+            problems.Add($"{owner} {name} must be positive and at most {max}; got {value}.");
+        }
+    }
 }
