@@ -26,8 +26,8 @@ public sealed partial class CoherentCache
 
     /// <summary>
     /// The flight's first shared read, in a frame of its own: an L2 hit ends here, and what a suspended async method keeps
-    /// goes into a heap box sized by everything the method holds across its awaits — 624 B when the lease, factory and
-    /// store steps shared this frame, against ~200 B now; the rest of the flight runs only on a miss.
+    /// goes into a heap box sized by everything the method holds across its awaits, so the lease, factory and store steps
+    /// must not share this frame (sizes: docs/benchmarks.md); the rest of the flight runs only on a miss.
     /// </summary>
     private async Task RunFlightFromSharedReadAsync<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
     {
@@ -211,8 +211,8 @@ public sealed partial class CoherentCache
 
     /// <summary>
     /// Starts a flight on the thread pool. A method of its own: a lambda capturing a method's parameters makes the compiler
-    /// allocate its closure when that method is entered, whichever branch runs — 69 B on every miss, when it sat in
-    /// <c>GetOrSetSlowAsync</c>.
+    /// allocate its closure when that method is entered, whichever branch runs: in <c>GetOrSetSlowAsync</c> it cost an
+    /// allocation on every miss.
     /// </summary>
     private void RunFlightOnPool<TState, T>(Flight flight, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options) =>
         _ = Task.Run(() => RunFlightAsync(flight, family, state, factory, options), CancellationToken.None);

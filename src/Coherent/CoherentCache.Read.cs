@@ -24,7 +24,7 @@ public sealed partial class CoherentCache
         // Only null is checked before the lookup: an empty, oversized or otherwise invalid key is never stored, so it
         // misses here and the slow path rejects it with the full rules.
         // No out-parameters on this path: an out local lives in the stack frame, and every use of the entry was then a
-        // store-and-reload (~1 ns of a 13 ns hit).
+        // store-and-reload.
         if (key is not null && options?.SkipLocalRead != true && _l1.Map.Find(key) is { } entry)
         {
             // The common hit, kept small (every field it reads sits in the entry's first two cache lines): not expired,
@@ -167,7 +167,7 @@ public sealed partial class CoherentCache
 
     /// <summary>
     /// The slow path, up to waiting for the flight. Not an async method itself: a caller without a soft timeout waits in
-    /// <see cref="AwaitFlightAsync"/> only, so an L2 hit keeps one suspended frame (and heap box, 376 B) fewer on the
+    /// <see cref="AwaitFlightAsync"/> only, so an L2 hit keeps one suspended frame (and its heap box) fewer on the
     /// caller's side. What it throws fails the returned task, as an async method's exceptions would.
     /// </summary>
     private ValueTask<T> GetOrSetSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, CancellationToken cancellationToken)
@@ -374,7 +374,7 @@ public sealed partial class CoherentCache
 
     /// <summary>
     /// The hot path's type test. For reference types only an exact type match: in code shared by all reference types,
-    /// <c>is T</c> is a cast-helper call (~2 ns a hit), while comparing the entry's recorded type with typeof(T) is one
+    /// <c>is T</c> is a cast-helper call on every hit, while comparing the entry's recorded type with typeof(T) is one
     /// compare, and does not touch the value object.
     /// Subtypes, interfaces and null go to <see cref="TryCast{T}"/> on the warm path. (A copy-on-read entry holds an
     /// internal <see cref="SerializedValue"/>, which no caller's T can be exactly.) Value types are cheap to test anyway.

@@ -10,7 +10,7 @@ namespace Coherent.Invalidation;
 /// <remarks>
 /// The table holds each tag's <see cref="TagState"/> weakly; entries and running flights hold it strongly. A tag no live
 /// entry or flight carries has nothing left to invalidate, so its record may go: the next use starts a fresh one, and
-/// every entry stamped from then on compares against that. Without this every distinct tag ever used stayed (~154 B each).
+/// every entry stamped from then on compares against that. Without this every distinct tag ever used stayed for good (figure: docs/benchmarks.md, "Design measurements").
 /// Records are swept when the table has doubled and after every full (gen 2) collection, which is when records of
 /// long-lived entries die.
 /// </remarks>

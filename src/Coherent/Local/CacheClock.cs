@@ -8,7 +8,7 @@ namespace Coherent.Local;
 /// difference of two such readings, so a step of the wall clock (NTP, a VM resumed) neither freezes expiry nor extends a
 /// bound; readings still serve as absolute times for the shared tier, off by the wall clock's drift since the anchor.
 /// With <see cref="TimeProvider.System"/> the value is read from a field that a dedicated background thread refreshes every
-/// millisecond, because a clock call costs ~28 ns on the virtual machines this runs on — more than the whole L1 hit budget.
+/// millisecond, because a clock call costs more than the whole L1 hit on the virtual machines this runs on (docs/benchmarks.md).
 /// A dedicated thread, not a timer: a timer's callback needs a thread-pool thread, so an application that starves its pool
 /// would stop the clock, and every hit would then be judged against a frozen time (served past Ttl and MaxStaleness).
 /// Any other provider (a <c>FakeTimeProvider</c> in tests) is asked on every read, so tests stay exact.

@@ -41,7 +41,7 @@ public sealed class JsonCacheSerializer : ICacheSerializer
     public T Deserialize<T>(ReadOnlySequence<byte> source)
     {
         // One contiguous buffer (every L2 read): the span overload parses once. The reader overload first skips over the
-        // whole value to find its end and then parses it, two passes over the payload (≈ 1 µs for 1 KB, 5 % of an L2 hit).
+        // whole value to find its end and then parses it, two passes over the payload.
         if (source.IsSingleSegment)
         {
             return JsonSerializer.Deserialize(source.FirstSpan, TypeInfo<T>())!;

@@ -35,7 +35,7 @@ internal sealed class StripedCounter
 
     /// <summary>
     /// <see cref="IncrementRelaxed()"/> on a counter's <see cref="Slots"/>: an L1 entry holds its family's slots, so a hit
-    /// loads entry → slots, not entry → counter → slots (one dependent load fewer, ~0.3 ns of a 13 ns hit).
+    /// loads entry → slots, not entry → counter → slots (one dependent load fewer on the hit path).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long IncrementRelaxed(long[] slots) => ++slots[StackStripeOffset()];
@@ -43,8 +43,8 @@ internal sealed class StripedCounter
     /// <summary>
     /// The caller's stripe from the address of one of its locals: threads' stacks are disjoint (a thread's stack is at
     /// least a few hundred KB, with guard pages between), so the 64 KB window the caller's frame sits in identifies its
-    /// thread, without a thread-local lookup. On Linux a thread static is a call into the C runtime's TLS resolver — with
-    /// the per-processor cache this replaced, 2 ns of a 20 ns L1 hit. Each window gets its stripe on first use, round-robin
+    /// thread, without a thread-local lookup. On Linux a thread static is a call into the C runtime's TLS resolver, a
+    /// measurable share of an L1 hit (docs/benchmarks.md, "Design measurements"). Each window gets its stripe on first use, round-robin
     /// (<see cref="AssignStripe"/>): the first 16 or more windows in use get distinct stripes. The earlier hash of the window
     /// put two given threads on one stripe with odds of 1 in 16, for the life of the process, and then every hit of both
     /// wrote the same cache line (and, the increment being relaxed, could lose counts).
