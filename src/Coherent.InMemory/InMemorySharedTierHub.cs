@@ -167,9 +167,13 @@ public sealed class InMemorySharedTierHub
     {
         lock (_gate)
         {
-            return new SharedTierVersions(_clearVersion, tags?.Select(t => (t, _tagVersions.GetValueOrDefault(t))).ToArray());
+            return CurrentVersions(tags);
         }
     }
+
+    /// <summary>The clear version and the tags' versions now (the caller holds the gate).</summary>
+    private SharedTierVersions CurrentVersions(IReadOnlyList<string>? tags) =>
+        new(_clearVersion, tags?.Select(t => (t, _tagVersions.GetValueOrDefault(t))).ToArray());
 
     internal long Set(InMemorySharedTier writer, string key, SharedTierEntry entry, long nowMs)
     {
@@ -301,7 +305,7 @@ public sealed class InMemorySharedTierHub
     private StoredEntry Stamp(SharedTierEntry entry, long epoch)
     {
         // A fill carries the versions captured before its factory ran; a write is stamped with the versions of now.
-        var versions = entry.Versions ?? new SharedTierVersions(_clearVersion, entry.Tags?.Select(t => (t, _tagVersions.GetValueOrDefault(t))).ToArray());
+        var versions = entry.Versions ?? CurrentVersions(entry.Tags);
         var stamped = new SharedTierEntry
         {
             Payload = entry.Payload.ToArray(),
@@ -323,8 +327,7 @@ public sealed class InMemorySharedTierHub
 
         foreach (var tag in stored.Entry.Tags ?? [])
         {
-            var stamp = stored.Versions.Tags?.FirstOrDefault(v => v.Tag == tag).Version ?? 0;
-            if (stamp < _tagVersions.GetValueOrDefault(tag))
+            if (stored.Versions.VersionOf(tag) < _tagVersions.GetValueOrDefault(tag))
             {
                 return false;
             }

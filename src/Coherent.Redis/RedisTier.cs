@@ -149,34 +149,7 @@ internal sealed partial class RedisTier : ISharedTier
 
         // A fill carries the versions captured before its factory ran; a write is stamped with the versions known now.
         var versions = entry.Versions ?? await KnownVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
-        (string, long)[]? tags = null;
-        if (entry.Tags is { Count: > 0 } names)
-        {
-            tags = new (string, long)[names.Count];
-            for (var i = 0; i < names.Count; i++)
-            {
-                tags[i] = (names[i], VersionOf(versions, names[i]));
-            }
-        }
-
-        return new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload);
-    }
-
-    /// <summary>A tag missing from the versions gets 0: older than any bump, so the entry can only be judged stale, never current.</summary>
-    private static long VersionOf(SharedTierVersions versions, string tag)
-    {
-        if (versions.Tags is { } known)
-        {
-            foreach (var (name, version) in known)
-            {
-                if (string.Equals(name, tag, StringComparison.Ordinal))
-                {
-                    return version;
-                }
-            }
-        }
-
-        return 0;
+        return new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload);
     }
 
     private void Reject(string key, SharedTierEnvelopeRejection rejection)

@@ -270,9 +270,6 @@ public sealed partial class CoherentCache
         }
     }
 
-    /// <summary>The key as the shared tier sees it, with its family resolved by the registry (the one rule for a key's family).</summary>
-    private SharedTierKey SharedKeyOf(string key) => new(key, _families.Resolve(key).Name);
-
     private ValueTask InvalidateTagSharedAsync(string tag, CancellationToken token) => _tier!.InvalidateTagAsync(tag, token);
 
     private ValueTask ClearSharedAsync(CancellationToken token) => _tier!.ClearAsync(token);

@@ -324,7 +324,7 @@ public sealed partial class CoherentCache
             // A tag invalidation or clear landed while the value was being stored: the shared copy may carry the new tag
             // version with the old value (tag bumps do not move the key's epoch). Void it; retried if Redis is unreachable.
             Log.FencedResultDropped(_logger, flight.Key);
-            await VoidSharedQuietlyAsync(flight.Key).ConfigureAwait(false);
+            await VoidSharedQuietlyAsync(new SharedTierKey(flight.Key, entry.Family.Name)).ConfigureAwait(false);
             return entry;
         }
 
@@ -354,15 +354,15 @@ public sealed partial class CoherentCache
         return entry;
     }
 
-    private async ValueTask VoidSharedQuietlyAsync(string key)
+    private async ValueTask VoidSharedQuietlyAsync(SharedTierKey key)
     {
         try
         {
-            await _tier!.InvalidateAsync(SharedKeyOf(key), CancellationToken.None).ConfigureAwait(false);
+            await _tier!.InvalidateAsync(key, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            Log.SharedStoreFailed(_logger, key, ex); // InvalidationFailedException: queued and retried by the tier
+            Log.SharedStoreFailed(_logger, key.Key, ex); // InvalidationFailedException: queued and retried by the tier
         }
     }
 

@@ -190,8 +190,7 @@ internal sealed class DistributedCacheTier : ISharedTier
         }
 
         var versions = entry.Versions ?? await CaptureVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
-        var tags = entry.Tags?.Select(t => (t, versions.Tags?.FirstOrDefault(v => v.Tag == t).Version ?? 0)).ToArray();
-        var bytes = SharedTierEnvelope.Write(key, new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, 0, entry.DeltaMs, versions.ClearVersion, tags, entry.Payload), null);
+        var bytes = SharedTierEnvelope.Write(key, new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, 0, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload), null);
         var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.ExpiresAtMs - Host.NowMs()));
         await _cache.SetAsync(_prefix + key, bytes, new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = ttl }, cancellationToken).ConfigureAwait(false);
         Succeeded();

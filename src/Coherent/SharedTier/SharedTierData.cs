@@ -37,7 +37,45 @@ public sealed class SharedTierEntry
 /// <summary>A shared tier's clear version and tag versions at one instant (opaque to the engine).</summary>
 /// <param name="ClearVersion">The clear version.</param>
 /// <param name="Tags">The versions of the tags asked for, or null.</param>
-public sealed record SharedTierVersions(long ClearVersion, IReadOnlyList<(string Tag, long Version)>? Tags);
+public sealed record SharedTierVersions(long ClearVersion, IReadOnlyList<(string Tag, long Version)>? Tags)
+{
+    /// <summary>
+    /// The version this snapshot holds for <paramref name="tag"/>; 0 when it holds none — older than any bump, so an entry
+    /// stamped with it can only be judged stale, never current.
+    /// </summary>
+    public long VersionOf(string tag)
+    {
+        if (Tags is { } known)
+        {
+            foreach (var (name, version) in known)
+            {
+                if (string.Equals(name, tag, StringComparison.Ordinal))
+                {
+                    return version;
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Each of <paramref name="tags"/> with its version in this snapshot (<see cref="VersionOf"/>), as an entry is stamped; null without tags.</summary>
+    public (string Tag, long Version)[]? Stamp(IReadOnlyList<string>? tags)
+    {
+        if (tags is not { Count: > 0 })
+        {
+            return null;
+        }
+
+        var stamped = new (string, long)[tags.Count];
+        for (var i = 0; i < tags.Count; i++)
+        {
+            stamped[i] = (tags[i], VersionOf(tags[i]));
+        }
+
+        return stamped;
+    }
+}
 
 /// <summary>A held lease: the key and the token that proves ownership, and the key's epoch when it was taken.</summary>
 /// <param name="Key">The cache key.</param>
