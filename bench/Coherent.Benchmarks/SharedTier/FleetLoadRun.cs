@@ -102,7 +102,7 @@ internal static class FleetLoadRun
                 {
                     var version = Interlocked.Increment(ref database[id]);
                     await peer.Invalidate(keys[id]);
-                    InterlockedMax(ref confirmed[id], version);
+                    Atomic.Max(ref confirmed[id], version);
                 }
                 else
                 {
@@ -141,20 +141,5 @@ internal static class FleetLoadRun
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var all = reads.SelectMany(r => r).ToArray();
         Console.WriteLine($"| {library} | 1 in {writeEvery} | {ops / elapsed:N0} | {Stats.Ms(Percentiles.Of(all, 50))} | {Stats.Ms(Percentiles.Of(all, 99))} | {factoryRuns:N0} | {stale:N0} ({100.0 * stale / Math.Max(1, all.Length):F2} %) |");
-    }
-
-    private static void InterlockedMax(ref long target, long value)
-    {
-        var current = Volatile.Read(ref target);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref target, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
     }
 }

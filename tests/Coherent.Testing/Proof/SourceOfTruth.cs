@@ -19,7 +19,7 @@ public sealed class SourceOfTruth : IDisposable
     private long _reads;
     private long _writes;
     private int _inFlight;
-    private int _peakInFlight;
+    private long _peakInFlight;
 
     /// <summary>Creates the file with one row per key, version 1, value 10 + (its index mod 90).</summary>
     public SourceOfTruth(string path, IEnumerable<string> keys)
@@ -46,7 +46,7 @@ public sealed class SourceOfTruth : IDisposable
 
     public long Writes => Interlocked.Read(ref _writes);
 
-    public int PeakConcurrentReads => Volatile.Read(ref _peakInFlight);
+    public int PeakConcurrentReads => (int)Volatile.Read(ref _peakInFlight);
 
     /// <summary>Called with the <see cref="ProofClock"/> time of every read's start (for load-over-time charts).</summary>
     public Action<double>? OnRead { get; set; }
@@ -63,7 +63,7 @@ public sealed class SourceOfTruth : IDisposable
         Interlocked.Increment(ref _reads);
         OnRead?.Invoke(ProofClock.NowMs);
         var inFlight = Interlocked.Increment(ref _inFlight);
-        InterlockedMax(ref _peakInFlight, inFlight);
+        Atomic.Max(ref _peakInFlight, inFlight);
         try
         {
             if (ReadDelay > TimeSpan.Zero)
@@ -143,21 +143,6 @@ public sealed class SourceOfTruth : IDisposable
     /// </summary>
     public double Staleness(string key, long versionRead, double readStartMs, double readEndMs, bool sinceTold) =>
         _history[key].Staleness(versionRead, readStartMs, readEndMs, sinceTold);
-
-    private static void InterlockedMax(ref int target, int value)
-    {
-        var current = Volatile.Read(ref target);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref target, value, current);
-            if (seen == current)
-            {
-                return;
-            }
-
-            current = seen;
-        }
-    }
 
     /// <summary>Closes the pooled connections and deletes the file.</summary>
     public void Dispose() => _file.Delete();
