@@ -1,3 +1,4 @@
+using Coherent.Testing;
 using Coherent.Redis.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -71,7 +72,7 @@ public sealed class DependencyInjectionRedisTests(SharedRedis redis)
         services.AddCoherentCache(b => b.WithRedis());
 
         await using var provider = services.BuildServiceProvider();
-        provider.GetRequiredService<IStartupValidator>().Validate();
+        HostStartup.Validate(provider);
         var cache = provider.GetRequiredService<CoherentCache>();
         Assert.True(cache.HasSharedTier);
         Assert.Equal("a", await cache.GetOrSetAsync("item:1", _ => ValueTask.FromResult("a"), cancellationToken: Ct));
@@ -104,7 +105,7 @@ public sealed class DependencyInjectionRedisTests(SharedRedis redis)
         services.AddKeyedCoherentCache(users, b => { Item(b); b.WithRedis(); });
 
         await using var provider = services.BuildServiceProvider();
-        provider.GetRequiredService<IStartupValidator>().Validate();
+        HostStartup.Validate(provider);
         var a = provider.GetRequiredKeyedService<CoherentCache>(orders);
         var b = provider.GetRequiredKeyedService<CoherentCache>(users);
         Assert.Equal("orders", await a.GetOrSetAsync("item:1", _ => ValueTask.FromResult("orders"), cancellationToken: Ct));
@@ -131,7 +132,7 @@ public sealed class DependencyInjectionRedisTests(SharedRedis redis)
         services.AddKeyedCoherentCache("orders", b => b.WithRedis()); // no connection anywhere
 
         using var provider = services.BuildServiceProvider();
-        var ex = Assert.Throws<CoherentConfigurationException>(provider.GetRequiredService<IStartupValidator>().Validate);
+        var ex = Assert.Throws<CoherentConfigurationException>(() => HostStartup.Validate(provider));
         string[] expected =
         [
             "'Coherent:Redis:SigningKey' is not base64",

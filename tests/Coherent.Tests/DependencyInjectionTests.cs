@@ -1,3 +1,4 @@
+using Coherent.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -126,8 +127,7 @@ public sealed class DependencyInjectionTests
 
         using var provider = services.BuildServiceProvider();
         // What the generic host calls when it starts (registered by ValidateOnStart).
-        var validator = provider.GetRequiredService<IStartupValidator>();
-        var ex = Assert.Throws<CoherentConfigurationException>(validator.Validate);
+        var ex = Assert.Throws<CoherentConfigurationException>(() => HostStartup.Validate(provider));
 
         string[] expected =
         [
@@ -157,7 +157,7 @@ public sealed class DependencyInjectionTests
         services.AddKeyedCoherentCache("orders", (_, _) => built++);
 
         await using var provider = services.BuildServiceProvider();
-        provider.GetRequiredService<IStartupValidator>().Validate();
+        HostStartup.Validate(provider);
         Assert.Equal(1, built);
         _ = provider.GetRequiredKeyedService<CoherentCache>("orders");
         Assert.Equal(1, built); // the singleton validated at startup is the one served
@@ -171,7 +171,7 @@ public sealed class DependencyInjectionTests
         services.AddKeyedCoherentCache("orders");
 
         using var provider = services.BuildServiceProvider();
-        var ex = Assert.Throws<CoherentConfigurationException>(provider.GetRequiredService<IStartupValidator>().Validate);
+        var ex = Assert.Throws<CoherentConfigurationException>(() => HostStartup.Validate(provider));
         var problem = Assert.Single(ex.Problems);
         Assert.Contains("'Coherent:Families' configures the default cache, which is not registered", problem, StringComparison.Ordinal);
     }
