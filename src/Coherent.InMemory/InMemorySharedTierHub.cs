@@ -318,21 +318,16 @@ public sealed class InMemorySharedTierHub
         return new StoredEntry(stamped, versions);
     }
 
-    private bool IsCurrent(StoredEntry stored, long nowMs)
+    private bool IsCurrent(StoredEntry stored, long nowMs) =>
+        SharedTierJudge.Judge(stored.Entry.ExpiresAtMs, stored.Versions.ClearVersion, stored.Versions.Stamp(stored.Entry.Tags), nowMs, _clearVersion, _currentTagVersion ??= CurrentTagVersion)
+            == SharedTierVerdict.Current;
+
+    private SharedTierTagVersion? _currentTagVersion;
+
+    /// <summary>Every tag has a current version here: one never bumped is at 0, which no stamp is older than.</summary>
+    private bool CurrentTagVersion(string tag, out long version)
     {
-        if (stored.Entry.ExpiresAtMs <= nowMs || stored.Versions.ClearVersion < _clearVersion)
-        {
-            return false;
-        }
-
-        foreach (var tag in stored.Entry.Tags ?? [])
-        {
-            if (stored.Versions.VersionOf(tag) < _tagVersions.GetValueOrDefault(tag))
-            {
-                return false;
-            }
-        }
-
+        version = _tagVersions.GetValueOrDefault(tag);
         return true;
     }
 

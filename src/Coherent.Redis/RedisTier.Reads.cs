@@ -92,6 +92,11 @@ internal sealed partial class RedisTier
             : SharedTierRead.MissWithoutEpoch;
     }
 
+    /// <summary>The tag versions this node has read or been told, for the judgement (one delegate for the tier's life).</summary>
+    private SharedTierTagVersion CurrentTagVersion => _knownTagVersion ??= _tagVersions.TryGetValue;
+
+    private SharedTierTagVersion? _knownTagVersion;
+
     private enum Verdict
     {
         Hit,
@@ -126,25 +131,12 @@ internal sealed partial class RedisTier
             return Verdict.Miss;
         }
 
-        if (envelope.ExpiresAtMs <= Host.NowMs() || envelope.ClearVersion < Volatile.Read(ref _clearVersion))
+        switch (SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, Host.NowMs(), Volatile.Read(ref _clearVersion), CurrentTagVersion))
         {
-            return Verdict.Miss;
-        }
-
-        if (envelope.Tags is { } tags)
-        {
-            foreach (var (tag, version) in tags)
-            {
-                if (!_tagVersions.TryGetValue(tag, out var known))
-                {
-                    return Verdict.TagVersionUnknown;
-                }
-
-                if (version < known)
-                {
-                    return Verdict.Miss;
-                }
-            }
+            case SharedTierVerdict.TagVersionUnknown:
+                return Verdict.TagVersionUnknown;
+            case not SharedTierVerdict.Current:
+                return Verdict.Miss;
         }
 
         hit = Hit(envelope, epoch);

@@ -86,28 +86,31 @@ internal sealed class DistributedCacheTier : ISharedTier
             return SharedTierRead.Miss(0);
         }
 
-        if (data.ExpiresAtMs <= Host.NowMs() || data.ClearVersion < clear)
+        // Judged once with the versions known (the clear), then once more with the entry's tags read from storage.
+        var nowMs = Host.NowMs();
+        var verdict = SharedTierJudge.Judge(data.ExpiresAtMs, data.ClearVersion, data.Tags, nowMs, clear, NoTagVersionKnown);
+        if (verdict == SharedTierVerdict.TagVersionUnknown)
         {
-            return SharedTierRead.Miss(0);
+            var current = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var (tag, _) in data.Tags!)
+            {
+                try
+                {
+                    current[tag] = await ReadVersionAsync(TagKey(tag), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    Failed(ex);
+                    return SharedTierRead.Unavailable;
+                }
+            }
+
+            verdict = SharedTierJudge.Judge(data.ExpiresAtMs, data.ClearVersion, data.Tags, nowMs, clear, current.TryGetValue);
         }
 
-        foreach (var (tag, version) in data.Tags ?? [])
+        if (verdict != SharedTierVerdict.Current)
         {
-            long current;
-            try
-            {
-                current = await ReadVersionAsync(TagKey(tag), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                Failed(ex);
-                return SharedTierRead.Unavailable;
-            }
-
-            if (version < current)
-            {
-                return SharedTierRead.Miss(0);
-            }
+            return SharedTierRead.Miss(0);
         }
 
         return SharedTierRead.Hit(new SharedTierEntry
@@ -119,6 +122,12 @@ internal sealed class DistributedCacheTier : ISharedTier
             Tags = data.Tags?.Select(t => t.Tag).ToArray(),
         });
     }
+
+    private static readonly SharedTierTagVersion NoTagVersionKnown = (string _, out long version) =>
+    {
+        version = 0;
+        return false;
+    };
 
     /// <summary>No compare-and-set: the fill is stored (the epoch is not checked; see the class remarks).</summary>
     public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey key, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
