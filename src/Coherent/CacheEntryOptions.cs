@@ -7,13 +7,25 @@ public sealed class CacheEntryOptions
     public IReadOnlyList<string>? Tags { get; init; }
 
     /// <summary>Overrides the family's <see cref="FamilyPolicy.Ttl"/> for this entry (it still may not exceed the family's TTL). Default: the family's.</summary>
-    public TimeSpan? Ttl { get; init; }
+    public TimeSpan? Ttl { get => Decided is { } decided ? decided.Ttl : _ttl; init => _ttl = value; }
+
+    private readonly TimeSpan? _ttl;
+    private readonly TimeSpan? _localTtl;
+    private readonly bool _skipLocalWrite;
+    private readonly bool _skipSharedWrite;
+
+    /// <summary>
+    /// The options a factory decided once it had computed (the HybridCache adapter's entry context): when set, they replace
+    /// this instance's lifetimes and write flags. The engine reads those when it stores the value, after the factory, so a
+    /// decision goes through the same fenced store as any fill. Only ever set on an instance made for one call.
+    /// </summary>
+    internal CacheEntryOptions? Decided { get; set; }
 
     /// <summary>Stores the value in the local tier only, never in the shared tier. Default false.</summary>
     public bool LocalOnly { get; init; }
 
     /// <summary>The HybridCache adapter's <c>LocalCacheExpiration</c>: the entry's local lifetime (capped like <see cref="Ttl"/>; see <see cref="Policies.EntryLifetime"/>).</summary>
-    internal TimeSpan? LocalTtl { get; init; }
+    internal TimeSpan? LocalTtl { get => Decided is { } decided ? decided.LocalTtl : _localTtl; init => _localTtl = value; }
 
     /// <summary>
     /// Set by the HybridCache adapter: for a key of an undeclared family, <see cref="Ttl"/> and <see cref="LocalTtl"/> replace
@@ -25,8 +37,8 @@ public sealed class CacheEntryOptions
     internal bool SkipLocalRead { get; init; }
 
     /// <summary>The HybridCache adapter's <c>DisableLocalCacheWrite</c>: this call stores nothing in the local tier (an older local value is dropped).</summary>
-    internal bool SkipLocalWrite { get; init; }
+    internal bool SkipLocalWrite { get => Decided is { } decided ? decided.SkipLocalWrite : _skipLocalWrite; init => _skipLocalWrite = value; }
 
     /// <summary>The HybridCache adapter's DisableDistributedCacheWrite: the shared tier is read, but a computed value is not stored in it.</summary>
-    internal bool SkipSharedWrite { get; init; }
+    internal bool SkipSharedWrite { get => Decided is { } decided ? decided.SkipSharedWrite : _skipSharedWrite; init => _skipSharedWrite = value; }
 }

@@ -87,6 +87,31 @@ public sealed partial class HybridCacheConformanceTests
         Assert.Equal(TimeSpan.FromMinutes(3), seen.LocalCacheExpiration);
     }
 
+    [Fact]
+    public async Task A_fill_through_the_context_overload_that_began_before_a_remove_is_not_kept()
+    {
+        // Coherent's own contract, stricter than HybridCache's: a value computed before an invalidation never enters a tier
+        // after it. HybridCache's default for this overload stores the result with SetAsync, an unfenced write.
+        await using var provider = Create(Coherent);
+        var hybrid = provider.GetRequiredService<HybridCache>();
+        var computing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<string> Old(HybridCacheEntryContext context, CancellationToken _)
+        {
+            computing.SetResult();
+            await release.Task;
+            return "old";
+        }
+
+        var fill = hybrid.GetOrCreateAsync("fenced", Old, cancellationToken: T.Ct).AsTask();
+        await computing.Task;
+        await hybrid.RemoveAsync("fenced", T.Ct);
+        release.SetResult();
+        Assert.Equal("old", await fill);
+
+        Assert.Equal("new", await hybrid.GetOrCreateAsync("fenced", (_, _) => ValueTask.FromResult("new"), cancellationToken: T.Ct));
+    }
+
     [Theory]
     [MemberData(nameof(Implementations))]
     public async Task Callers_of_the_context_overload_on_a_cold_key_share_one_factory_run(string impl)

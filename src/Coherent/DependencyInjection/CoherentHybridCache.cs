@@ -19,7 +19,7 @@ namespace Coherent.DependencyInjection;
 /// cancelled caller gets an <see cref="OperationCanceledException"/> carrying its own token; a mutable type is copied per
 /// caller (the cache is built with <see cref="CoherentCacheBuilder.CopyMutableValuesValue"/>).
 /// </summary>
-internal sealed class CoherentHybridCache(CoherentCache cache, HybridCacheOptions options) : HybridCache
+internal sealed partial class CoherentHybridCache(CoherentCache cache, HybridCacheOptions options) : HybridCache
 {
     private readonly int _maxKeyLength = cache.MaxKeyLength;
     private readonly HybridOptionsMap _options = new(options);

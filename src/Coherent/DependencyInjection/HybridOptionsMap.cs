@@ -37,6 +37,12 @@ internal sealed class HybridOptionsMap
     public CacheEntryOptions? Map(HybridCacheEntryOptions? options, IEnumerable<string>? tags) =>
         options is null && tags is null ? Defaults : Build(options, ValidTags(tags));
 
+    /// <summary>A new instance even for a call without options or tags: one whose factory may decide (<see cref="CacheEntryOptions.Decided"/>).</summary>
+    public CacheEntryOptions MapForOneCall(HybridCacheEntryOptions? options, IEnumerable<string>? tags) => Build(options, ValidTags(tags));
+
+    /// <summary>What a factory decided in its entry context, as entry options (the call's tags stay: the context has none).</summary>
+    public CacheEntryOptions MapDecision(HybridCacheEntryOptions decided, CacheEntryOptions call) => Build(decided, call.Tags as string[]);
+
     private CacheEntryOptions Build(HybridCacheEntryOptions? options, string[]? tags)
     {
         var flags = FlagsOf(options);
