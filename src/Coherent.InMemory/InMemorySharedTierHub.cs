@@ -131,12 +131,17 @@ public sealed class InMemorySharedTierHub
     {
         lock (_gate)
         {
-            if (_entries.TryGetValue(key, out var stored) && IsCurrent(stored, nowMs))
+            if (!_entries.TryGetValue(key, out var stored))
             {
-                return SharedTierRead.Hit(stored.Entry);
+                return SharedTierRead.Miss(EpochOf(key));
             }
 
-            return SharedTierRead.Miss(EpochOf(key));
+            return Judge(stored, nowMs) switch
+            {
+                SharedTierVerdict.Current => SharedTierRead.Hit(stored.Entry),
+                SharedTierVerdict.Expired when nowMs < stored.Entry.RetainUntilMs => SharedTierRead.Miss(EpochOf(key), stored.Entry),
+                _ => SharedTierRead.Miss(EpochOf(key)),
+            };
         }
     }
 
@@ -311,6 +316,7 @@ public sealed class InMemorySharedTierHub
             Payload = entry.Payload.ToArray(),
             CreatedAtMs = entry.CreatedAtMs,
             ExpiresAtMs = entry.ExpiresAtMs,
+            RetainUntilMs = entry.RetainUntilMs,
             DeltaMs = entry.DeltaMs,
             Epoch = epoch,
             Tags = entry.Tags,
@@ -318,9 +324,10 @@ public sealed class InMemorySharedTierHub
         return new StoredEntry(stamped, versions);
     }
 
-    private bool IsCurrent(StoredEntry stored, long nowMs) =>
-        SharedTierJudge.Judge(stored.Entry.ExpiresAtMs, stored.Versions.ClearVersion, stored.Versions.Stamp(stored.Entry.Tags), nowMs, _clearVersion, _currentTagVersion ??= CurrentTagVersion)
-            == SharedTierVerdict.Current;
+    private bool IsCurrent(StoredEntry stored, long nowMs) => Judge(stored, nowMs) == SharedTierVerdict.Current;
+
+    private SharedTierVerdict Judge(StoredEntry stored, long nowMs) =>
+        SharedTierJudge.Judge(stored.Entry.ExpiresAtMs, stored.Versions.ClearVersion, stored.Versions.Stamp(stored.Entry.Tags), nowMs, _clearVersion, _currentTagVersion ??= CurrentTagVersion);
 
     private SharedTierTagVersion? _currentTagVersion;
 

@@ -71,24 +71,27 @@ internal sealed partial class RedisTier
             return ReadFailed(key, call, ex);
         }
 
+        SharedTierEntry? stale = null;
         if (!data.IsNull)
         {
             // Judged outside this method's frame (TryJudge): what lives across an await goes into its heap box, and the
             // envelope's fields made that box the largest allocation of an L2 hit after the value itself.
             var verdict = TryJudge(key, data, epoch, out var hit);
+            if (verdict == Verdict.TagVersionUnknown)
+            {
+                (verdict, hit) = await JudgeWithTagVersionsAsync(key, data, epoch, cancellationToken).ConfigureAwait(false);
+            }
+
             if (verdict == Verdict.Hit)
             {
                 return hit;
             }
 
-            if (verdict == Verdict.TagVersionUnknown && await JudgeWithTagVersionsAsync(key, data, epoch, cancellationToken).ConfigureAwait(false) is { Found: true } found)
-            {
-                return found;
-            }
+            stale = verdict == Verdict.Expired && epochOnMiss ? hit.Entry : null;
         }
 
-        return epoch is { } known ? SharedTierRead.Miss(known)
-            : epochOnMiss ? await ReadEpochAsync(key, cancellationToken).ConfigureAwait(false)
+        return epoch is { } known ? SharedTierRead.Miss(known, stale)
+            : epochOnMiss ? await ReadEpochAsync(key, stale, cancellationToken).ConfigureAwait(false)
             : SharedTierRead.MissWithoutEpoch;
     }
 
@@ -101,6 +104,7 @@ internal sealed partial class RedisTier
     {
         Hit,
         Miss,
+        Expired,
         TagVersionUnknown,
     }
 
@@ -135,6 +139,10 @@ internal sealed partial class RedisTier
         {
             case SharedTierVerdict.TagVersionUnknown:
                 return Verdict.TagVersionUnknown;
+            case SharedTierVerdict.Expired:
+                // Kept past its expiry for fail-safe (store TTL: SharedTierEntry.KeepUntilMs): a miss that carries it.
+                hit = Hit(envelope, epoch);
+                return Verdict.Expired;
             case not SharedTierVerdict.Current:
                 return Verdict.Miss;
         }
@@ -148,7 +156,7 @@ internal sealed partial class RedisTier
     /// then it is judged as any other (<see cref="TryJudge"/>: an entry stored before its tag's or the clear's latest
     /// version is a miss).
     /// </summary>
-    private async ValueTask<SharedTierRead> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
+    private async ValueTask<(Verdict Verdict, SharedTierRead Judged)> JudgeWithTagVersionsAsync(string key, RedisValue data, long? epoch, CancellationToken cancellationToken)
     {
         var tags = SharedTierEnvelope.TryRead(key, (ReadOnlyMemory<byte>)data, _signingKey, _maxPayloadBytes, out var envelope) == SharedTierEnvelopeRejection.None ? envelope.Tags : null;
         foreach (var (tag, _) in tags ?? [])
@@ -156,7 +164,8 @@ internal sealed partial class RedisTier
             await TagVersionAsync(tag, cancellationToken).ConfigureAwait(false);
         }
 
-        return TryJudge(key, data, epoch, out var hit) == Verdict.Hit ? hit : SharedTierRead.MissWithoutEpoch;
+        var verdict = TryJudge(key, data, epoch, out var judged);
+        return (verdict == Verdict.TagVersionUnknown ? Verdict.Miss : verdict, judged); // still unknown: the version read failed
     }
 
     private static SharedTierRead Hit(in SharedTierEnvelopeData envelope, long? epoch)
@@ -174,7 +183,7 @@ internal sealed partial class RedisTier
     }
 
     /// <summary>A miss's epoch (a second round trip, on misses only: they go on to a lease and a factory anyway).</summary>
-    private async ValueTask<SharedTierRead> ReadEpochAsync(string key, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierRead> ReadEpochAsync(string key, SharedTierEntry? stale, CancellationToken cancellationToken)
     {
         // Created at the floor when missing: a fill must never fence on "missing" (see epoch.lua).
         var get = _db.ScriptEvaluateAsync(Scripts.Epoch, [_keys.Epoch(key)], [EpochFloor(), EpochRetentionMs]);
@@ -182,7 +191,7 @@ internal sealed partial class RedisTier
         {
             var epoch = ReadEpoch(_keys.Epoch(key), (RedisValue)await Bounded(get, cancellationToken).ConfigureAwait(false));
             _breaker.OnSuccess();
-            return SharedTierRead.Miss(epoch);
+            return SharedTierRead.Miss(epoch, stale);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -135,7 +135,8 @@ internal sealed partial class RedisTier : ISharedTier
     private bool IsVersioned(SharedTierKey key) => _options.VersionedFamilies.Count > 0 && _options.VersionedFamilies.Contains(key.Family);
 
     /// <summary>The remaining time to live, on the engine's clock (the one that stamped the entry): a wall-clock step does not stretch it.</summary>
-    private long TtlMs(SharedTierEntry entry) => Math.Max(1, entry.ExpiresAtMs - Host.NowMs());
+    /// <summary>How long Redis keeps the entry: past its expiry while fail-safe may still serve it (<see cref="SharedTierEntry.KeepUntilMs"/>).</summary>
+    private long TtlMs(SharedTierEntry entry) => Math.Max(1, entry.KeepUntilMs - Host.NowMs());
 
     private async ValueTask<byte[]> BuildEnvelopeAsync(string key, SharedTierEntry entry, long epoch, CancellationToken cancellationToken) =>
         SharedTierEnvelope.Write(key, await EnvelopeDataAsync(key, entry, epoch, cancellationToken).ConfigureAwait(false), _signingKey);

@@ -121,9 +121,24 @@ public sealed partial class CoherentCache
 
         if (result.Entry is not { } shared)
         {
+            // An expired value the tier kept for fail-safe goes into L1 as what it is (expired, never served as fresh): the
+            // fail-safe and its throttle find it there if the factory fails, on a node whose L1 never held the key.
+            if (result.Stale is { } kept && family.FailSafeMaxAgeMs >= 0 && kept.CreatedAtMs + family.FailSafeMaxAgeMs > _clock.PreciseNowMs())
+            {
+                _ = FillLocal<T>(flight, family, start, kept, storeLocally);
+            }
+
             return new SharedRead(null, result.Epoch, false);
         }
 
+        return FillLocal<T>(flight, family, start, shared, storeLocally) is { } entry
+            ? new SharedRead(entry, shared.Epoch, false)
+            : new SharedRead(null, result.Epoch, false);
+    }
+
+    /// <summary>A shared entry as an L1 entry, stored in L1 unless the read was fenced meanwhile; null when its bytes are unreadable.</summary>
+    private CacheEntry? FillLocal<T>(Flight flight, FamilyState family, SharedReadStart start, SharedTierEntry shared, bool storeLocally)
+    {
         T value;
         try
         {
@@ -133,7 +148,7 @@ public sealed partial class CoherentCache
         {
             // Unreadable bytes are a miss, never a crash; the recompute overwrites them.
             Log.SharedReadFailed(_logger, flight.Key, ex);
-            return new SharedRead(null, result.Epoch, false);
+            return null;
         }
 
         var now = _clock.PreciseNowMs();
@@ -151,7 +166,7 @@ public sealed partial class CoherentCache
             }
         }
 
-        return new SharedRead(entry, shared.Epoch, false);
+        return entry;
     }
 
     /// <summary>Reads without a flight (TryGetAsync): returns the value but does not fill L1, since nothing fences it.</summary>
@@ -291,6 +306,7 @@ public sealed partial class CoherentCache
         Payload = payload,
         CreatedAtMs = entry.CreatedAtMs,
         ExpiresAtMs = entry.CreatedAtMs + EntryLifetime.TtlMs(entry.Family, options),
+        RetainUntilMs = entry.Family.FailSafeMaxAgeMs >= 0 ? entry.CreatedAtMs + entry.Family.FailSafeMaxAgeMs : 0,
         DeltaMs = entry.DeltaMs,
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),

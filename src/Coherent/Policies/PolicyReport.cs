@@ -25,7 +25,8 @@ public sealed class PolicyReport
 
     /// <summary>
     /// Where the bound a family really gets differs from its declared MaxStaleness because of the shared tier in use
-    /// (one that cannot fence a stale set, or has no invalidation bus). Empty when every declared bound holds as written.
+    /// (one that cannot fence a stale set, or has no invalidation bus), and where the shared tier keeps a fail-safe
+    /// family's values past their ttl. Empty when every declared bound holds as written and nothing is kept longer.
     /// </summary>
     public IReadOnlyList<string> Notes { get; }
 
@@ -38,6 +39,15 @@ public sealed class PolicyReport
             foreach (var p in rows.Where(p => p.Ttl > p.MaxStaleness))
             {
                 notes.Add($"{p.Family}: bound {FormatDuration(p.Ttl)} (its ttl), not {FormatDuration(p.MaxStaleness)}: the shared tier cannot fence a stale set, which then stays in it until it expires.");
+            }
+        }
+
+        if (tier is not null)
+        {
+            // The shared tier keeps a fail-safe family's value past its ttl (for a node whose L1 never held it): say how long.
+            foreach (var p in rows.Where(p => p.FailSafeMaxAge > p.Ttl))
+            {
+                notes.Add($"{p.Family}: kept in the shared tier up to {FormatDuration(p.FailSafeMaxAge)} after it was computed, not {FormatDuration(p.Ttl)} (its ttl): fail-safe serves it from there when the factory fails, never as fresh and never once invalidated.");
             }
         }
 

@@ -108,19 +108,20 @@ internal sealed class DistributedCacheTier : ISharedTier
             verdict = SharedTierJudge.Judge(data.ExpiresAtMs, data.ClearVersion, data.Tags, nowMs, clear, current.TryGetValue);
         }
 
-        if (verdict != SharedTierVerdict.Current)
-        {
-            return SharedTierRead.Miss(0);
-        }
-
-        return SharedTierRead.Hit(new SharedTierEntry
+        var read = new SharedTierEntry
         {
             Payload = data.Payload,
             CreatedAtMs = data.CreatedAtMs,
             ExpiresAtMs = data.ExpiresAtMs,
             DeltaMs = data.DeltaMs,
             Tags = data.Tags?.Select(t => t.Tag).ToArray(),
-        });
+        };
+        return verdict switch
+        {
+            SharedTierVerdict.Current => SharedTierRead.Hit(read),
+            SharedTierVerdict.Expired => SharedTierRead.Miss(0, read), // kept past its expiry for fail-safe
+            _ => SharedTierRead.Miss(0),
+        };
     }
 
     private static readonly SharedTierTagVersion NoTagVersionKnown = (string _, out long version) =>
@@ -200,7 +201,7 @@ internal sealed class DistributedCacheTier : ISharedTier
 
         var versions = entry.Versions ?? await CaptureVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
         var bytes = SharedTierEnvelope.Write(key, new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, 0, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload), null);
-        var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.ExpiresAtMs - Host.NowMs()));
+        var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.KeepUntilMs - Host.NowMs())); // past expiry while fail-safe may serve it
         await _cache.SetAsync(_prefix + key, bytes, new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = ttl }, cancellationToken).ConfigureAwait(false);
         Succeeded();
     }

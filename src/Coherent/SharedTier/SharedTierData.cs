@@ -21,6 +21,17 @@ public sealed class SharedTierEntry
     /// <summary>When the value stops being fresh.</summary>
     public long ExpiresAtMs { get; init; }
 
+    /// <summary>
+    /// Until when the backend keeps the entry after <see cref="ExpiresAtMs"/>, for fail-safe (the family's FailSafeMaxAge
+    /// from <see cref="CreatedAtMs"/>): read back expired but not invalidated before then, it comes as the
+    /// <see cref="SharedTierRead.Stale"/> value of a miss, which the engine serves only when the factory fails. 0 (the
+    /// default) or any instant not after the expiry: not kept past it.
+    /// </summary>
+    public long RetainUntilMs { get; init; }
+
+    /// <summary>When the backend may drop the entry: its expiry, or <see cref="RetainUntilMs"/> when that is later.</summary>
+    public long KeepUntilMs => Math.Max(ExpiresAtMs, RetainUntilMs);
+
     /// <summary>How long the factory took (early refresh weighs it).</summary>
     public double DeltaMs { get; init; }
 
@@ -104,12 +115,13 @@ public readonly struct SharedTierRead
 {
     private readonly long _epoch;
 
-    private SharedTierRead(SharedTierReadStatus status, SharedTierEntry? entry, long epoch, bool hasEpoch)
+    private SharedTierRead(SharedTierReadStatus status, SharedTierEntry? entry, long epoch, bool hasEpoch, SharedTierEntry? stale = null)
     {
         Status = status;
         Entry = entry;
         _epoch = epoch;
         HasEpoch = hasEpoch;
+        Stale = stale;
     }
 
     /// <summary>How the read ended.</summary>
@@ -117,6 +129,12 @@ public readonly struct SharedTierRead
 
     /// <summary>The entry of a hit; null otherwise.</summary>
     public SharedTierEntry? Entry { get; }
+
+    /// <summary>
+    /// On a miss, an expired entry the backend kept for fail-safe (<see cref="SharedTierEntry.RetainUntilMs"/>), judged
+    /// not invalidated (<see cref="SharedTierJudge"/> said <see cref="SharedTierVerdict.Expired"/>); null otherwise.
+    /// </summary>
+    public SharedTierEntry? Stale { get; }
 
     /// <summary>Whether <see cref="Epoch"/> is known: always for a hit, for a miss unless it came from a lookup that skipped it.</summary>
     public bool HasEpoch { get; }
@@ -133,6 +151,9 @@ public readonly struct SharedTierRead
 
     /// <summary>A miss, with the key's current epoch.</summary>
     public static SharedTierRead Miss(long epoch) => new(SharedTierReadStatus.Miss, null, epoch, hasEpoch: true);
+
+    /// <summary>A miss, with the key's current epoch and the expired, not invalidated entry kept for fail-safe (or null).</summary>
+    public static SharedTierRead Miss(long epoch, SharedTierEntry? stale) => new(SharedTierReadStatus.Miss, null, epoch, hasEpoch: true, stale);
 
     /// <summary>A miss whose epoch was not read (a lookup only).</summary>
     public static SharedTierRead MissWithoutEpoch => new(SharedTierReadStatus.Miss, null, 0, hasEpoch: false);
