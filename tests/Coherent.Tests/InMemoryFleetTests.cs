@@ -106,8 +106,12 @@ public sealed class InMemoryFleetTests
         await a.InvalidateAsync("item:1", T.Ct);
         time.Advance(MaxStaleness - TimeSpan.FromMilliseconds(50));
         Assert.Equal("old", await b.GetOrSetAsync("item:1", _ => Value("new"), cancellationToken: T.Ct)); // within the bound
-        time.Advance(TimeSpan.FromMilliseconds(100)); // heartbeats kept confirmation at the frame's time: the bound ends
+        time.Advance(TimeSpan.FromMilliseconds(100)); // b's own heartbeats wait behind the frame: nothing confirmed, the bound ends
         Assert.Equal("new", await b.GetOrSetAsync("item:1", _ => Value("new"), cancellationToken: T.Ct));
+        Assert.Equal(SharedTierState.Degraded, b.SharedTierState); // its heartbeat is overdue: the bus is suspect
+
+        time.Advance(TimeSpan.FromMinutes(1)); // the frame, then everything queued behind it, arrives: the bus recovers
+        Assert.Equal(SharedTierState.Healthy, b.SharedTierState);
     }
 
     [Fact]
