@@ -2,14 +2,15 @@ using Coherent.SharedTier;
 
 namespace Coherent.InMemory;
 
-/// <summary>One node's view of an <see cref="InMemorySharedTierHub"/>: storage calls go to the hub, bus frames come from it.</summary>
+/// <summary>
+/// One node's view of an <see cref="InMemorySharedTierHub"/>: storage calls go to the hub; the bus is the core's protocol
+/// (<see cref="InvalidationBus"/>) over the hub's frames (<see cref="InMemoryInvalidationTransport"/>).
+/// </summary>
 internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name) : ISharedTier
 {
-    private readonly Lock _bus = new();
-    private readonly SortedDictionary<long, int> _inFlight = []; // frames delayed on their way here, by send time
     private ISharedTierHost? _host;
-    private ITimer? _heartbeat;
-    private long _lostSinceMs = -1;
+    private InMemoryInvalidationTransport? _transport;
+    private InvalidationBus? _bus;
     private int _failing;
 
     public string Name { get; } = name;
@@ -17,18 +18,25 @@ internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name)
     public SharedTierGuarantees Guarantees => SharedTierGuarantees.All;
 
     public SharedTierState State => Volatile.Read(ref _failing) == 1 ? SharedTierState.Unavailable
-        : Volatile.Read(ref _lostSinceMs) >= 0 ? SharedTierState.Degraded : SharedTierState.Healthy;
+        : _bus is { Suspect: true } ? SharedTierState.Degraded : SharedTierState.Healthy;
 
     public long PendingInvalidations => 0;
 
+    /// <summary>The node's bus (tests: gaps detected, confirmation).</summary>
+    internal InvalidationBus? Bus => _bus;
+
     private ISharedTierHost Host => _host ?? throw new InvalidOperationException("The tier is not started.");
+
+    private InMemoryInvalidationTransport Transport => _transport ?? throw new InvalidOperationException("The tier is not started.");
+
+    private InvalidationBus StartedBus => _bus ?? throw new InvalidOperationException("The tier is not started.");
 
     public void Start(ISharedTierHost host)
     {
         _host = host;
-        hub.Join(this);
-        _heartbeat = host.TimeProvider.CreateTimer(static s => ((InMemorySharedTier)s!).Heartbeat(), this, hub.HeartbeatInterval, hub.HeartbeatInterval);
-        Heartbeat();
+        _transport = new InMemoryInvalidationTransport(hub, Name, host.TimeProvider);
+        _bus = new InvalidationBus(host, _transport, new InvalidationBusOptions { HeartbeatInterval = hub.HeartbeatInterval });
+        _bus.Start();
     }
 
     public async ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken)
@@ -64,25 +72,25 @@ internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name)
     public async ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken)
     {
         await EnterForWriteAsync(cancellationToken).ConfigureAwait(false);
-        return hub.Set(this, key.Key, entry, Host.NowMs());
+        return StartedBus.SendInvalidation(key.Key, frame => hub.Set(Transport, frame, key.Key, entry, Host.NowMs()));
     }
 
     public async ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken)
     {
         await EnterForInvalidationAsync("key " + key.Key, cancellationToken).ConfigureAwait(false);
-        hub.Invalidate(this, key.Key, Host.NowMs());
+        StartedBus.SendInvalidation(key.Key, frame => Published(() => hub.Invalidate(Transport, frame, key.Key, Host.NowMs())));
     }
 
     public async ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken)
     {
         await EnterForInvalidationAsync("tag " + tag, cancellationToken).ConfigureAwait(false);
-        hub.InvalidateTag(this, tag, Host.NowMs());
+        StartedBus.SendTagInvalidation(tag, frame => Published(() => hub.InvalidateTag(Transport, frame, tag, Host.NowMs())));
     }
 
     public async ValueTask ClearAsync(CancellationToken cancellationToken)
     {
         await EnterForInvalidationAsync("the whole cache", cancellationToken).ConfigureAwait(false);
-        hub.Clear(this, Host.NowMs());
+        StartedBus.SendClear(frame => Published(() => hub.Clear(Transport, frame, Host.NowMs())));
     }
 
     public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
@@ -110,88 +118,11 @@ internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name)
         }
     }
 
-    /// <summary>A frame published by another node: applied now, after its delay, or lost (noticed at the next heartbeat).</summary>
-    internal void Receive(InMemoryFrame frame, FrameFate fate)
+    /// <summary>Runs a write that publishes its frame (the bus's send methods want a result).</summary>
+    private static bool Published(Action write)
     {
-        if (fate.Drop)
-        {
-            lock (_bus)
-            {
-                if (_lostSinceMs < 0)
-                {
-                    _lostSinceMs = frame.SentAtMs;
-                }
-            }
-
-            return;
-        }
-
-        if (fate.Delay <= TimeSpan.Zero)
-        {
-            Apply(frame);
-            return;
-        }
-
-        lock (_bus)
-        {
-            _inFlight[frame.SentAtMs] = _inFlight.GetValueOrDefault(frame.SentAtMs) + 1;
-        }
-
-        ITimer? timer = null;
-        timer = Host.TimeProvider.CreateTimer(_ =>
-        {
-            Apply(frame);
-            lock (_bus)
-            {
-                if (--_inFlight[frame.SentAtMs] == 0)
-                {
-                    _inFlight.Remove(frame.SentAtMs);
-                }
-            }
-
-            timer?.Dispose();
-        }, null, fate.Delay, Timeout.InfiniteTimeSpan);
-    }
-
-    private void Apply(InMemoryFrame frame)
-    {
-        switch (frame.Kind)
-        {
-            case InMemoryFrameKind.Key:
-                Host.OnRemoteInvalidated(frame.Name);
-                Host.RecordInvalidationLag(frame.Name, Host.NowMs() - frame.SentAtMs);
-                break;
-            case InMemoryFrameKind.Tag:
-                Host.OnRemoteTagInvalidated(frame.Name);
-                break;
-            default:
-                Host.OnRemoteCleared();
-                break;
-        }
-    }
-
-    /// <summary>
-    /// Confirms L1 up to now, unless a frame is still on its way (then up to its send time), or was lost: then, as a sequence
-    /// gap on Redis, everything fetched before now is dropped first and confirmation resumes.
-    /// </summary>
-    private void Heartbeat()
-    {
-        var now = Host.NowMs();
-        bool lost;
-        long confirmed;
-        lock (_bus)
-        {
-            lost = _lostSinceMs >= 0;
-            _lostSinceMs = -1;
-            confirmed = _inFlight.Count > 0 ? _inFlight.Keys.First() : now;
-        }
-
-        if (lost)
-        {
-            Host.DropLocalEntriesFetchedBefore(now);
-        }
-
-        Host.SetConfirmedUpTo(confirmed);
+        write();
+        return true;
     }
 
     private async ValueTask EnterForWriteAsync(CancellationToken cancellationToken)
@@ -222,10 +153,9 @@ internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name)
 
     public async ValueTask DisposeAsync()
     {
-        hub.Leave(this);
-        if (_heartbeat is not null)
+        if (_bus is not null)
         {
-            await _heartbeat.DisposeAsync().ConfigureAwait(false);
+            await _bus.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -10,10 +10,13 @@ namespace Coherent.InMemory;
 /// frames, failing or paused storage.
 /// </summary>
 /// <remarks>
-/// The bus is ideal unless told otherwise: an invalidation reaches every other node before the writer's call returns,
-/// and each node's L1 is confirmed up to now on every heartbeat. A dropped frame leaves the receiver unconfirmed from the
-/// frame's time until its next heartbeat notices the loss and reconciles (drops L1 fetched before it), as a sequence gap
-/// does on Redis; a delayed frame holds the receiver's confirmation at the frame's time until it is delivered.
+/// The bus is a transport (<see cref="IInvalidationTransport"/>) under the core's protocol (<see cref="InvalidationBus"/>:
+/// sequence numbers, heartbeats, gap detection, suspicion and recovery), the same protocol that runs over Redis. It is
+/// ideal unless told otherwise: a frame reaches every other node before the writer's call returns, and each node's own
+/// heartbeat comes back at once. A dropped frame is noticed by the protocol when the sender's next frame or heartbeat
+/// arrives (a sequence gap: the receiver drops its L1 entries fetched before); a delayed frame holds back every later
+/// frame to that node, its own heartbeats included, so its L1 goes unconfirmed and ages out within MaxStaleness; a
+/// reordered frame is overtaken by later ones (a gap at once, unless <see cref="MayReorder"/> grants a grace period).
 /// </remarks>
 public sealed class InMemorySharedTierHub
 {
@@ -23,14 +26,23 @@ public sealed class InMemorySharedTierHub
     private readonly Dictionary<string, long> _tagVersions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HeldLease> _leases = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TaskCompletionSource> _fills = new(StringComparer.Ordinal);
-    private readonly List<InMemorySharedTier> _nodes = [];
+    private readonly List<InMemoryInvalidationTransport> _subscribers = [];
+    private readonly Dictionary<string, long> _sequences = new(StringComparer.Ordinal);
+    private int _framesDropped;
     private TaskCompletionSource? _paused;
     private long _clearVersion;
     private long _nextLease;
     private int _waitingOnPause;
 
-    /// <summary>How often each node's bus confirms its L1 (and notices a lost frame). Default 100 ms.</summary>
+    /// <summary>How often each node publishes its heartbeat (which confirms its L1, and shows a lost frame to others). Default 100 ms.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Whether the bus may deliver one node's frames out of order, as a Redis Cluster does: the protocol then waits a grace
+    /// period (two heartbeats, at least 50 ms) before declaring a missing frame lost. False (the default) models a standalone
+    /// server, where a frame overtaken by a later one is a gap at once.
+    /// </summary>
+    public bool MayReorder { get; init; }
 
     /// <summary>How long a storage call may take before it is abandoned (a paused store). Default 1 s.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(1);
@@ -39,7 +51,8 @@ public sealed class InMemorySharedTierHub
     public bool StorageFailing { get; set; }
 
     /// <summary>
-    /// Decides each bus frame's fate, per receiving node: deliver, drop or delay. Null (the default) delivers every frame.
+    /// Decides the fate of each invalidation frame (key, tag, clear) on its way to another node: deliver, drop, delay or
+    /// reorder. Null (the default) delivers every frame. Heartbeats are always delivered.
     /// </summary>
     public Func<InMemoryFrame, FrameFate>? Frames { get; set; }
 
@@ -47,7 +60,7 @@ public sealed class InMemorySharedTierHub
     public int WaitingOnPause => Volatile.Read(ref _waitingOnPause);
 
     /// <summary>Frames dropped so far.</summary>
-    public int FramesDropped { get; private set; }
+    public int FramesDropped => Volatile.Read(ref _framesDropped);
 
     /// <summary>A shared-tier factory for one more node: give it to <see cref="CoherentCacheBuilder.WithSharedTier"/>.</summary>
     public ISharedTierFactory Node() => new Factory(this);
@@ -82,19 +95,35 @@ public sealed class InMemorySharedTierHub
         }
     }
 
-    internal void Join(InMemorySharedTier node)
+    internal void Subscribe(InMemoryInvalidationTransport node)
     {
         lock (_gate)
         {
-            _nodes.Add(node);
+            _subscribers.Add(node);
         }
     }
 
-    internal void Leave(InMemorySharedTier node)
+    internal void Unsubscribe(InMemoryInvalidationTransport node)
     {
         lock (_gate)
         {
-            _nodes.Remove(node);
+            _subscribers.Remove(node);
+        }
+    }
+
+    internal void RecordSequence(string sender, long sequence)
+    {
+        lock (_gate)
+        {
+            _sequences[sender] = sequence;
+        }
+    }
+
+    internal IReadOnlyList<KeyValuePair<string, long>> Sequences()
+    {
+        lock (_gate)
+        {
+            return [.. _sequences];
         }
     }
 
@@ -180,7 +209,7 @@ public sealed class InMemorySharedTierHub
     private SharedTierVersions CurrentVersions(IReadOnlyList<string>? tags) =>
         new(_clearVersion, tags?.Select(t => (t, _tagVersions.GetValueOrDefault(t))).ToArray());
 
-    internal long Set(InMemorySharedTier writer, string key, SharedTierEntry entry, long nowMs)
+    internal long Set(InMemoryInvalidationTransport writer, string frame, string key, SharedTierEntry entry, long nowMs)
     {
         long epoch;
         lock (_gate)
@@ -190,11 +219,11 @@ public sealed class InMemorySharedTierHub
             _entries[key] = Stamp(entry, epoch);
         }
 
-        Publish(writer, new InMemoryFrame(InMemoryFrameKind.Key, key, nowMs));
+        Publish(writer, frame, new InMemoryFrame(InMemoryFrameKind.Key, key, nowMs));
         return epoch;
     }
 
-    internal void Invalidate(InMemorySharedTier writer, string key, long nowMs)
+    internal void Invalidate(InMemoryInvalidationTransport writer, string frame, string key, long nowMs)
     {
         TaskCompletionSource? waiters;
         lock (_gate)
@@ -206,27 +235,30 @@ public sealed class InMemorySharedTierHub
         }
 
         waiters?.TrySetResult();
-        Publish(writer, new InMemoryFrame(InMemoryFrameKind.Key, key, nowMs));
+        Publish(writer, frame, new InMemoryFrame(InMemoryFrameKind.Key, key, nowMs));
     }
 
-    internal void InvalidateTag(InMemorySharedTier writer, string tag, long nowMs)
+    /// <summary>Bumps the tag and publishes <paramref name="framePrefix"/> with the new version appended (as Redis's script does).</summary>
+    internal void InvalidateTag(InMemoryInvalidationTransport writer, string framePrefix, string tag, long nowMs)
     {
+        long version;
         lock (_gate)
         {
-            _tagVersions[tag] = _tagVersions.GetValueOrDefault(tag) + 1;
+            _tagVersions[tag] = version = _tagVersions.GetValueOrDefault(tag) + 1;
         }
 
-        Publish(writer, new InMemoryFrame(InMemoryFrameKind.Tag, tag, nowMs));
+        Publish(writer, framePrefix + version.ToString(System.Globalization.CultureInfo.InvariantCulture), new InMemoryFrame(InMemoryFrameKind.Tag, tag, nowMs));
     }
 
-    internal void Clear(InMemorySharedTier writer, long nowMs)
+    internal void Clear(InMemoryInvalidationTransport writer, string framePrefix, long nowMs)
     {
+        long version;
         lock (_gate)
         {
-            _clearVersion++;
+            version = ++_clearVersion;
         }
 
-        Publish(writer, new InMemoryFrame(InMemoryFrameKind.Clear, "", nowMs));
+        Publish(writer, framePrefix + version.ToString(System.Globalization.CultureInfo.InvariantCulture), new InMemoryFrame(InMemoryFrameKind.Clear, "", nowMs));
     }
 
     internal SharedTierLease? TryAcquireLease(string key, TimeSpan leaseTime, long nowMs)
@@ -277,23 +309,29 @@ public sealed class InMemorySharedTierHub
         }
     }
 
-    private void Publish(InMemorySharedTier writer, InMemoryFrame frame)
+    /// <summary>
+    /// Publishes a frame to every subscribed node, the publisher included (its own heartbeat confirms its L1). An invalidation
+    /// frame (<paramref name="description"/> set) on its way to another node meets its injected fate.
+    /// </summary>
+    internal void Publish(InMemoryInvalidationTransport publisher, string text, InMemoryFrame? description)
     {
-        InMemorySharedTier[] receivers;
+        InMemoryInvalidationTransport[] receivers;
         lock (_gate)
         {
-            receivers = _nodes.Where(n => n != writer).ToArray();
+            receivers = [.. _subscribers];
         }
 
         foreach (var receiver in receivers)
         {
-            var fate = Frames?.Invoke(frame with { Receiver = receiver.Name }) ?? FrameFate.Deliver;
+            var fate = description is null || receiver == publisher ? FrameFate.Deliver
+                : Frames?.Invoke(description with { Receiver = receiver.Name }) ?? FrameFate.Deliver;
             if (fate.Drop)
             {
-                FramesDropped++;
+                Interlocked.Increment(ref _framesDropped);
+                continue;
             }
 
-            receiver.Receive(frame, fate);
+            receiver.Deliver(text, fate);
         }
     }
 
@@ -350,37 +388,4 @@ public sealed class InMemorySharedTierHub
 
         public ISharedTier Create(SharedTierContext context) => new InMemorySharedTier(hub, context.CacheName);
     }
-}
-
-/// <summary>What a bus frame announces.</summary>
-public enum InMemoryFrameKind
-{
-    /// <summary>A key was invalidated or overwritten.</summary>
-    Key,
-
-    /// <summary>A tag was invalidated.</summary>
-    Tag,
-
-    /// <summary>The whole cache was cleared.</summary>
-    Clear,
-}
-
-/// <summary>A bus frame on its way to one node.</summary>
-/// <param name="Kind">What it announces.</param>
-/// <param name="Name">The key or tag ("" for a clear).</param>
-/// <param name="SentAtMs">When it was published (the writer's engine clock).</param>
-/// <param name="Receiver">The receiving node's cache name (set when the fate is decided).</param>
-public sealed record InMemoryFrame(InMemoryFrameKind Kind, string Name, long SentAtMs, string Receiver = "");
-
-/// <summary>A frame's fate: delivered now, dropped, or delivered after a delay (on the receiver's time provider).</summary>
-public readonly record struct FrameFate(bool Drop, TimeSpan Delay)
-{
-    /// <summary>Delivered at once.</summary>
-    public static FrameFate Deliver => default;
-
-    /// <summary>Lost.</summary>
-    public static FrameFate Lost => new(true, TimeSpan.Zero);
-
-    /// <summary>Delivered after <paramref name="delay"/>.</summary>
-    public static FrameFate Delayed(TimeSpan delay) => new(false, delay);
 }

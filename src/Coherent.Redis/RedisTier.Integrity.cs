@@ -3,7 +3,6 @@ using System.Collections.Concurrent;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
-using Coherent.Redis.Bus;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
 
@@ -41,26 +40,15 @@ internal sealed partial class RedisTier
     private static byte[] DeriveKey(byte[] signingKey, string purpose, string prefix) =>
         HMACSHA256.HashData(signingKey, Encoding.UTF8.GetBytes("coherent/" + purpose + "/" + prefix));
 
-    /// <summary>The frame as sent: signed when a signing key is set.</summary>
-    internal string Frame(string frame) => _busSigner?.Sign(frame) ?? frame;
+    void IInvalidationBusListener.OnFilled(string key) => OnFilled(key);
 
-    /// <summary>Opens a received frame: with a signing key only a valid MAC passes (anything else is refused and counted).</summary>
-    internal bool TryOpenFrame(string text, out string frame)
-    {
-        if (_busSigner is null)
-        {
-            frame = BusSigner.Strip(text);
-            return true;
-        }
+    void IInvalidationBusListener.OnTagVersion(string tag, long version, string frame) => ObserveBusTagVersion(tag, version, frame);
 
-        if (_busSigner.TryOpen(text, out frame))
-        {
-            return true;
-        }
+    void IInvalidationBusListener.OnClearVersion(long version, string frame) => ObserveBusClearVersion(version, frame);
 
-        RejectFrame("unsigned", text);
-        return false;
-    }
+    void IInvalidationBusListener.OnPossibleLoss() => DistrustVersions();
+
+    void IInvalidationBusListener.OnFrameRejected(string reason, string frame) => RejectFrame(reason, frame);
 
     /// <summary>Counts a refused frame; logged at powers of two per reason, so a flood of forgeries cannot flood the log.</summary>
     internal void RejectFrame(string reason, string frame)

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Coherent.SharedTier;
-using Coherent.Redis.Bus;
 using Coherent.Redis.Storage;
 using StackExchange.Redis;
 
@@ -77,7 +76,7 @@ internal sealed partial class RedisTier
             return; // the lease expires by itself
         }
 
-        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), Frame(BusMessage.Fill(lease.Key))]), cancellationToken).ConfigureAwait(false);
+        await CallAsync(_db.ScriptEvaluateAsync(Scripts.Release, [_keys.Lease(lease.Key)], [lease.Token, _keys.Channel.ToString(), StartedBus.FillFrame(lease.Key)]), cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken)

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Coherent.Redis.Bus;
 using Coherent.Redis.Resilience;
 using Coherent.Redis.Storage;
 using Coherent.SharedTier;
@@ -66,7 +65,7 @@ internal sealed partial class RedisTier
     private async ValueTask RestampAsync(string key, bool versioned, SharedTierEnvelopeData data, long ttl, CancellationToken cancellationToken)
     {
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
-        RedisValue[] args = [data.Epoch, SharedTierEnvelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : ""];
+        RedisValue[] args = [data.Epoch, SharedTierEnvelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), StartedBus.FillFrame(key), versioned ? _keys.VersionBase(key) : ""];
         try
         {
             await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
@@ -103,7 +102,7 @@ internal sealed partial class RedisTier
         try
         {
             ThrowIfOpen();
-            var version = await CallAsync(SendBump(_keys.Tag(tag), KnownTagVersion(tag), seq => BusMessage.TagPrefix(_sender, seq, tag)), cancellationToken).ConfigureAwait(false);
+            var version = await CallAsync(SendTagBump(tag), cancellationToken).ConfigureAwait(false);
             await AfterBumpLandedAsync().ConfigureAwait(false);
             ObserveTagVersion(tag, (long)version);
         }
@@ -123,7 +122,7 @@ internal sealed partial class RedisTier
         try
         {
             ThrowIfOpen();
-            var version = await CallAsync(SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)), cancellationToken).ConfigureAwait(false);
+            var version = await CallAsync(SendClearBump(), cancellationToken).ConfigureAwait(false);
             await AfterBumpLandedAsync().ConfigureAwait(false);
             ObserveClearVersion((long)version);
         }
@@ -141,22 +140,29 @@ internal sealed partial class RedisTier
     private Task<RedisResult> SendSet(string key, bool versioned, byte[] envelope, long ttl)
     {
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
-        return SendSequenced(Scripts.Set, keys, seq =>
-            [envelope, ttl, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)), (long)_options.EpochRetention.TotalMilliseconds,
-             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]);
+        return StartedBus.SendInvalidation(key, frame => Evaluate(Scripts.Set, keys,
+            [envelope, ttl, _keys.Channel.ToString(), frame, (long)_options.EpochRetention.TotalMilliseconds,
+             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]));
     }
 
     private Task<RedisResult> SendInvalidate(string key, bool versioned)
     {
         RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
-        return SendSequenced(Scripts.Invalidate, keys, seq =>
-            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), Frame(BusMessage.Invalidate(_sender, seq, _time.GetUtcNow().ToUnixTimeMilliseconds(), key)),
-             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]);
+        return StartedBus.SendInvalidation(key, frame => Evaluate(Scripts.Invalidate, keys,
+            [(long)_options.EpochRetention.TotalMilliseconds, _keys.Channel.ToString(), frame,
+             versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]));
     }
 
-    /// <summary>Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key).</summary>
-    private Task<RedisResult> SendBump(RedisKey versionKey, long floor, Func<long, string> message) =>
-        SendSequenced(Scripts.Bump, [versionKey], seq => [_keys.Channel.ToString(), Frame(message(seq)), floor, EpochFloor()]);
+    private Task<RedisResult> SendTagBump(string tag) => StartedBus.SendTagInvalidation(tag, frame => Bump(_keys.Tag(tag), KnownTagVersion(tag), frame));
+
+    private Task<RedisResult> SendClearBump() => StartedBus.SendClear(frame => Bump(_keys.ClearKey, Volatile.Read(ref _clearVersion), frame));
+
+    /// <summary>
+    /// Bumps a tag or clear version, never below <paramref name="floor"/> (what this node has seen: Redis may have lost the key),
+    /// and publishes <paramref name="frame"/> with the new version appended.
+    /// </summary>
+    private Task<RedisResult> Bump(RedisKey versionKey, long floor, string frame) =>
+        Evaluate(Scripts.Bump, [versionKey], [_keys.Channel.ToString(), frame, floor, EpochFloor()]);
 
     /// <summary>
     /// Where an epoch or a tag/clear version restarts when Redis lost it (or it never existed): this node's time in Unix ms ×
@@ -249,8 +255,8 @@ internal sealed partial class RedisTier
     private Task<RedisResult> Send(PendingWrite write) => write.Kind switch
     {
         PendingKind.Key => SendInvalidate(write.Name, write.Versioned),
-        PendingKind.Tag => SendBump(_keys.Tag(write.Name), KnownTagVersion(write.Name), seq => BusMessage.TagPrefix(_sender, seq, write.Name)),
-        _ => SendBump(_keys.ClearKey, Volatile.Read(ref _clearVersion), seq => BusMessage.ClearPrefix(_sender, seq)),
+        PendingKind.Tag => SendTagBump(write.Name),
+        _ => SendClearBump(),
     };
 
     /// <summary>

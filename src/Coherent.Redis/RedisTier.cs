@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Runtime.ExceptionServices;
 using Coherent.SharedTier;
 using Coherent.Redis.Bus;
 using Coherent.Redis.Resilience;
@@ -11,10 +12,11 @@ namespace Coherent.Redis;
 
 /// <summary>
 /// The shared tier on Redis: fenced fills (this file), reads (<c>RedisTier.Reads.cs</c>), writes and retries (<c>RedisTier.Writes.cs</c>),
-/// leases and fill notices (<c>RedisTier.Leases.cs</c>), and the bus (<see cref="BusMonitor"/>).
+/// leases and fill notices (<c>RedisTier.Leases.cs</c>), and the bus: the core's protocol (<see cref="InvalidationBus"/>) over
+/// Redis pub/sub (<see cref="RedisInvalidationTransport"/>).
 /// Never throws from reads: a failure is an unavailable read, counted by the circuit breaker.
 /// </summary>
-internal sealed partial class RedisTier : ISharedTier
+internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
 {
     private readonly IConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
@@ -26,18 +28,17 @@ internal sealed partial class RedisTier : ISharedTier
     private readonly CircuitBreaker _breaker;
     private readonly long _maxPayloadBytes;
     private readonly byte[]? _signingKey;
-    private readonly string _sender = Guid.NewGuid().ToString("N")[..12];
-    private readonly Lock _sendLock = new();
     private readonly ConcurrentDictionary<string, long> _tagVersions = new(StringComparer.Ordinal);
     private readonly Meter _meter;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _queueCollapses;
     private readonly Counter<long> _rejectedFrames;
-    private readonly BusSigner? _busSigner;
     private readonly CancellationTokenSource _stopping = new();
     private long _clearVersion;
-    private long _seq;
-    private BusMonitor? _bus;
+    private InvalidationBus? _bus;
+    private RedisInvalidationTransport? _transport;
+    private ITimer? _maintenance;
+    private long _ticks;
     private Task _versionsLoaded = Task.CompletedTask;
     private ISharedTierHost? _host;
 
@@ -53,7 +54,6 @@ internal sealed partial class RedisTier : ISharedTier
         _breaker = new CircuitBreaker(options.BreakerFailureThreshold, _logger);
         _maxPayloadBytes = options.MaxPayloadBytes ?? context.MaxPayloadBytes;
         _signingKey = options.SigningKey is { } secret ? DeriveKey(secret, "envelope", options.KeyPrefix) : null;
-        _busSigner = options.SigningKey is { } busSecret ? new BusSigner(DeriveKey(busSecret, "bus", options.KeyPrefix)) : null;
         _meter = new Meter("Coherent");
         _rejected = _meter.CreateCounter<long>("coherent.redis.rejected_entries", "{entry}", description: "Entries read from Redis and refused (corrupt, foreign, oversized, unsigned, aliased); each was served as a miss.");
         _rejectedFrames = _meter.CreateCounter<long>("coherent.redis.rejected_bus_frames", "{frame}", description: "Bus frames refused (unsigned or forged, replayed, a heartbeat from the future, a version out of range); each was ignored.");
@@ -64,13 +64,22 @@ internal sealed partial class RedisTier : ISharedTier
 
     public string CacheName { get; }
 
-    public string SenderId => _sender;
+    /// <summary>This node's name on the bus (tests).</summary>
+    public string SenderId => StartedBus.SenderId;
 
     internal KeySpace Keys => _keys;
 
     internal CircuitBreaker Breaker => _breaker;
 
-    internal BusMonitor? Bus => _bus;
+    internal InvalidationBus? Bus => _bus;
+
+    internal RedisInvalidationTransport? Transport => _transport;
+
+    internal IDatabase Database => _db;
+
+    internal ILogger Logger => _logger;
+
+    private InvalidationBus StartedBus => _bus ?? throw new InvalidOperationException("The tier is not started.");
 
     /// <summary>Entries refused on read, by reason (tests and diagnostics).</summary>
     internal ConcurrentDictionary<SharedTierEnvelopeRejection, long> Rejections { get; } = new();
@@ -89,10 +98,18 @@ internal sealed partial class RedisTier : ISharedTier
         }
 
         _connection.ConnectionFailed += OnConnectionFailed;
-        _bus = new BusMonitor(this, host, _connection, _options, _logger);
+        _transport = new RedisInvalidationTransport(this, _connection, _options);
+        _bus = new InvalidationBus(host, _transport, new InvalidationBusOptions
+        {
+            HeartbeatInterval = _options.HeartbeatInterval,
+            FrameSigningKey = _options.SigningKey is { } busSecret ? DeriveKey(busSecret, "bus", _options.KeyPrefix) : null,
+            Logger = _logger,
+            Listener = this,
+        });
         _versionsLoaded = RefreshVersionsAsync();
         _ = PreloadScriptsAsync();
         _bus.Start();
+        _maintenance = _time.CreateTimer(static s => _ = ((RedisTier)s!).MaintainAsync(), this, _options.HeartbeatInterval, _options.HeartbeatInterval);
         StartRetries();
     }
 
@@ -123,7 +140,7 @@ internal sealed partial class RedisTier : ISharedTier
         var ttl = TtlMs(entry);
         var versioned = IsVersioned(sharedKey);
         var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
-        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), Frame(BusMessage.Fill(key)), versioned ? _keys.VersionBase(key) : "" };
+        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), StartedBus.FillFrame(key), versioned ? _keys.VersionBase(key) : "" };
         var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
         return (long)stored == 1;
     }
@@ -194,81 +211,51 @@ internal sealed partial class RedisTier : ISharedTier
         }
     }
 
-    /// <summary>Issues a bus-publishing script under the send lock, so sequence numbers reach Redis in order.</summary>
-    internal Task<RedisResult> SendSequenced(string script, RedisKey[] keys, Func<long, RedisValue[]> args)
+    /// <summary>
+    /// Issues a frame-publishing script. The bus calls this under its send lock, so sequence numbers reach Redis in the order
+    /// they were issued, and the script writes and publishes in one step: a write that lands is always announced (no process
+    /// death or broken connection between the two), and a tag or clear frame carries the version the bump produced. A command
+    /// the client refuses before sending (keys spanning Cluster slots) throws here, so the bus takes its number back: nothing
+    /// was published under it.
+    /// </summary>
+    private Task<RedisResult> Evaluate(string script, RedisKey[] keys, RedisValue[] args)
     {
-        lock (_sendLock)
+        var call = _db.ScriptEvaluateAsync(script, keys, args);
+        if (call.IsFaulted && call.Exception?.InnerException is RedisCommandException refused)
         {
-            var seq = ++_seq;
-            Task<RedisResult> call;
-            try
-            {
-                call = _db.ScriptEvaluateAsync(script, keys, args(seq));
-            }
-            catch (RedisCommandException)
-            {
-                // Refused by the client before sending (keys spanning Cluster slots): nothing was published under this number,
-                // and none was issued since (the lock), so take it back; a burned number is a gap that drops every node's L1.
-                _seq--;
-                throw;
-            }
-
-            if (call.IsFaulted && call.Exception?.InnerException is RedisCommandException)
-            {
-                _seq--; // the same refusal, reported through the task
-            }
-
-            return call;
+            ExceptionDispatchInfo.Throw(refused);
         }
-    }
 
-    /// <summary>Runs <paramref name="send"/> under the send lock with the last sequence number issued.</summary>
-    internal void WithSendLock(Action<long> send)
-    {
-        lock (_sendLock)
-        {
-            send(_seq);
-        }
+        return call;
     }
 
     internal Task<TimeSpan> PingAsync() => _db.PingAsync();
 
-    /// <summary>Publishes a heartbeat carrying the last sequence number issued before it.</summary>
-    internal Task<long> PublishHeartbeat(Func<long, string> message)
+    /// <summary>Every heartbeat interval: probes the server while the breaker is open, and re-reads the versions about once a second.</summary>
+    private async Task MaintainAsync()
     {
-        lock (_sendLock)
+        try
         {
-            RecordLastSequence(_seq);
-            return _db.PublishAsync(_keys.Channel, Frame(message(_seq)));
-        }
-    }
-
-    /// <summary>
-    /// Leaves this node's last issued sequence number in Redis (under the send lock, after the messages it counts), so that a
-    /// node subscribing later starts from it: a message of ours that it then misses, even its first, is a detected gap.
-    /// The recorded number is never ahead of what was published, so the baseline can only report a gap too many.
-    /// </summary>
-    internal void RecordLastSequence(long seq) => _db.HashSet(_keys.Senders, _sender, seq, flags: CommandFlags.FireAndForget);
-
-    /// <summary>Every sender's last recorded sequence number (see <see cref="RecordLastSequence"/>).</summary>
-    internal async Task<IReadOnlyList<(string Sender, long Seq)>> ReadSenderBaselinesAsync()
-    {
-        var entries = await CallAsync(_db.HashGetAllAsync(_keys.Senders), CancellationToken.None).ConfigureAwait(false);
-        var baselines = new List<(string, long)>(entries.Length);
-        foreach (var entry in entries)
-        {
-            if (entry.Value.TryParse(out long seq) && seq >= 0)
+            if (_breaker.IsOpen)
             {
-                baselines.Add((entry.Name.ToString(), seq));
+                await CallAsync(PingAsync(), CancellationToken.None).ConfigureAwait(false);
+            }
+
+            var interval = Math.Max(1, (long)_options.HeartbeatInterval.TotalMilliseconds);
+            if (++_ticks % Math.Max(1, 1000 / interval) == 0)
+            {
+                await RefreshVersionsAsync().ConfigureAwait(false);
             }
         }
-
-        return baselines;
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or OperationCanceledException)
+        {
+            // counted by the breaker; the bus turns a silent server into a suspect bus
+        }
     }
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e)
     {
-        _bus?.OnConnectionLost(e.ConnectionType, e.Exception);
+        _transport?.OnConnectionLost(e.ConnectionType, e.Exception);
         if (e.ConnectionType == ConnectionType.Interactive)
         {
             _breaker.Trip(e.Exception);
@@ -280,6 +267,11 @@ internal sealed partial class RedisTier : ISharedTier
         await StopRetriesAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         _connection.ConnectionFailed -= OnConnectionFailed;
+        if (_maintenance is not null)
+        {
+            await _maintenance.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_bus is not null)
         {
             await _bus.DisposeAsync().ConfigureAwait(false);

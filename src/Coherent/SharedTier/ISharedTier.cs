@@ -2,7 +2,8 @@ namespace Coherent.SharedTier;
 
 /// <summary>
 /// The contract between the engine and a shared tier (L2): storage with epoch fencing, fleet leases and, when the backend
-/// carries one, the invalidation bus. Payloads cross it already serialized; the engine owns serialization, L1 and every
+/// carries one, the invalidation bus (the core's <see cref="InvalidationBus"/> over the backend's
+/// <see cref="IInvalidationTransport"/>, started by the tier). Payloads cross it already serialized; the engine owns serialization, L1 and every
 /// judgement of staleness. Coherent.Redis is one implementation; a backend is built for a cache by an
 /// <see cref="ISharedTierFactory"/> given to <see cref="CoherentCacheBuilder.WithSharedTier"/>.
 /// </summary>
@@ -18,7 +19,10 @@ namespace Coherent.SharedTier;
 /// </remarks>
 public interface ISharedTier : IAsyncDisposable
 {
-    /// <summary>Starts connections, subscriptions and heartbeats. Called once, by the cache, before any other member.</summary>
+    /// <summary>
+    /// Starts connections and, for a tier with a bus, its <see cref="InvalidationBus"/> (subscription and heartbeats). Called
+    /// once, by the cache, before any other member.
+    /// </summary>
     void Start(ISharedTierHost host);
 
     /// <summary>

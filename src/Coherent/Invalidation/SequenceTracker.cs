@@ -1,4 +1,4 @@
-namespace Coherent.Redis.Bus;
+namespace Coherent.Invalidation;
 
 /// <summary>
 /// Per-sender sequence numbers. On a standalone server one sender's messages arrive in order, so a skipped number is a

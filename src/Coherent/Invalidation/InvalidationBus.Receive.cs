@@ -1,43 +1,45 @@
 using System.Globalization;
-using StackExchange.Redis;
+using Coherent.Invalidation;
 
-namespace Coherent.Redis.Bus;
+namespace Coherent.SharedTier;
 
 /// <summary>The bus's incoming side: each frame checked, parsed and applied; the node's own heartbeat confirms its L1.</summary>
-internal sealed partial class BusMonitor
+public sealed partial class InvalidationBus
 {
-    /// <summary>Own cluster heartbeats whose copies are still awaited, at most (older ones are given up).</summary>
+    /// <summary>Own multi-route heartbeats whose copies are still awaited, at most (older ones are given up).</summary>
     private const long MaxHeartbeatsInFlight = 16;
 
-    /// <summary>Cluster heartbeats whose copies are still being counted (tests).</summary>
+    /// <summary>Multi-route heartbeats whose copies are still being counted (tests).</summary>
     internal int HeartbeatsAwaitingCopies => _copies.Count;
-    private void Handle(ChannelMessage message)
+
+    /// <summary>Handles one frame from the transport (one at a time).</summary>
+    private void Handle(string received)
     {
-        string text = message.Message!;
+        var text = received;
         try
         {
-            if (_options.DropIncomingMessage?.Invoke(text) == true || !_tier.TryOpenFrame(text, out text))
+            if (!TryOpen(received, out text))
             {
                 return;
             }
 
             if (text.StartsWith("F|", StringComparison.Ordinal))
             {
-                _tier.OnFilled(text[2..]);
+                _listener?.OnFilled(text[2..]);
                 return;
             }
 
             if (!BusMessage.TryParse(text, out var kind, out var sender, out var number, out var rest))
             {
-                RedisLog.BadMessage(_logger, text, null);
+                BusLog.BadMessage(_logger, text, null);
                 return;
             }
 
             // An invalidation's L1 removal is what the propagation delay measures: nothing but parsing comes before it.
-            var self = sender == _tier.SenderId;
+            var self = sender == SenderId;
             if (!self && kind != 'H' && _sequences.IsDuplicate(sender, number))
             {
-                _tier.RejectFrame("replayed", text); // a copy of a frame already handled (or declared lost): never acted on twice
+                _listener?.OnFrameRejected("replayed", text); // a copy of a frame already handled (or declared lost): never acted on twice
                 return;
             }
 
@@ -47,8 +49,8 @@ internal sealed partial class BusMonitor
                 case 'I' when BusMessage.TrySplitFirst(text, rest, out var sentAt, out var key):
                     if (!self)
                     {
-                        _owner.OnRemoteInvalidated(key);
-                        _owner.RecordInvalidationLag(key, _owner.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
+                        _host.OnRemoteInvalidated(key);
+                        _host.RecordInvalidationLag(key, _host.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
                     }
 
                     break;
@@ -56,23 +58,23 @@ internal sealed partial class BusMonitor
                 // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
                 // versions captured before their factory ran, so this order is safe for them too).
                 case 'T' when BusMessage.TrySplitLast(text, rest, out var tag, out var version):
-                    _tier.ObserveBusTagVersion(tag, version, text);
+                    _listener?.OnTagVersion(tag, version, text);
                     if (!self)
                     {
-                        _owner.OnRemoteTagInvalidated(tag);
+                        _host.OnRemoteTagInvalidated(tag);
                     }
 
                     break;
                 case 'C' when long.TryParse(text.AsSpan(rest), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var clear):
-                    _tier.ObserveBusClearVersion(clear, text);
+                    _listener?.OnClearVersion(clear, text);
                     if (!self)
                     {
-                        _owner.OnRemoteCleared();
+                        _host.OnRemoteCleared();
                     }
 
                     break;
                 case 'H':
-                    now = _owner.NowMs();
+                    now = _host.NowMs();
                     if (self)
                     {
                         OnOwnHeartbeat(text[rest..], now);
@@ -84,13 +86,13 @@ internal sealed partial class BusMonitor
 
                     return;
                 default:
-                    RedisLog.BadMessage(_logger, text, null);
+                    BusLog.BadMessage(_logger, text, null);
                     return;
             }
 
             if (!self)
             {
-                now = _owner.NowMs();
+                now = _host.NowMs();
                 if (_sequences.OnMessage(sender, number, now) is > 0 and var lost)
                 {
                     OnGap(sender, lost, now);
@@ -99,15 +101,35 @@ internal sealed partial class BusMonitor
         }
         catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
         {
-            RedisLog.BadMessage(_logger, text, ex);
+            BusLog.BadMessage(_logger, text, ex);
         }
+    }
+
+    /// <summary>Opens a received frame: with a signing key only a valid MAC passes (anything else is refused and reported).</summary>
+    private bool TryOpen(string text, out string frame)
+    {
+        if (_signer is null)
+        {
+            frame = BusSigner.Strip(text);
+            return true;
+        }
+
+        if (_signer.TryOpen(text, out frame))
+        {
+            return true;
+        }
+
+        _listener?.OnFrameRejected("unsigned", text);
+        return false;
     }
 
     private void OnOwnHeartbeat(string rest, long now)
     {
         // rest = sentAtMs|copies|id
         var parts = rest.Split('|');
-        if (parts.Length != 3 || !long.TryParse(parts[0], out var sentAt) || !int.TryParse(parts[1], out var copies) || !long.TryParse(parts[2], out var id))
+        if (parts.Length != 3 || !long.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var sentAt)
+            || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var copies)
+            || !long.TryParse(parts[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var id))
         {
             return;
         }
@@ -115,14 +137,14 @@ internal sealed partial class BusMonitor
         // This node's own send time and id: one from the future (or an id never sent) is forged, and would confirm L1 past now.
         if (sentAt > now + FutureToleranceMs || id > Interlocked.Read(ref _heartbeatId))
         {
-            _tier.RejectFrame("future_heartbeat", rest);
+            _listener?.OnFrameRejected("future_heartbeat", rest);
             return;
         }
 
-        // An earlier heartbeat of ours again (a Cluster's copies share an id): it would end a suspect state it proves nothing about.
+        // An earlier heartbeat of ours again (a multi-route heartbeat's copies share an id): it would end a suspect state it proves nothing about.
         if (copies > 1 ? id < Volatile.Read(ref _lastOwnHeartbeatId) : id <= Volatile.Read(ref _lastOwnHeartbeatId))
         {
-            _tier.RejectFrame("replayed", rest);
+            _listener?.OnFrameRejected("replayed", rest);
             return;
         }
 
@@ -130,7 +152,7 @@ internal sealed partial class BusMonitor
 
         if (copies > 1)
         {
-            // A heartbeat whose copies never all come back (a master lost for good) is given up after a few newer ones,
+            // A heartbeat whose copies never all come back (a route lost for good) is given up after a few newer ones,
             // whether or not a later one completes: the count must not grow by one a tick for the process's life.
             foreach (var stale in _copies.Keys.Where(k => k < id - MaxHeartbeatsInFlight))
             {
@@ -165,16 +187,20 @@ internal sealed partial class BusMonitor
         if (recovered)
         {
             var dropped = ReconcileAfterPossibleLoss(loss ? now : outageStart);
-            Recoveries++;
-            RedisLog.BusRecovered(_logger, now - outageStart, dropped);
+            Interlocked.Increment(ref _recoveries);
+            BusLog.BusRecovered(_logger, now - outageStart, dropped);
         }
 
-        // A heartbeat sent before the subscription was set up proves nothing about the messages published before it.
-        if (!_sequences.AnyMissing && sentAt >= Volatile.Read(ref _subscribedAtMs) && sentAt > Volatile.Read(ref _lastConfirmedMs))
+        // A heartbeat sent before the subscription was set up proves nothing about the frames published before it. (One sent
+        // in the very millisecond of the subscription does: on a fake clock every heartbeat may be.)
+        if (!_sequences.AnyMissing && sentAt >= Volatile.Read(ref _subscribedAtMs))
         {
             Volatile.Write(ref _readySinceSubscribe, true);
-            Volatile.Write(ref _lastConfirmedMs, sentAt);
-            _owner.SetConfirmedUpTo(sentAt);
+            if (sentAt > Volatile.Read(ref _lastConfirmedMs))
+            {
+                Volatile.Write(ref _lastConfirmedMs, sentAt);
+                _host.SetConfirmedUpTo(sentAt);
+            }
         }
     }
 }

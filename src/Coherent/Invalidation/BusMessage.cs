@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Coherent.Redis.Bus;
+namespace Coherent.Invalidation;
 
 /// <summary>
 /// Bus messages: small text frames, never the value. <c>I|sender|seq|sentAtMs|key</c> (invalidated or overwritten),

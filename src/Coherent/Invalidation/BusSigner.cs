@@ -2,13 +2,13 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Coherent.Redis.Bus;
+namespace Coherent.Invalidation;
 
 /// <summary>
 /// HMAC-SHA256 of bus frames, with a key derived from the application's <c>SigningKey</c> and prefix. A signed frame is
 /// <c>#</c>, the MAC in base64 (44 characters), then the frame. Tag and clear frames are signed before the bump script appends
 /// the version it bumped to (it runs in Redis, which never sees the key), so their MAC covers everything up to the last bar:
-/// sender, sequence and tag. The version is then bounded by the receiver (<see cref="RedisTier.ObserveBusTagVersion"/>),
+/// sender, sequence and tag. The version is then bounded by the receiver (<see cref="SharedTier.IInvalidationBusListener.OnTagVersion"/>),
 /// and a copy of a signed frame is a duplicate sequence number for its sender (<see cref="SequenceTracker.IsDuplicate"/>).
 /// </summary>
 internal sealed class BusSigner(byte[] key)

@@ -1,6 +1,6 @@
-using Coherent.Redis.Bus;
+using Coherent.Invalidation;
 
-namespace Coherent.Redis.Tests;
+namespace Coherent.Tests;
 
 /// <summary>Per-sender sequence numbers (no server needed).</summary>
 public sealed class SequenceTrackerTests
