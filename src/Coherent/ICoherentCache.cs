@@ -18,6 +18,30 @@ public interface ICoherentCache
     /// <summary>As <see cref="GetOrSetAsync{T}(string, Func{CancellationToken, ValueTask{T}}, CacheEntryOptions?, CancellationToken)"/>, passing <paramref name="state"/> to a static factory so no closure is allocated.</summary>
     ValueTask<T> GetOrSetAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Returns the values of <paramref name="keys"/>: cached ones from L1, then the shared tier (all keys' reads in one
+    /// pipeline), and the rest from <paramref name="factory"/>, called once with the keys that need a value (keys another
+    /// caller is computing join that computation). Each key is stored and fenced on its own: an invalidation of one key
+    /// during the call keeps that key's value out of both tiers and leaves the others alone. A key the factory does not
+    /// return is absent from the result and not cached; keys it returns that were not asked for are ignored (logged).
+    /// Duplicate keys are read once.
+    /// </summary>
+    /// <exception cref="ArgumentException">A key is null or invalid (named by its position): nothing was read.</exception>
+    /// <exception cref="UndeclaredFamilyException">Strict mode and a key's family has no policy: nothing was read.</exception>
+    ValueTask<IReadOnlyDictionary<string, T>> GetOrSetManyAsync<T>(IEnumerable<string> keys,
+        Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> factory,
+        CacheEntryOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The fresh values among <paramref name="keys"/> (local or shared tier), without computing anything; keys without one are absent.</summary>
+    ValueTask<IReadOnlyDictionary<string, T>> TryGetManyAsync<T>(IEnumerable<string> keys, CancellationToken cancellationToken = default);
+
+    /// <summary>Stores each value as its key's current value (write-through, as <see cref="SetAsync{T}"/>), every key checked first.</summary>
+    ValueTask SetManyAsync<T>(IEnumerable<KeyValuePair<string, T>> items, CacheEntryOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes each key everywhere (as <see cref="InvalidateAsync"/>), every key checked first.</summary>
+    /// <exception cref="InvalidationFailedException">The shared tier could not be reached for a key; it is retried in the background.</exception>
+    ValueTask InvalidateManyAsync(IEnumerable<string> keys, CancellationToken cancellationToken = default);
+
     /// <summary>Returns the cached value if there is a fresh one (local or shared tier), without computing anything.</summary>
     ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, CancellationToken cancellationToken = default);
 
