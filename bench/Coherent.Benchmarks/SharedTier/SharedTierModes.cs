@@ -19,6 +19,9 @@ internal static class SharedTierModes
             case "redis-fleet-load":
                 await FleetLoadRun.RunAsync(args[1..]);
                 return true;
+            case "redis-bulk":
+                await BulkRun.RunAsync(args[1..]);
+                return true;
             case "redis-l2-quick":
                 await L2QuickRun.RunAsync(args[1..]);
                 return true;

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Coherent.Testing;
+
+namespace Coherent.Benchmarks.SharedTier;
+
+/// <summary>
+/// Console mode <c>redis-bulk [rounds]</c> (issue 15, part 2): a list page of 100 keys on one throwaway redis-server.
+/// Warm: the keys are in Redis and not in the reader's L1 (fresh keys each round, written by another node): Coherent's
+/// <c>GetOrSetManyAsync</c> against one L2 hit of the same node (the target: ≤ 3×), against Coherent's own loop of single
+/// calls, and against FusionCache and HybridCache doing what their users do today, a loop of single calls. Cold: 100
+/// keys no one has, a batch factory of 50 ms: factory calls and total time (the target: one call, ≤ 60 ms).
+/// </summary>
+internal static class BulkRun
+{
+    private const int Keys = 100;
+    private static readonly TimeSpan FactoryTime = TimeSpan.FromMilliseconds(50);
+
+    public static async Task RunAsync(string[] args)
+    {
+        var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 31;
+        await using var server = await RedisProcess.StartNewAsync();
+        Console.WriteLine($"Bulk read: {Keys} keys, {rounds} rounds a case, interleaved; redis-server 127.0.0.1:{server.Port}; {Stats.Machine()}");
+
+        await using var writer = SharedNodes.Coherent(server.Endpoint, "bulk");
+        await using var reader = SharedNodes.Coherent(server.Endpoint, "bulk");
+        await using var fusionWriter = SharedNodes.Fusion(server.Endpoint, "bulk-fusion", locker: false);
+        await using var fusion = SharedNodes.Fusion(server.Endpoint, "bulk-fusion", locker: false);
+        await using var hybridWriter = SharedNodes.Hybrid(server.Endpoint, "bulk-hybrid");
+        await using var hybrid = SharedNodes.Hybrid(server.Endpoint, "bulk-hybrid");
+        await Task.Delay(500); // subscriptions live
+
+        var sample = Product.Sample(1);
+        var cases = new (string Name, Func<string[], Task> Write, Func<string[], Task> Read)[]
+        {
+            ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
+                async keys => await reader.GetOrSetAsync(keys[0], static _ => ValueTask.FromResult(Product.Sample(0)))),
+            ("Coherent: GetOrSetManyAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+                async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Redis")))),
+            ("Coherent: loop of GetOrSetAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+                async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
+            ("FusionCache: loop of GetOrSetAsync", keys => WriteAll(keys, k => fusionWriter.Cache.SetAsync(k, sample).AsTask()),
+                async keys => { foreach (var k in keys) { await fusion.Cache.GetOrSetAsync<Product>(k, static (_, _) => Task.FromResult(Product.Sample(0))); } }),
+            ("HybridCache: loop of GetOrCreateAsync", keys => WriteAll(keys, k => hybridWriter.Cache.SetAsync(k, sample).AsTask()),
+                async keys => { foreach (var k in keys) { await hybrid.Cache.GetOrCreateAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
+        };
+
+        var times = cases.Select(_ => new List<double>()).ToArray();
+        for (var round = -3; round < rounds; round++) // three warm-up rounds
+        {
+            for (var c = 0; c < cases.Length; c++)
+            {
+                var keys = Enumerable.Range(0, Keys).Select(i => $"product:{c}-{round}-{i}").ToArray();
+                await cases[c].Write(keys);
+                var started = Stopwatch.GetTimestamp();
+                await cases[c].Read(keys);
+                if (round >= 0)
+                {
+                    times[c].Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+                }
+            }
+        }
+
+        var baseline = Percentiles.Of(times[0], 50);
+        Console.WriteLine();
+        Console.WriteLine("| Warm case (keys in Redis, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        for (var c = 0; c < cases.Length; c++)
+        {
+            var median = Percentiles.Of(times[c], 50);
+            Console.WriteLine($"| {cases[c].Name} | {median:F0} | {times[c].Min():F0} | {median / baseline:F2}× |");
+        }
+
+        // Cold: nobody has the keys; one batch factory of 50 ms.
+        var calls = 0;
+        var cold = new List<double>();
+        for (var round = 0; round < Math.Min(rounds, 11); round++)
+        {
+            var keys = Enumerable.Range(0, Keys).Select(i => $"product:cold-{round}-{i}").ToArray();
+            var started = Stopwatch.GetTimestamp();
+            var values = await reader.GetOrSetManyAsync<Product>(keys, async (asked, ct) =>
+            {
+                Interlocked.Increment(ref calls);
+                await Task.Delay(FactoryTime, ct);
+                return asked.ToDictionary(k => k, _ => Product.Sample(2));
+            });
+            cold.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            Check(values);
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"Cold: {Keys} keys, {FactoryTime.TotalMilliseconds:F0} ms batch factory, {cold.Count} rounds: factory calls {calls} ({(double)calls / cold.Count:F1} a round), total median {Percentiles.Of(cold, 50):F1} ms, min {cold.Min():F1}, max {cold.Max():F1} ms");
+    }
+
+    private static Task WriteAll(string[] keys, Func<string, Task> write) => Task.WhenAll(keys.Select(write));
+
+    private static void Check(IReadOnlyDictionary<string, Product> values)
+    {
+        if (values.Count != Keys)
+        {
+            throw new InvalidOperationException($"expected {Keys} values, got {values.Count}");
+        }
+    }
+}
