@@ -41,4 +41,30 @@ public sealed class CacheEntryOptions
 
     /// <summary>The HybridCache adapter's DisableDistributedCacheWrite: the shared tier is read, but a computed value is not stored in it.</summary>
     internal bool SkipSharedWrite { get => Decided is { } decided ? decided.SkipSharedWrite : _skipSharedWrite; init => _skipSharedWrite = value; }
+
+    /// <summary>A copy of <paramref name="options"/> (or of no options) for one call, whose factory may decide on it.</summary>
+    internal static CacheEntryOptions ForOneCall(CacheEntryOptions? options) => options is null ? new CacheEntryOptions() : new CacheEntryOptions
+    {
+        Tags = options.Tags,
+        Ttl = options.Ttl,
+        LocalOnly = options.LocalOnly,
+        LocalTtl = options.LocalTtl,
+        ReplacesDefaultPolicy = options.ReplacesDefaultPolicy,
+        SkipLocalRead = options.SkipLocalRead,
+        SkipLocalWrite = options.SkipLocalWrite,
+        SkipSharedWrite = options.SkipSharedWrite,
+    };
+
+    /// <summary>These options with a factory's decision: a shorter TTL, or nothing stored in either tier.</summary>
+    internal CacheEntryOptions WithDecision(TimeSpan ttl, bool notCached) => new()
+    {
+        Tags = Tags,
+        Ttl = ttl,
+        LocalOnly = LocalOnly,
+        LocalTtl = LocalTtl is { } local && local < ttl ? local : ttl,
+        ReplacesDefaultPolicy = ReplacesDefaultPolicy,
+        SkipLocalRead = SkipLocalRead,
+        SkipLocalWrite = SkipLocalWrite || notCached,
+        SkipSharedWrite = SkipSharedWrite || notCached,
+    };
 }

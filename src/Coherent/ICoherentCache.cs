@@ -42,6 +42,13 @@ public interface ICoherentCache
     /// <exception cref="InvalidationFailedException">The shared tier could not be reached for a key; it is retried in the background.</exception>
     ValueTask InvalidateManyAsync(IEnumerable<string> keys, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="GetOrSetAsync{T}(string, Func{CancellationToken, ValueTask{T}}, CacheEntryOptions?, CancellationToken)"/>,
+    /// with a factory that sees the previous value and decides how its result is cached: a shorter Ttl, or not cached at all
+    /// (<see cref="CacheFactoryContext{T}"/>).
+    /// </summary>
+    ValueTask<T> GetOrSetAsync<T>(string key, Func<CacheFactoryContext<T>, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options = null, CancellationToken cancellationToken = default);
+
     /// <summary>Returns the cached value if there is a fresh one (local or shared tier), without computing anything.</summary>
     ValueTask<CacheLookup<T>> TryGetAsync<T>(string key, CancellationToken cancellationToken = default);
 

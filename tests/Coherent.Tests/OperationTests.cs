@@ -169,7 +169,7 @@ public sealed class OperationTests
 
         await Assert.ThrowsAsync<ArgumentNullException>(async () => await cache.InvalidateTagAsync(null!, T.Ct));
         await Assert.ThrowsAsync<ArgumentException>(async () => await cache.InvalidateTagAsync("", T.Ct));
-        await Assert.ThrowsAsync<ArgumentNullException>(async () => await cache.GetOrSetAsync<int>("price:1", null!, cancellationToken: T.Ct));
+        await Assert.ThrowsAsync<ArgumentNullException>(async () => await cache.GetOrSetAsync<int>("price:1", (Func<CancellationToken, ValueTask<int>>)null!, cancellationToken: T.Ct));
     }
 
     [Fact]
