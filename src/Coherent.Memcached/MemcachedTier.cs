@@ -51,6 +51,8 @@ internal sealed partial class MemcachedTier : ISharedTier
 
     internal MemcachedStore Store => _store;
 
+    internal CoherentMemcachedOptions Options => _options;
+
     /// <summary>Entries refused on read, by reason (tests and diagnostics).</summary>
     internal ConcurrentDictionary<SharedTierEnvelopeRejection, long> Rejections { get; } = new();
 
