@@ -18,26 +18,26 @@ internal sealed partial class MemcachedTier
     private static readonly TimeSpan SlowPollCap = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Placeholders this node's reads won, by key, with when (timestamp): the lease the engine asks for next.</summary>
-    private readonly ConcurrentDictionary<string, (ulong Cas, long At)> _won = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (long Epoch, long At)> _won = new(StringComparer.Ordinal);
 
-    private void RecordWon(string key, ulong cas) => _won[key] = (cas, _time.GetTimestamp());
+    private void RecordWon(string key, long epoch) => _won[key] = (epoch, _time.GetTimestamp());
 
     /// <summary>The placeholder this node's last read of the key won, if it is still young enough to be alive.</summary>
-    private bool TakeWon(string key, out ulong cas)
+    private bool TakeWon(string key, out long epoch)
     {
-        cas = 0;
+        epoch = 0;
         if (!_won.TryRemove(key, out var won) || _time.GetElapsedTime(won.At) >= PlaceholderTtl - TimeSpan.FromSeconds(1))
         {
             return false;
         }
 
-        cas = won.Cas;
-        return true;
+        epoch = won.Epoch;
+        return epoch > 0;
     }
 
     public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
-        if (!TakeWon(key, out var cas))
+        if (!TakeWon(key, out var epoch))
         {
             // The engine's read did not win here (or long ago): read again, which wins a placeholder that expired or was released.
             var read = await ReadAsync(key, lease: true, cancellationToken).ConfigureAwait(false);
@@ -46,7 +46,7 @@ internal sealed partial class MemcachedTier
                 throw new CoherentException($"Memcached could not be asked for the lease of key {key}.");
             }
 
-            if (!TakeWon(key, out cas))
+            if (!TakeWon(key, out epoch))
             {
                 return null;
             }
@@ -65,19 +65,24 @@ internal sealed partial class MemcachedTier
             }
         }
 
-        return new SharedTierLease(key, cas.ToString(CultureInfo.InvariantCulture), (long)cas);
+        return new SharedTierLease(key, epoch.ToString(CultureInfo.InvariantCulture), epoch);
     }
 
     public async ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken)
     {
         _won.TryRemove(lease.Key, out _);
-        if (!ulong.TryParse(lease.Token, NumberStyles.None, CultureInfo.InvariantCulture, out var cas))
+        if (!long.TryParse(lease.Token, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch))
         {
             return;
         }
 
         try
         {
+            if (!TryOpen(lease.Key, epoch, out var cas))
+            {
+                return; // the key moved to another server, or its server went down: that placeholder is gone or unreachable
+            }
+
             await _store.DeleteIfAsync(lease.Key, cas, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)

@@ -39,6 +39,7 @@ internal sealed partial class MemcachedTier
             {
                 var guess = _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
                 var asked = VersionKeys(guess);
+                var owner = Owner(key);
                 var read = await _store.ReadWithVersionsAsync(key, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
                 var entry = read.Entry;
                 if (entry.Outcome == ReadOutcome.Won)
@@ -50,13 +51,14 @@ internal sealed partial class MemcachedTier
                         return SharedTierRead.MissWithoutEpoch;
                     }
 
-                    RecordWon(key, entry.Cas);
-                    return SharedTierRead.Miss((long)entry.Cas);
+                    var won = Epoch(owner, entry.Cas);
+                    RecordWon(key, won);
+                    return SharedTierRead.Miss(won);
                 }
 
                 if (entry.Outcome == ReadOutcome.HeldByOther || entry.IsStale)
                 {
-                    return lease && entry.Cas != 0 ? SharedTierRead.Miss((long)entry.Cas) : SharedTierRead.MissWithoutEpoch;
+                    return lease && entry.Cas != 0 ? SharedTierRead.Miss(Epoch(owner, entry.Cas)) : SharedTierRead.MissWithoutEpoch;
                 }
 
                 if (entry.Cas == 0)
@@ -66,7 +68,7 @@ internal sealed partial class MemcachedTier
 
                 if (entry.Payload is { } payload)
                 {
-                    var hit = await JudgeAsync(key, payload, entry.Cas, asked, read.Versions, cancellationToken).ConfigureAwait(false);
+                    var hit = await JudgeAsync(key, payload, Epoch(owner, entry.Cas), asked, read.Versions, cancellationToken).ConfigureAwait(false);
                     if (hit.Found)
                     {
                         return hit;
@@ -85,7 +87,7 @@ internal sealed partial class MemcachedTier
 
                 if (attempt == 1)
                 {
-                    return SharedTierRead.Miss((long)entry.Cas); // changed under us twice: fence on what is there, without a lease
+                    return SharedTierRead.Miss(Epoch(owner, entry.Cas)); // changed under us twice: fence on what is there, without a lease
                 }
 
                 // Unusable and nobody recomputes it: remove it if unchanged, so the next read's N hands out the lease.
@@ -103,7 +105,7 @@ internal sealed partial class MemcachedTier
     /// Judges a stored envelope: refused bytes, expired on the engine's clock, or stamped with an older clear or tag version
     /// than the counters hold is a miss. Tags the read did not ask for are read now (second round trip) and guessed next time.
     /// </summary>
-    private async ValueTask<SharedTierRead> JudgeAsync(string key, ReadOnlyMemory<byte> payload, ulong cas, VersionKey[] asked, ulong[] versions, CancellationToken cancellationToken)
+    private async ValueTask<SharedTierRead> JudgeAsync(string key, ReadOnlyMemory<byte> payload, long epoch, VersionKey[] asked, ulong[] versions, CancellationToken cancellationToken)
     {
         var rejection = SharedTierEnvelope.TryRead(key, payload, _signingKey, _maxPayloadBytes, out var envelope);
         if (rejection != SharedTierEnvelopeRejection.None)
@@ -147,7 +149,7 @@ internal sealed partial class MemcachedTier
             CreatedAtMs = envelope.CreatedAtMs,
             ExpiresAtMs = envelope.ExpiresAtMs,
             DeltaMs = envelope.DeltaMs,
-            Epoch = (long)cas,
+            Epoch = epoch,
             Tags = TagNames(envelope.Tags),
         });
     }

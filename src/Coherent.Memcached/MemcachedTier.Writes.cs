@@ -15,13 +15,13 @@ internal sealed partial class MemcachedTier
     {
         var key = sharedKey.Key;
         _won.TryRemove(key, out _);
-        if (expectedEpoch <= 0)
-        {
-            return false; // no CAS to compare with: a store could not be fenced
-        }
-
         try
         {
+            if (expectedEpoch <= 0 || !TryOpen(key, expectedEpoch, out var cas))
+            {
+                return false; // no CAS to compare with, or one from another server or before its restart: cannot be fenced
+            }
+
             byte[] envelope;
             try
             {
@@ -39,7 +39,7 @@ internal sealed partial class MemcachedTier
                 return true;
             }
 
-            var outcome = await _store.StoreAsync(key, envelope, StorageTtl(entry), (ulong)expectedEpoch, cancellationToken).ConfigureAwait(false);
+            var outcome = await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
             return outcome == StoreOutcome.Stored;
         }
         catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
@@ -56,7 +56,8 @@ internal sealed partial class MemcachedTier
         try
         {
             var envelope = await EnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
-            return (long)await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false);
+            var owner = Owner(key);
+            return Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
         }
         catch (PayloadTooLargeException)
         {

@@ -94,7 +94,18 @@ public sealed class TierFaultTests
             await a.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult(key), cancellationToken: Ct);
         }
 
-        s2.Kill();
+        var stored = 0;
+        foreach (var key in keys)
+        {
+            stored += (await a.Store.ReadAsync(key, LeaseOptions.None, Ct)).Payload is { Length: > 0 } ? 1 : 0;
+        }
+
+        Assert.Equal(keys.Length, stored);
+
+        // A server that does not hold the clear counter: losing that one voids every entry, by design (see the next test).
+        var clearOwner = a.Store.Cluster.Owner(a.Store.VersionWireKey(VersionKey.Clear)).Address.Port;
+        var victim = new[] { s1, s2, s3 }.First(s => s.Port != clearOwner);
+        victim.Kill();
         var runs = 0;
         foreach (var key in keys)
         {
@@ -113,6 +124,43 @@ public sealed class TierFaultTests
         }
 
         Assert.True(cRuns < keys.Length / 3, $"{cRuns} of {keys.Length} recomputed on a third node");
+    }
+
+    [Fact]
+    public async Task Losing_the_server_of_the_clear_counter_voids_every_entry_instead_of_reviving_cleared_ones()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("clearlost");
+        await using var a = McNode.Start(servers, prefix);
+        var keys = Enumerable.Range(0, 20).Select(i => $"item:{i}").ToArray();
+        foreach (var key in keys)
+        {
+            await a.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult(1), cancellationToken: Ct);
+        }
+
+        var clearOwner = a.Store.Cluster.Owner(a.Store.VersionWireKey(VersionKey.Clear)).Address.Port;
+        (clearOwner == s1.Port ? s1 : s2).Kill();
+        await using var b = McNode.Start(servers, prefix);
+        var runs = 0;
+        await Eventually.TrueAsync(async () =>
+        {
+            runs = 0;
+            foreach (var key in keys)
+            {
+                await b.Cache.GetOrSetAsync(key + ":probe", _ => ValueTask.FromResult(0), cancellationToken: Ct); // until the dead server is marked down
+            }
+
+            return b.Tier.State == SharedTierState.Degraded;
+        }, TimeSpan.FromSeconds(5), "the dead server was never marked down");
+        foreach (var key in keys)
+        {
+            await b.Cache.GetOrSetAsync(key, _ => { Interlocked.Increment(ref runs); return ValueTask.FromResult(2); }, cancellationToken: Ct);
+        }
+
+        // The counter is recreated on the surviving server at a higher seed: every entry stamped before is a miss.
+        Assert.Equal(keys.Length, runs);
     }
 
     [Fact]

@@ -125,6 +125,25 @@ public sealed class TierTests
     }
 
     [Fact]
+    public async Task An_epoch_read_from_another_server_never_fences_a_store_even_when_the_CAS_matches()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        await using var a = McNode.Start($"{s1.Endpoint},{s2.Endpoint}", Prefix());
+        var key = new SharedTierKey("item:e", "item");
+        var miss = await a.Tier.ReadAsync(key, Ct);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var entry = new SharedTierEntry { Payload = "1"u8.ToArray(), CreatedAtMs = now, ExpiresAtMs = now + 60_000 };
+
+        // The same CAS, said to come from the other server (as after a failover, where counters are unrelated).
+        const int serverShift = 52;
+        var server = (ulong)miss.Epoch >> serverShift;
+        var forged = (long)(((ulong)miss.Epoch & ((1UL << serverShift) - 1)) | ((server == 1 ? 2UL : 1UL) << serverShift));
+        Assert.False(await a.Tier.StoreIfEpochAsync(key, entry, forged, null, Ct));
+        Assert.True(await a.Tier.StoreIfEpochAsync(key, entry, miss.Epoch, null, Ct));
+    }
+
+    [Fact]
     public async Task One_factory_run_for_many_callers_on_many_nodes()
     {
         await using var server = await MemcachedProcess.StartForTestAsync();
