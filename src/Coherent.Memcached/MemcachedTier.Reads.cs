@@ -41,6 +41,7 @@ internal sealed partial class MemcachedTier
                 var asked = VersionKeys(guess);
                 var owner = Owner(key);
                 var read = await _store.ReadWithVersionsAsync(key, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
+                Observe(asked, read.Versions);
                 var entry = read.Entry;
                 if (entry.Outcome == ReadOutcome.Won)
                 {
@@ -132,6 +133,11 @@ internal sealed partial class MemcachedTier
             }
 
             var more = missing is null ? [] : await _store.ReadVersionsAsync(missing, cancellationToken).ConfigureAwait(false);
+            if (missing is not null)
+            {
+                Observe(missing, more);
+            }
+
             foreach (var (tag, stamped) in tags)
             {
                 var at = IndexOf(asked, tag);
@@ -238,6 +244,7 @@ internal sealed partial class MemcachedTier
             throw new CoherentException($"The tag and clear versions could not be read from Memcached: {ex.Message}", ex);
         }
 
+        Observe(keys, values);
         (string, long)[]? known = null;
         if (tags is { Count: > 0 })
         {

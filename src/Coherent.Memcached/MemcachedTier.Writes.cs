@@ -108,10 +108,10 @@ internal sealed partial class MemcachedTier
                 await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
                 break;
             case PendingKind.Tag:
-                await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false);
+                Observe(VersionKey.Tag(write.Name), (long)await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false), report: false);
                 break;
             default:
-                await _store.BumpVersionAsync(VersionKey.Clear, cancellationToken).ConfigureAwait(false);
+                Observe(VersionKey.Clear, (long)await _store.BumpVersionAsync(VersionKey.Clear, cancellationToken).ConfigureAwait(false), report: false);
                 break;
         }
     }

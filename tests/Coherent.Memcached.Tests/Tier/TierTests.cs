@@ -283,4 +283,23 @@ public sealed class TierTests
         Assert.Equal("v2", await holder);
         Assert.Equal("v1", served);
     }
+
+    [Fact]
+    public async Task A_tag_invalidation_seen_in_L2_voids_the_local_copy_a_failing_fail_safe_factory_would_serve()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = Prefix();
+        void Safe(CoherentCacheBuilder b) => b.Define("safe", p => p.MaxStaleness(TimeSpan.FromMilliseconds(200)).Ttl(TimeSpan.FromMinutes(5)).NoEarlyRefresh()
+            .FailSafe(TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(100)));
+        await using var a = McNode.Start(server.Endpoint, prefix, build: Safe);
+        await using var b = McNode.Start(server.Endpoint, prefix, build: Safe);
+        var tagged = new CacheEntryOptions { Tags = ["orange"] };
+        Assert.Equal("v1", await b.Cache.GetOrSetAsync("safe:1", _ => ValueTask.FromResult("v1"), tagged, Ct));
+
+        await a.Cache.InvalidateTagAsync("orange", Ct);
+        await Task.Delay(300, Ct); // past B's max-staleness: B reads L2 again, which shows the tag's new version
+
+        // No bus told B; the read did. Its copy was invalidated, so fail-safe must not serve it.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => b.Cache.GetOrSetAsync<string>("safe:1", _ => throw new InvalidOperationException("source down"), tagged, Ct).AsTask());
+    }
 }
