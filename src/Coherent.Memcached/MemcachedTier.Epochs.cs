@@ -32,9 +32,11 @@ internal sealed partial class MemcachedTier
     }
 
     /// <summary>Where the key lives now: the server's index and generation (taken before the request is sent).</summary>
-    private (int Server, int Generation) Owner(string key)
+    private (int Server, int Generation) Owner(string key) => Owner(_store.DataKey(key));
+
+    private (int Server, int Generation) Owner(byte[] wireKey)
     {
-        var node = _store.Cluster.Route(_store.DataKey(key));
+        var node = _store.Cluster.Route(wireKey);
         var servers = _store.Cluster.Servers;
         for (var i = 0; i < servers.Count; i++)
         {

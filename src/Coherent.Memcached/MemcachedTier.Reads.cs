@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Coherent.Memcached.Protocol;
 using Coherent.Memcached.Store;
 using Coherent.SharedTier;
 
@@ -35,12 +36,14 @@ internal sealed partial class MemcachedTier
     {
         try
         {
+            var keyUtf8 = MemcachedKey.Utf8(key);
+            var wireKey = _store.DataKey(keyUtf8);
             for (var attempt = 0; ; attempt++)
             {
-                var guess = _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
+                var guess = _tagGuess.IsEmpty ? null : _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
                 var asked = VersionKeys(guess);
-                var owner = Owner(key);
-                var read = await _store.ReadWithVersionsAsync(key, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
+                var owner = Owner(wireKey);
+                var read = await _store.ReadWithVersionsAsync(keyUtf8, wireKey, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
                 Observe(asked, read.Versions);
                 var entry = read.Entry;
                 if (entry.Outcome == ReadOutcome.Won)
