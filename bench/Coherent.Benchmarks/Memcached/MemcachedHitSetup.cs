@@ -29,6 +29,7 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
     private readonly MemcachedProcess _server;
     private readonly byte[] _bareKey;
     private readonly Product _sample = Product.Sample(42);
+    private MetaRequest _clearRead;
 
     private MemcachedHitSetup(MemcachedProcess server, CoherentCache cache)
     {
@@ -37,6 +38,7 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
         Tier = (MemcachedTier)cache.Tier!;
         Store = Tier.Store;
         _bareKey = MemcachedKey.ToBase64("bare:product:42"u8);
+        _clearRead = new MetaRequest(MetaVerb.Arithmetic, Store.VersionWireKey(VersionKey.Clear), MetaRequestFlags.Vivify | MetaRequestFlags.Initial | MetaRequestFlags.ReturnValue | MetaRequestFlags.Delta, Initial: 1, Delta: 0);
     }
 
     public CoherentCache Cache { get; }
@@ -71,6 +73,22 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
     {
         SharedNodes.DropLocal(Cache, Key);
         return await Cache.GetOrSetAsync<Product>(Key, static _ => throw new InvalidOperationException("not an L2 hit"));
+    }
+
+    /// <summary>Diagnostics: the bare <c>mg</c> and an <c>ma … D0</c> of the clear counter as two concurrent requests (no batch), and deserialize.</summary>
+    public async Task<Product?> BareMgPlusCounterAsync()
+    {
+        var counter = Store.ReadVersionAsync(VersionKey.Clear);
+        var response = await Store.Cluster.SendAsync(new MetaRequest(MetaVerb.Get, _bareKey, MetaRequestFlags.ReturnValue));
+        await counter;
+        return JsonSerializer.Deserialize<Product>(response.Value, Product.Json);
+    }
+
+    /// <summary>Diagnostics: the bare <c>mg</c> and the clear counter in one batch (<c>mg</c>, <c>ma</c>, <c>mn</c>), and deserialize.</summary>
+    public async Task<Product?> BareMgBatchedCounterAsync()
+    {
+        var responses = await Store.Cluster.SendManyAsync([new MetaRequest(MetaVerb.Get, _bareKey, MetaRequestFlags.ReturnValue), _clearRead]);
+        return JsonSerializer.Deserialize<Product>(responses[0].Value, Product.Json);
     }
 
     /// <summary>The tier's read (entry + clear counter in one round trip, envelope checks) and deserialize.</summary>
