@@ -20,7 +20,26 @@ internal sealed partial class MemcachedTier
     /// <summary>Placeholders this node's reads won, by key, with when (timestamp): the lease the engine asks for next.</summary>
     private readonly ConcurrentDictionary<string, (long Epoch, long At)> _won = new(StringComparer.Ordinal);
 
+    /// <summary>Keys whose last read on this node found another caller's lease (a miss): the engine asks for the lease next.</summary>
+    private readonly ConcurrentDictionary<string, long> _held = new(StringComparer.Ordinal);
+
+    /// <summary>A refresh lease's token ends with this: its item holds a value, which a release must keep.</summary>
+    private const string RefreshMark = "r";
+
+    /// <summary>Memcached's longest relative TTL: a recache threshold every item stored by the tier is below.</summary>
+    private static readonly TimeSpan AnyTtl = TimeSpan.FromDays(30);
+
     private void RecordWon(string key, long epoch) => _won[key] = (epoch, _time.GetTimestamp());
+
+    private void RecordHeld(string key)
+    {
+        if (_held.Count >= MaxGuessedKeys)
+        {
+            _held.Clear(); // forgetting one costs at most an early refresh's recache win on a value just filled
+        }
+
+        _held[key] = _time.GetTimestamp();
+    }
 
     /// <summary>The placeholder this node's last read of the key won, if it is still young enough to be alive.</summary>
     private bool TakeWon(string key, out long epoch)
@@ -35,25 +54,40 @@ internal sealed partial class MemcachedTier
         return epoch > 0;
     }
 
+    /// <summary>
+    /// The lease for a key the engine's read just missed or (an early refresh) found current. A placeholder this node's read
+    /// won is the lease. After a read that found another caller's placeholder, only a placeholder won now is (a value filled
+    /// meanwhile must not be recomputed). Otherwise the read found a value to refresh: Memcached's recache win on it
+    /// (<c>mg … R</c>) makes exactly one caller in the fleet the refresher, while the value stays a hit for everyone.
+    /// </summary>
     public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
+        var refresh = false;
         if (!TakeWon(key, out var epoch))
         {
-            // The engine's read did not win here (or long ago): read again, which wins a placeholder that expired or was released.
-            var read = await ReadAsync(key, lease: true, cancellationToken).ConfigureAwait(false);
-            if (read.Status == SharedTierReadStatus.Unavailable)
+            LeaseRead read;
+            (int Server, int Generation) owner;
+            try
             {
-                throw new CoherentException($"Memcached could not be asked for the lease of key {key}.");
+                owner = Owner(key);
+                var recache = !_held.TryRemove(key, out _);
+                read = await _store.ReadAsync(key, new LeaseOptions(PlaceholderTtl, recache ? AnyTtl : null), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
+            {
+                throw new CoherentException($"Memcached could not be asked for the lease of key {key}: {ex.Message}", ex);
             }
 
-            if (!TakeWon(key, out epoch))
+            if (read.Outcome != ReadOutcome.Won || (epoch = Epoch(owner, read.Cas)) == 0)
             {
                 return null;
             }
+
+            refresh = read.Payload is { Length: > 0 };
         }
 
         var placeholderTtl = leaseTime + TimeSpan.FromSeconds(1);
-        if (placeholderTtl > PlaceholderTtl)
+        if (!refresh && placeholderTtl > PlaceholderTtl)
         {
             try
             {
@@ -65,13 +99,19 @@ internal sealed partial class MemcachedTier
             }
         }
 
-        return new SharedTierLease(key, epoch.ToString(CultureInfo.InvariantCulture), epoch);
+        var token = epoch.ToString(CultureInfo.InvariantCulture) + (refresh ? RefreshMark : "");
+        return new SharedTierLease(key, token, epoch);
     }
 
+    /// <summary>
+    /// Gives the lease back without a fill: a placeholder is deleted (if unchanged), so a waiter takes over at its next poll; a
+    /// refreshed value is kept and its recache win cleared by storing it back unchanged (if unchanged), so a later refresh can win.
+    /// </summary>
     public async ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken)
     {
         _won.TryRemove(lease.Key, out _);
-        if (!long.TryParse(lease.Token, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch))
+        var refresh = lease.Token.EndsWith(RefreshMark, StringComparison.Ordinal);
+        if (!long.TryParse(refresh ? lease.Token[..^RefreshMark.Length] : lease.Token, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch))
         {
             return;
         }
@@ -83,11 +123,21 @@ internal sealed partial class MemcachedTier
                 return; // the key moved to another server, or its server went down: that placeholder is gone or unreachable
             }
 
-            await _store.DeleteIfAsync(lease.Key, cas, cancellationToken).ConfigureAwait(false);
+            if (!refresh)
+            {
+                await _store.DeleteIfAsync(lease.Key, cas, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var current = await _store.ReadAsync(lease.Key, LeaseOptions.None, cancellationToken).ConfigureAwait(false);
+            if (current.Cas == cas && current.Payload is { } payload && current.RemainingTtlSeconds is > 0 and var seconds)
+            {
+                await _store.StoreAsync(lease.Key, payload, TimeSpan.FromSeconds(seconds), cas, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
         {
-            MemcachedLog.ReadFailed(_logger, lease.Key, ex); // the placeholder expires by itself
+            MemcachedLog.ReadFailed(_logger, lease.Key, ex); // the placeholder (or the recache win) expires with its item
         }
     }
 

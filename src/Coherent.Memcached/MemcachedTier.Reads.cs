@@ -60,28 +60,36 @@ internal sealed partial class MemcachedTier
                     return SharedTierRead.Miss(won);
                 }
 
-                if (entry.Outcome == ReadOutcome.HeldByOther || entry.IsStale)
+                if (entry.Payload is { } payload && !entry.IsStale)
                 {
-                    return lease && entry.Cas != 0 ? SharedTierRead.Miss(Epoch(owner, entry.Cas)) : SharedTierRead.MissWithoutEpoch;
-                }
-
-                if (entry.Cas == 0)
-                {
-                    return lease ? SharedTierRead.Unavailable : SharedTierRead.MissWithoutEpoch; // EN: only without N
-                }
-
-                if (entry.Payload is { } payload)
-                {
+                    // Judged even while another node holds the item's recache win: that is an early refresh elsewhere,
+                    // and the value stays a hit until it is replaced.
                     var hit = await JudgeAsync(key, payload, Epoch(owner, entry.Cas), asked, read.Versions, cancellationToken).ConfigureAwait(false);
                     if (hit.Found)
                     {
                         return hit;
                     }
                 }
-                else if (entry.Rejection != FrameRejection.None)
+                else if (entry.Payload is null && entry.Rejection != FrameRejection.None)
                 {
                     Reject(key, entry.Rejection == FrameRejection.Aliased ? SharedTierEnvelopeRejection.Aliased
                         : entry.Rejection == FrameRejection.Foreign ? SharedTierEnvelopeRejection.Foreign : SharedTierEnvelopeRejection.Corrupt);
+                }
+
+                if (entry.Outcome == ReadOutcome.HeldByOther || entry.IsStale)
+                {
+                    if (!lease || entry.Cas == 0)
+                    {
+                        return SharedTierRead.MissWithoutEpoch;
+                    }
+
+                    RecordHeld(key);
+                    return SharedTierRead.Miss(Epoch(owner, entry.Cas));
+                }
+
+                if (entry.Cas == 0)
+                {
+                    return lease ? SharedTierRead.Unavailable : SharedTierRead.MissWithoutEpoch; // EN: only without N
                 }
 
                 if (!lease)

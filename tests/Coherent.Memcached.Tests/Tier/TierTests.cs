@@ -302,4 +302,45 @@ public sealed class TierTests
         // No bus told B; the read did. Its copy was invalidated, so fail-safe must not serve it.
         await Assert.ThrowsAsync<InvalidOperationException>(() => b.Cache.GetOrSetAsync<string>("safe:1", _ => throw new InvalidOperationException("source down"), tagged, Ct).AsTask());
     }
+
+    [Fact]
+    public async Task Early_refresh_recomputes_on_one_node_while_the_value_stays_an_L2_hit()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = Prefix();
+        void Hot(CoherentCacheBuilder b) => b.Define("hot", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromSeconds(30)).EarlyRefresh(1e6));
+        await using var a = McNode.Start(server.Endpoint, prefix, build: Hot);
+        await using var b = McNode.Start(server.Endpoint, prefix, build: Hot);
+        var source = new Source();
+        async ValueTask<long> Slow(CancellationToken c)
+        {
+            await Task.Delay(20, c);
+            return await source.ReadAsync(c);
+        }
+
+        Assert.Equal(1, await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct));
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct));
+        source.Bump(); // no invalidation: only early refresh can pick this up before the TTL
+        await Eventually.TrueAsync(async () => await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct) == 2 & await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct) == 2,
+            TimeSpan.FromSeconds(5), "early refresh never produced the new value");
+    }
+
+    [Fact]
+    public async Task A_refresh_lease_given_back_keeps_the_value_and_lets_the_next_refresh_win()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        await using var a = McNode.Start(server.Endpoint, Prefix());
+        var key = new SharedTierKey("item:r", "item");
+        Assert.Equal("v", await a.Cache.GetOrSetAsync("item:r", _ => ValueTask.FromResult("v"), cancellationToken: Ct));
+        Assert.True((await a.Tier.ReadAsync(key, Ct)).Found); // as an early refresh reads before it asks for the lease
+
+        var lease = await a.Tier.TryAcquireLeaseAsync("item:r", TimeSpan.FromSeconds(1), Ct);
+        Assert.NotNull(lease);
+        Assert.Null(await a.Tier.TryAcquireLeaseAsync("item:r", TimeSpan.FromSeconds(1), Ct)); // one refresher in the fleet
+        Assert.True((await a.Tier.ReadAsync(key, Ct)).Found); // the value stays a hit meanwhile
+
+        await a.Tier.ReleaseLeaseAsync(lease, Ct);
+        Assert.True((await a.Tier.ReadAsync(key, Ct)).Found);
+        Assert.NotNull(await a.Tier.TryAcquireLeaseAsync("item:r", TimeSpan.FromSeconds(1), Ct));
+    }
 }
