@@ -93,7 +93,7 @@ internal sealed partial class MemcachedTier
             {
                 await _store.TouchAsync(key, placeholderTtl, cancellationToken).ConfigureAwait(false);
             }
-            catch (MemcachedException ex)
+            catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
             {
                 MemcachedLog.ReadFailed(_logger, key, ex); // the placeholder keeps its first TTL: a waiter may compute too, fenced
             }
@@ -155,17 +155,16 @@ internal sealed partial class MemcachedTier
             try
             {
                 read = await _store.ReadAsync(key, LeaseOptions.None, cancellationToken).ConfigureAwait(false);
+                if (read.Outcome == ReadOutcome.Won)
+                {
+                    await _store.DeleteIfAsync(key, read.Cas, cancellationToken).ConfigureAwait(false); // not ours to fill: give it back
+                    return true;
+                }
             }
             catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
             {
                 MemcachedLog.ReadFailed(_logger, key, ex);
                 return false; // Memcached trouble: compute ourselves
-            }
-
-            if (read.Outcome == ReadOutcome.Won)
-            {
-                await _store.DeleteIfAsync(key, read.Cas, cancellationToken).ConfigureAwait(false); // not ours to fill: give it back
-                return true;
             }
 
             if (read.Outcome != ReadOutcome.HeldByOther)

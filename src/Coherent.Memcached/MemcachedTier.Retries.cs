@@ -81,9 +81,20 @@ internal sealed partial class MemcachedTier
                 {
                     await SendAsync(write, _stopping.Token).ConfigureAwait(false);
                 }
+                catch (MemcachedException ex) when (!ex.IsConnectivityFailure)
+                {
+                    continue; // refused by a live server (this one write): the others must not wait behind it
+                }
                 catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
                 {
-                    return;
+                    return; // unreachable: the next tick tries again
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Cannot ever be sent (a name the protocol cannot carry): dropped, and said so.
+                    _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
+                    MemcachedLog.InvalidationUndelivered(_logger, target, ex.Message);
+                    continue;
                 }
 
                 _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
