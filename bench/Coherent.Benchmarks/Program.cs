@@ -10,7 +10,8 @@ using Coherent.Benchmarks;
 //   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   redis-bulk [rounds]   100 keys at once (GetOrSetManyAsync) against one L2 hit and against loops of single calls
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
-//   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads (bench/Coherent.Benchmarks/Memcached)
+//   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads and Coherent's L2 hit on Memcached
+//   memcached-herd [rounds]   the fleet herd (4 nodes × 100 callers, cold key, 50 ms factory) on Memcached, and on Redis (bench/Coherent.Benchmarks/Memcached)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))
 {

@@ -58,7 +58,16 @@ public sealed class CoherentMemcachedOptions
     /// </summary>
     public bool FlushOnReadmit { get; set; } = true;
 
-    internal void Validate(List<string> problems)
+    /// <summary>How often invalidations that could not reach Memcached are retried (they are queued, as on Redis). Default 1 s.</summary>
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Most invalidations waiting for a retry; one more collapses the queue into one clear of the whole cache (which voids
+    /// everything they would have voided). Default 10,000.
+    /// </summary>
+    public int MaxPendingInvalidations { get; set; } = 10_000;
+
+    internal void Validate(ICollection<string> problems)
     {
         ParseServers(Servers, problems);
         if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
@@ -79,6 +88,12 @@ public sealed class CoherentMemcachedOptions
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
+        if (MaxPendingInvalidations is < 1 or > 10_000_000)
+        {
+            problems.Add($"Memcached MaxPendingInvalidations must be between 1 and 10,000,000; got {MaxPendingInvalidations}.");
+        }
+
         if (PoolSize is < 1 or > 64)
         {
             problems.Add($"Memcached PoolSize must be between 1 and 64; got {PoolSize}.");
@@ -102,7 +117,7 @@ public sealed class CoherentMemcachedOptions
     }
 
     /// <summary>The server list as addresses; each malformed entry adds a problem naming it.</summary>
-    internal static List<ServerAddress> ParseServers(string? servers, List<string> problems)
+    internal static List<ServerAddress> ParseServers(string? servers, ICollection<string> problems)
     {
         var result = new List<ServerAddress>();
         if (string.IsNullOrWhiteSpace(servers))

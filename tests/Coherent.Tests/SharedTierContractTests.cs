@@ -15,6 +15,7 @@ public sealed class SharedTierContractTests
         // Test projects, the benchmarks and the test harness only: never a package an application installs.
         Assert.DoesNotContain(friends, f => !f.EndsWith(".Tests", StringComparison.Ordinal) && f is not ("Coherent.Benchmarks" or "Coherent.Testing"));
         Assert.DoesNotContain("Coherent.Redis", friends);
+        Assert.DoesNotContain("Coherent.Memcached", friends);
     }
 
     [Fact]

@@ -24,6 +24,10 @@ internal static class MemcachedHitRun
             ("MemcachedStore.ReadAsync + Deserialize", setup.StoreReadAsync),
             ("MemcachedStore.ReadAsync (lease N30) + Deserialize", setup.StoreLeaseReadAsync),
             ("MemcachedStore.ReadWithVersionsAsync (1 tag + clear) + Deserialize", setup.StoreReadWithVersionsAsync),
+            ("bare mg + clear counter, one batch (mg, ma, mn) + Deserialize", setup.BareMgBatchedCounterAsync),
+            ("bare mg + clear counter, two concurrent requests + Deserialize", setup.BareMgPlusCounterAsync),
+            ("MemcachedTier.ReadAsync (entry + clear counter) + Deserialize", setup.TierReadAsync),
+            ("Coherent.GetOrSetAsync after Local.Remove (L2 hit)", setup.CoherentL2HitAsync),
         };
 
         RedisProcess? redis = null;

@@ -12,11 +12,11 @@ namespace Coherent.Benchmarks.SharedTier;
 /// </summary>
 internal static class FleetHerdRun
 {
-    private const int Nodes = 4;
-    private const int CallersPerNode = 100;
+    internal const int Nodes = 4;
+    internal const int CallersPerNode = 100;
     private static readonly TimeSpan FactoryTime = TimeSpan.FromMilliseconds(50);
 
-    private delegate Task<Product> Get(int node, string key, Func<Task<Product>> factory);
+    internal delegate Task<Product> Get(int node, string key, Func<Task<Product>> factory);
 
     public static async Task RunAsync(string[] args)
     {
@@ -68,7 +68,8 @@ internal static class FleetHerdRun
 
     private static bool Selected(string peer, string? only) => only is null || peer.Contains(only, StringComparison.OrdinalIgnoreCase);
 
-    private static async Task Report(string name, int rounds, Get get)
+    /// <summary>Two warm-up rounds, then <paramref name="rounds"/> measured ones on fresh keys: one table row (also used by <c>memcached-herd</c>).</summary>
+    internal static async Task Report(string name, int rounds, Get get)
     {
         var run = Guid.NewGuid().ToString("N")[..6];
         await RoundAsync($"product:herd:{run}:warmup0", get);

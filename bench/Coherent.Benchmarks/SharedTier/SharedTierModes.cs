@@ -25,6 +25,9 @@ internal static class SharedTierModes
             case "redis-l2-quick":
                 await L2QuickRun.RunAsync(args[1..]);
                 return true;
+            case "memcached-herd":
+                await Memcached.MemcachedHerdRun.RunAsync(args[1..]);
+                return true;
             case "memcached-hit":
                 await Memcached.MemcachedHitRun.RunAsync(args[1..]);
                 return true;

@@ -11,6 +11,9 @@ internal sealed class LabOptions
     public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(8);
     public int Nodes { get; set; } = 3;
     public string? Redis { get; set; }
+
+    /// <summary>Memcached servers (host:port[,host:port…]): shared nodes use Memcached instead of Redis.</summary>
+    public string? Memcached { get; set; }
     public bool Quick { get; set; }
     public string ReportPath { get; set; } = "lab-report.html";
     public bool Help { get; set; }
@@ -26,6 +29,9 @@ internal sealed class LabOptions
           --duration SECONDS  measured time per strategy (default 8; 1.5 with --quick)
           --nodes N           cache nodes, each with its own connection (default 3)
           --redis HOST:PORT   use this Redis instead of the embedded Garnet server
+          --memcached HOST:PORT[,HOST:PORT...]
+                              run the shared nodes on Memcached (no bus); the Redis above
+                              still runs too, and local-vs-distributed shows both side by side
           --quick             short runs: the whole lab in under a minute
           --report PATH       where to write the HTML report (default lab-report.html)
           --help              this text
@@ -68,6 +74,9 @@ internal sealed class LabOptions
                     break;
                 case "--redis":
                     o.Redis = Value();
+                    break;
+                case "--memcached":
+                    o.Memcached = Value();
                     break;
                 case "--quick":
                     o.Quick = true;

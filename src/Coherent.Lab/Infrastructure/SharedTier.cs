@@ -1,6 +1,6 @@
 namespace Coherent.Lab.Infrastructure;
 
-/// <summary>The lab's use of Coherent.Redis: the embedded server and attaching a node to it.</summary>
+/// <summary>The lab's use of the shared tiers: the embedded Redis server, and attaching a node to Redis or to Memcached.</summary>
 internal static class SharedTier
 {
     public static Task<(IAsyncDisposable? Server, string? Endpoint, string Description)> StartEmbeddedAsync()
@@ -16,4 +16,8 @@ internal static class SharedTier
             o.KeyPrefix = keyPrefix;
             configure?.Invoke(o);
         });
+
+    /// <summary>Gives the node its own client of the Memcached servers (no bus: L1 copies live at most their max-staleness).</summary>
+    public static void AttachMemcached(CoherentCacheBuilder builder, string servers, string keyPrefix) =>
+        builder.WithMemcached(servers, o => o.KeyPrefix = keyPrefix);
 }

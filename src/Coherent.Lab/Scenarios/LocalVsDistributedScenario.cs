@@ -8,7 +8,8 @@ namespace Coherent.Lab.Scenarios;
 
 /// <summary>
 /// Read latency per tier (L1, L2, database) and the inconsistency window between two nodes: L1-only caching, where a
-/// write on node A never reaches node B, against the invalidation bus.
+/// write on node A never reaches node B, against the invalidation bus (Redis) and, when --memcached is given, against
+/// Memcached (no bus: node B's copy lives until its local TTL, within MaxStaleness), side by side.
 /// </summary>
 internal sealed class LocalVsDistributedScenario : IScenario
 {
@@ -20,7 +21,18 @@ internal sealed class LocalVsDistributedScenario : IScenario
     {
         var result = new ScenarioResult(Name, "Local vs distributed cache",
             "An in-process cache reads in nanoseconds but a write to instance A doesn't invalidate instance B; a shared cache is consistent but 1,000x slower.");
-        var shared = env.Endpoint is not null;
+        var backends = new List<SharedBackend>();
+        if (env.Endpoint is not null)
+        {
+            backends.Add(SharedBackend.Redis);
+        }
+
+        if (env.Memcached is not null)
+        {
+            backends.Add(SharedBackend.Memcached);
+        }
+
+        var shared = backends.Count > 0;
         var trials = env.Options.Quick ? 20 : 100;
         using var db = env.NewDatabase(2000);
 
@@ -45,11 +57,11 @@ internal sealed class LocalVsDistributedScenario : IScenario
             latency.Add("L1 hit (mean of 2M per round, 5 rounds)", Samples.Ms(per.Percentile(50)), Samples.Ms(per.Max), "5 x 2,000,000");
         }
 
-        if (shared)
+        foreach (var backend in backends)
         {
-            env.Progress("latency: L2 hit (fresh node, empty L1)");
-            await using var writer = env.NewNode("tier-writer", Declare, shared: true);
-            await using var reader = env.NewNode("tier-reader", Declare, shared: true);
+            env.Progress($"latency: L2 hit on {backend} (fresh node, empty L1)");
+            await using var writer = env.NewNode("tier-writer", Declare, shared: true, backend: backend);
+            await using var reader = env.NewNode("tier-reader", Declare, shared: true, backend: backend);
             var l2 = new Samples();
             for (var id = 1; id <= 500; id++)
             {
@@ -63,7 +75,8 @@ internal sealed class LocalVsDistributedScenario : IScenario
                 l2.Add(ProofClock.NowMs - t0);
             }
 
-            latency.Add("L2 hit", Samples.Ms(l2.Percentile(50)), Samples.Ms(l2.Percentile(99)), "500");
+            latency.Add($"L2 hit ({backend})", Samples.Ms(l2.Percentile(50)), Samples.Ms(l2.Percentile(99)), "500");
+            env.BeginRun(); // the next backend's nodes start on a fresh key prefix
         }
 
         env.Progress("latency: database");
@@ -81,14 +94,20 @@ internal sealed class LocalVsDistributedScenario : IScenario
         var window = new ResultTable($"Inconsistency window: node B keeps serving the old price after node A's write ({trials} trials)", "setup", "p50", "p99", "max", "bound");
         env.Progress("inconsistency window: L1 only");
         window.Add([.. await MeasureWindowAsync(env, db, shared: false, trials: env.Options.Quick ? 2 : 5, cancellationToken), $"TTL {LocalTtl.TotalSeconds:0} s"]);
-        if (shared)
+        foreach (var backend in backends)
         {
-            env.Progress("inconsistency window: with the bus");
-            window.Add([.. await MeasureWindowAsync(env, db, shared: true, trials, cancellationToken), "target p50 <= 0.5 ms, p99 <= 5 ms"]);
+            env.Progress($"inconsistency window: {backend}");
+            var bound = backend == SharedBackend.Redis ? "target p50 <= 0.5 ms, p99 <= 5 ms" : $"local TTL {LocalTtl.TotalSeconds:0} s (no bus; never past MaxStaleness)";
+            window.Add([.. await MeasureWindowAsync(env, db, shared: true, backend == SharedBackend.Redis ? trials : Math.Min(trials, env.Options.Quick ? 2 : 5), cancellationToken, backend), bound]);
         }
-        else
+
+        if (!shared)
         {
-            result.Notes.Add("No shared Redis: the bus was not measured.");
+            result.Notes.Add("No shared tier: the bus was not measured.");
+        }
+        else if (backends.Count == 2)
+        {
+            result.Notes.Add("Redis and Memcached side by side: Memcached has no invalidation bus, so another node's copy lives until its local TTL (at most MaxStaleness); Redis tells every node at once.");
         }
 
         result.Tables.Add(window);
@@ -98,10 +117,11 @@ internal sealed class LocalVsDistributedScenario : IScenario
     private static void Declare(CoherentCacheBuilder b) =>
         b.Define("price", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(10)).LocalTtl(LocalTtl).Jitter(0));
 
-    private static async Task<string[]> MeasureWindowAsync(LabEnvironment env, Products db, bool shared, int trials, CancellationToken cancellationToken)
+    private static async Task<string[]> MeasureWindowAsync(LabEnvironment env, Products db, bool shared, int trials, CancellationToken cancellationToken, SharedBackend? backend = null)
     {
-        await using var a = env.NewNode(shared ? "bus-a" : "l1-a", Declare, shared);
-        await using var b = env.NewNode(shared ? "bus-b" : "l1-b", Declare, shared);
+        env.BeginRun(); // a fresh key prefix: nothing left by the previous setup's nodes
+        await using var a = env.NewNode(shared ? "bus-a" : "l1-a", Declare, shared, backend: backend);
+        await using var b = env.NewNode(shared ? "bus-b" : "l1-b", Declare, shared, backend: backend);
         var samples = new Samples();
         for (var trial = 0; trial < trials; trial++)
         {
@@ -120,7 +140,7 @@ internal sealed class LocalVsDistributedScenario : IScenario
                     break;
                 }
 
-                if (!shared)
+                if (!shared || backend == SharedBackend.Memcached)
                 {
                     await Task.Delay(5, cancellationToken);
                 }
@@ -129,6 +149,7 @@ internal sealed class LocalVsDistributedScenario : IScenario
             samples.Add(ProofClock.NowMs - told);
         }
 
-        return [shared ? "L1 + L2 + invalidation bus" : "L1 only (no bus)", Samples.Ms(samples.Percentile(50)), Samples.Ms(samples.Percentile(99)), Samples.Ms(samples.Max)];
+        var setup = !shared ? "L1 only (no bus)" : backend == SharedBackend.Memcached ? "L1 + L2 on Memcached (no bus)" : "L1 + L2 + invalidation bus (Redis)";
+        return [setup, Samples.Ms(samples.Percentile(50)), Samples.Ms(samples.Percentile(99)), Samples.Ms(samples.Max)];
     }
 }

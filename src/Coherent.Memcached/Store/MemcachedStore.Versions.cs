@@ -5,6 +5,8 @@ namespace Coherent.Memcached.Store;
 
 internal sealed partial class MemcachedStore
 {
+    private byte[]? _clearWireKey;
+
     /// <summary>
     /// Increments a version counter (<c>ma … N0 J&lt;seed&gt; v</c>) and returns its new value. A counter that does not exist
     /// (never bumped, evicted, or its server restarted empty) is created at the seed: the current time in microseconds. So a
@@ -28,12 +30,19 @@ internal sealed partial class MemcachedStore
     /// Reads an entry (as <see cref="ReadAsync"/>) together with version counters (as <see cref="ReadVersionAsync"/>): one
     /// batch per server involved, all sent at once, so one round trip. The versions come back in the order asked.
     /// </summary>
-    public async ValueTask<ReadWithVersions> ReadWithVersionsAsync(
+    public ValueTask<ReadWithVersions> ReadWithVersionsAsync(
         string key, LeaseOptions lease, IReadOnlyList<VersionKey> versions, CancellationToken cancellationToken = default)
     {
         var keyUtf8 = MemcachedKey.Utf8(key);
+        return ReadWithVersionsAsync(keyUtf8, _keys.Encode(DataKind, keyUtf8), lease, versions, cancellationToken);
+    }
+
+    /// <summary>As above, for a caller that already encoded the key (<see cref="DataKey(byte[])"/>) to route it.</summary>
+    public async ValueTask<ReadWithVersions> ReadWithVersionsAsync(
+        byte[] keyUtf8, byte[] wireKey, LeaseOptions lease, IReadOnlyList<VersionKey> versions, CancellationToken cancellationToken = default)
+    {
         var requests = new MetaRequest[versions.Count + 1];
-        requests[0] = ReadRequest(_keys.Encode(DataKind, keyUtf8), lease, quiet: false);
+        requests[0] = ReadRequest(wireKey, lease, quiet: false);
         for (var i = 0; i < versions.Count; i++)
         {
             requests[i + 1] = VersionRequest(versions[i], bump: false);
@@ -53,7 +62,9 @@ internal sealed partial class MemcachedStore
     {
         var flags = MetaRequestFlags.Vivify | MetaRequestFlags.Initial | MetaRequestFlags.ReturnValue | (bump ? 0 : MetaRequestFlags.Delta);
         var seed = (ulong)(_time.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
-        return new MetaRequest(MetaVerb.Arithmetic, VersionWireKey(version), flags, VivifyTtl: 0, Initial: seed, Delta: 0);
+        // The clear counter is read with every entry: its wire key is encoded once.
+        var wire = version.Kind == VersionKey.ClearKind ? _clearWireKey ??= VersionWireKey(version) : VersionWireKey(version);
+        return new MetaRequest(MetaVerb.Arithmetic, wire, flags, VivifyTtl: 0, Initial: seed, Delta: 0);
     }
 
     private static ulong ParseCounter(MetaResponse response)

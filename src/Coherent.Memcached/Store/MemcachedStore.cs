@@ -61,6 +61,9 @@ internal sealed partial class MemcachedStore : IAsyncDisposable
     /// <summary>The wire key of a cache key's data item (also where the cluster routes it).</summary>
     public byte[] DataKey(string key) => _keys.Encode(DataKind, MemcachedKey.Utf8(key));
 
+    /// <summary>The wire key of a data item from the key's UTF-8 bytes (<see cref="MemcachedKey.Utf8"/>).</summary>
+    public byte[] DataKey(byte[] keyUtf8) => _keys.Encode(DataKind, keyUtf8);
+
     /// <summary>The wire key of a version counter.</summary>
     public byte[] VersionWireKey(VersionKey version) => _keys.Encode(version.Kind, MemcachedKey.Utf8(version.Name));
 

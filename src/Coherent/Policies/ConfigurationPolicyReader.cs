@@ -18,7 +18,7 @@ internal static class ConfigurationPolicyReader
 
     private static readonly HashSet<string> RootKeys = new(StringComparer.OrdinalIgnoreCase)
     {
-        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name", "Redis", "Caches",
+        "Families", "Strict", "MaxEntries", "MaxKeyLength", "MaxPayloadBytes", "Name", "Redis", "Memcached", "Caches",
     };
 
     /// <summary>Settings people expect here that the core does not read: a problem each, never silently ignored.</summary>
@@ -33,15 +33,16 @@ internal static class ConfigurationPolicyReader
         builder.ConfigurationSection = section;
         foreach (var child in section.GetChildren())
         {
-            if (child.Key.Equals("Redis", StringComparison.OrdinalIgnoreCase))
+            if (child.Key.Equals("Redis", StringComparison.OrdinalIgnoreCase) || child.Key.Equals("Memcached", StringComparison.OrdinalIgnoreCase))
             {
-                // The core cannot reference Coherent.Redis: WithRedis reads this child when the cache is built. Checked at
-                // Build time, not now, because WithRedis may be called after FromConfiguration.
+                // The core cannot reference the backend packages: WithRedis / WithMemcached read this child when the cache is
+                // built. Checked at Build time, not now, because they may be called after FromConfiguration.
+                var call = child.Key.Equals("Redis", StringComparison.OrdinalIgnoreCase) ? "WithRedis() (package Coherent.Redis)" : "WithMemcached() (package Coherent.Memcached)";
                 builder.ExtraValidators.Add(p =>
                 {
                     if (builder.SharedTierFactoryValue is null)
                     {
-                        p.Add($"Configuration: '{child.Path}' is configured but the cache has no shared tier: call WithRedis() (package Coherent.Redis).");
+                        p.Add($"Configuration: '{child.Path}' is configured but the cache has no shared tier: call {call}.");
                     }
                 });
             }

@@ -27,6 +27,12 @@ public sealed class HistoryRunOptions
     public Action<string>? Progress { get; set; }
 
     /// <summary>
+    /// Attaches a shared tier other than Redis to each node's builder (e.g. <c>WithMemcached</c>), given the endpoint the node
+    /// must use (its own TCP proxy to the server, so the schedule can partition it). Null: Redis, each node its own connection.
+    /// </summary>
+    public Action<CoherentCacheBuilder, string>? SharedTier { get; set; }
+
+    /// <summary>
     /// The standard fault schedule for a standalone server, spaced so each fault's effects are attributed to it. Runs up
     /// to 39 s get one cycle of the eleven faults spread over the run; longer runs repeat a 26 s cycle (a soak).
     /// </summary>

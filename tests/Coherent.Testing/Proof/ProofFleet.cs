@@ -90,9 +90,8 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
             endpoints = string.Join(",", clusterEndpoints ?? throw new ArgumentException("A server or cluster endpoints are needed."));
         }
 
-        var mux = await ConnectionMultiplexer.ConnectAsync(RedisAdmin.Options(endpoints));
         var switches = new NodeSwitches();
-        var cache = new CoherentCacheBuilder()
+        var builder = new CoherentCacheBuilder()
             .WithName($"proof-{n}")
             .WithTimeProvider(Clock)
             .Strict()
@@ -101,19 +100,33 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
             .Define("prod", p => p.MaxStaleness(o.MaxStaleness).Ttl(o.Ttl).NoEarlyRefresh().Timeouts(hard: o.HardTimeout)
                 .Reason("versioned, write-through family of the history run"))
             .Define("cat", p => p.MaxStaleness(o.MaxStaleness).Ttl(o.Ttl).NoEarlyRefresh().Timeouts(soft: TimeSpan.FromMilliseconds(50), hard: o.HardTimeout)
-                .FailSafe(o.Ttl, TimeSpan.FromMilliseconds(200)).Reason("tagged family with fail-safe of the history run"))
-            .WithRedis(mux, r =>
+                .FailSafe(o.Ttl, TimeSpan.FromMilliseconds(200)).Reason("tagged family with fail-safe of the history run"));
+        ConnectionMultiplexer? mux = null;
+        if (o.SharedTier is { } attach)
+        {
+            attach(builder, endpoints);
+        }
+        else
+        {
+            mux = await ConnectionMultiplexer.ConnectAsync(RedisAdmin.Options(endpoints));
+            builder.WithRedis(mux, r =>
             {
                 r.KeyPrefix = o.KeyPrefix;
                 r.VersionedFamilies.Add("prod");
                 r.OldVersionGrace = TimeSpan.FromSeconds(2);
                 r.DropIncomingMessage = m => Volatile.Read(ref switches.DropVersionMessages) == 1
                     && (m.StartsWith("T|", StringComparison.Ordinal) || m.StartsWith("C|", StringComparison.Ordinal));
-            })
-            .Build();
+            });
+        }
+
+        var cache = builder.Build();
         lock (_lock)
         {
-            _muxes.Add(mux);
+            if (mux is not null)
+            {
+                _muxes.Add(mux);
+            }
+
             _caches.Add(cache);
             _switches.Add(switches);
             if (Deadline < double.MaxValue)

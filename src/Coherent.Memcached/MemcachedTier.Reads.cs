@@ -1,0 +1,271 @@
+using System.Collections.Concurrent;
+using Coherent.Memcached.Protocol;
+using Coherent.Memcached.Store;
+using Coherent.SharedTier;
+
+namespace Coherent.Memcached;
+
+/// <summary>
+/// L2 reads: the entry (<c>mg v c t</c>, with <c>N</c> when the caller may compute) and the clear and tag counters
+/// (<c>ma … D0</c>) in one pipelined round trip. Which tags to ask for is guessed from the key's last read entry; a guess that
+/// misses a tag costs a second round trip for it. A value no reader may use (expired on the engine's clock, stamped before
+/// its tag's or the clear's version, unreadable) is deleted if unchanged (<c>md … C</c>) and read again, so the next
+/// <c>mg … N</c> hands one caller the lease: a miss always carries a CAS to fence the recompute with.
+/// </summary>
+internal sealed partial class MemcachedTier
+{
+    /// <summary>
+    /// TTL of the placeholder a missing read creates (<c>N</c>): the lease until the winner asks for its real lease time
+    /// (<see cref="TryAcquireLeaseAsync"/> extends it when longer). Three seconds, because Memcached's clock ticks in whole
+    /// seconds: it lives two to three, above the engine's shortest lease (one second).
+    /// </summary>
+    private static readonly TimeSpan PlaceholderTtl = TimeSpan.FromSeconds(3);
+
+    /// <summary>Keys whose last read entry had tags, with them; forgotten all at once past this many (a wrong guess costs a round trip).</summary>
+    private const int MaxGuessedKeys = 100_000;
+
+    private readonly ConcurrentDictionary<string, string[]> _tagGuess = new(StringComparer.Ordinal);
+
+    private static readonly VersionKey[] ClearOnly = [VersionKey.Clear];
+
+    public ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, lease: true, cancellationToken);
+
+    public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, lease: false, cancellationToken);
+
+    private async ValueTask<SharedTierRead> ReadAsync(string key, bool lease, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var keyUtf8 = MemcachedKey.Utf8(key);
+            var wireKey = _store.DataKey(keyUtf8);
+            for (var attempt = 0; ; attempt++)
+            {
+                var guess = _tagGuess.IsEmpty ? null : _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
+                var asked = VersionKeys(guess);
+                var owner = Owner(wireKey);
+                var read = await _store.ReadWithVersionsAsync(keyUtf8, wireKey, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
+                Observe(asked, read.Versions);
+                var entry = read.Entry;
+                if (entry.Outcome == ReadOutcome.Won)
+                {
+                    if (!lease)
+                    {
+                        // A plain read may be handed the win of an item invalidated by someone else's md … I: give it back.
+                        await _store.DeleteIfAsync(key, entry.Cas, cancellationToken).ConfigureAwait(false);
+                        return SharedTierRead.MissWithoutEpoch;
+                    }
+
+                    var won = Epoch(owner, entry.Cas);
+                    RecordWon(key, won);
+                    return SharedTierRead.Miss(won);
+                }
+
+                if (entry.Payload is { } payload && !entry.IsStale)
+                {
+                    // Judged even while another node holds the item's recache win: that is an early refresh elsewhere,
+                    // and the value stays a hit until it is replaced.
+                    var hit = await JudgeAsync(key, payload, Epoch(owner, entry.Cas), asked, read.Versions, cancellationToken).ConfigureAwait(false);
+                    if (hit.Found)
+                    {
+                        return hit;
+                    }
+                }
+                else if (entry.Payload is null && entry.Rejection != FrameRejection.None)
+                {
+                    Reject(key, entry.Rejection == FrameRejection.Aliased ? SharedTierEnvelopeRejection.Aliased
+                        : entry.Rejection == FrameRejection.Foreign ? SharedTierEnvelopeRejection.Foreign : SharedTierEnvelopeRejection.Corrupt);
+                }
+
+                if (entry.Outcome == ReadOutcome.HeldByOther || entry.IsStale)
+                {
+                    if (!lease || entry.Cas == 0)
+                    {
+                        return SharedTierRead.MissWithoutEpoch;
+                    }
+
+                    RecordHeld(key);
+                    return SharedTierRead.Miss(Epoch(owner, entry.Cas));
+                }
+
+                if (entry.Cas == 0)
+                {
+                    return lease ? SharedTierRead.Unavailable : SharedTierRead.MissWithoutEpoch; // EN: only without N
+                }
+
+                if (!lease)
+                {
+                    return SharedTierRead.MissWithoutEpoch;
+                }
+
+                if (attempt == 1)
+                {
+                    return SharedTierRead.Miss(Epoch(owner, entry.Cas)); // changed under us twice: fence on what is there, without a lease
+                }
+
+                // Unusable and nobody recomputes it: remove it if unchanged, so the next read's N hands out the lease.
+                await _store.DeleteIfAsync(key, entry.Cas, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            MemcachedLog.ReadFailed(_logger, key, ex);
+            return SharedTierRead.Unavailable;
+        }
+    }
+
+    /// <summary>
+    /// Judges a stored envelope: refused bytes, expired on the engine's clock, or stamped with an older clear or tag version
+    /// than the counters hold is a miss. Tags the read did not ask for are read now (second round trip) and guessed next time.
+    /// </summary>
+    private async ValueTask<SharedTierRead> JudgeAsync(string key, ReadOnlyMemory<byte> payload, long epoch, VersionKey[] asked, ulong[] versions, CancellationToken cancellationToken)
+    {
+        var rejection = SharedTierEnvelope.TryRead(key, payload, _signingKey, _maxPayloadBytes, out var envelope);
+        if (rejection != SharedTierEnvelopeRejection.None)
+        {
+            Reject(key, rejection);
+            return SharedTierRead.MissWithoutEpoch;
+        }
+
+        RememberTags(key, envelope.Tags);
+        if (envelope.ExpiresAtMs <= Host.NowMs() || envelope.ClearVersion < (long)versions[0])
+        {
+            return SharedTierRead.MissWithoutEpoch;
+        }
+
+        if (envelope.Tags is { } tags)
+        {
+            List<VersionKey>? missing = null;
+            foreach (var (tag, _) in tags)
+            {
+                if (IndexOf(asked, tag) < 0)
+                {
+                    (missing ??= []).Add(VersionKey.Tag(tag));
+                }
+            }
+
+            var more = missing is null ? [] : await _store.ReadVersionsAsync(missing, cancellationToken).ConfigureAwait(false);
+            if (missing is not null)
+            {
+                Observe(missing, more);
+            }
+
+            foreach (var (tag, stamped) in tags)
+            {
+                var at = IndexOf(asked, tag);
+                var current = at >= 0 ? versions[at] : more[missing!.FindIndex(v => v.Name == tag)];
+                if (stamped < (long)current)
+                {
+                    return SharedTierRead.MissWithoutEpoch;
+                }
+            }
+        }
+
+        return SharedTierRead.Hit(new SharedTierEntry
+        {
+            Payload = envelope.Payload,
+            CreatedAtMs = envelope.CreatedAtMs,
+            ExpiresAtMs = envelope.ExpiresAtMs,
+            DeltaMs = envelope.DeltaMs,
+            Epoch = epoch,
+            Tags = TagNames(envelope.Tags),
+        });
+    }
+
+    private static int IndexOf(VersionKey[] asked, string tag)
+    {
+        for (var i = 1; i < asked.Length; i++)
+        {
+            if (string.Equals(asked[i].Name, tag, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static VersionKey[] VersionKeys(string[]? tags)
+    {
+        if (tags is null)
+        {
+            return ClearOnly;
+        }
+
+        var keys = new VersionKey[tags.Length + 1];
+        keys[0] = VersionKey.Clear;
+        for (var i = 0; i < tags.Length; i++)
+        {
+            keys[i + 1] = VersionKey.Tag(tags[i]);
+        }
+
+        return keys;
+    }
+
+    private void RememberTags(string key, (string Tag, long Version)[]? tags)
+    {
+        if (tags is null)
+        {
+            if (!_tagGuess.IsEmpty)
+            {
+                _tagGuess.TryRemove(key, out _);
+            }
+
+            return;
+        }
+
+        if (_tagGuess.TryGetValue(key, out var known) && known.Length == tags.Length && known.Select((t, i) => t == tags[i].Tag).All(same => same))
+        {
+            return;
+        }
+
+        if (_tagGuess.Count >= MaxGuessedKeys)
+        {
+            _tagGuess.Clear();
+        }
+
+        _tagGuess[key] = TagNames(tags)!;
+    }
+
+    private static string[]? TagNames((string Tag, long Version)[]? tags)
+    {
+        if (tags is null)
+        {
+            return null;
+        }
+
+        var names = new string[tags.Length];
+        for (var i = 0; i < tags.Length; i++)
+        {
+            names[i] = tags[i].Tag;
+        }
+
+        return names;
+    }
+
+    public async ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+    {
+        var keys = VersionKeys(tags?.ToArray());
+        ulong[] values;
+        try
+        {
+            values = await _store.ReadVersionsAsync(keys, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
+        {
+            throw new CoherentException($"The tag and clear versions could not be read from Memcached: {ex.Message}", ex);
+        }
+
+        Observe(keys, values);
+        (string, long)[]? known = null;
+        if (tags is { Count: > 0 })
+        {
+            known = new (string, long)[tags.Count];
+            for (var i = 0; i < known.Length; i++)
+            {
+                known[i] = (tags[i], (long)values[i + 1]);
+            }
+        }
+
+        return new SharedTierVersions((long)values[0], known);
+    }
+}

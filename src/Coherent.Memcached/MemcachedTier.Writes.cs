@@ -1,0 +1,136 @@
+using Coherent.Memcached.Store;
+using Coherent.SharedTier;
+
+namespace Coherent.Memcached;
+
+/// <summary>
+/// Writes. A fill stores only while its key's CAS is the one its read saw (<c>ms … C&lt;cas&gt;</c>); a write-through stores
+/// unconditionally and returns the new CAS; an invalidation deletes the item (<c>md</c>), so a fill started before it finds
+/// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A failed invalidation is
+/// queued and retried (<c>MemcachedTier.Retries.cs</c>) and reported as <see cref="InvalidationFailedException"/>.
+/// </summary>
+internal sealed partial class MemcachedTier
+{
+    public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey sharedKey, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
+    {
+        var key = sharedKey.Key;
+        _won.TryRemove(key, out _);
+        try
+        {
+            if (expectedEpoch <= 0 || !TryOpen(key, expectedEpoch, out var cas))
+            {
+                return false; // no CAS to compare with, or one from another server or before its restart: cannot be fenced
+            }
+
+            byte[] envelope;
+            try
+            {
+                envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PayloadTooLargeException)
+            {
+                // Over Memcached's item limit (not the cache's): kept in this node's L1 only; the waiters compute their own.
+                MemcachedLog.OversizedFill(_logger, key, entry.Payload.Length, _store.MaxItemBytes);
+                if (lease is not null)
+                {
+                    await ReleaseLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
+                }
+
+                return true;
+            }
+
+            var outcome = await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
+            return outcome == StoreOutcome.Stored;
+        }
+        catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
+        {
+            // Not stored: the value stays in this node's L1 (the engine's fences still apply there); the next miss refills L2.
+            MemcachedLog.StoreFailed(_logger, key, ex);
+            return true;
+        }
+    }
+
+    public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
+    {
+        var key = sharedKey.Key;
+        try
+        {
+            var envelope = await EnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
+            var owner = Owner(key);
+            return Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
+        }
+        catch (PayloadTooLargeException)
+        {
+            throw; // refused before anything was sent: the old value is untouched, nothing to retry
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The new value did not land: other nodes must at least stop reading the old one, so an invalidation is retried.
+            throw Queue(PendingWrite.ForKey(key), ex);
+        }
+        catch (OperationCanceledException)
+        {
+            Enqueue(PendingWrite.ForKey(key));
+            throw;
+        }
+    }
+
+    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForKey(key.Key), cancellationToken);
+
+    public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForTag(tag), cancellationToken);
+
+    public ValueTask ClearAsync(CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForClear(), cancellationToken);
+
+    private async ValueTask ApplyAsync(PendingWrite write, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await SendAsync(write, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw Queue(write, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // It may or may not have landed: retried like a failed one (a retry of one that landed is harmless).
+            Enqueue(write);
+            throw;
+        }
+    }
+
+    /// <summary>Sends one invalidation: a key's item deleted, or a tag's or the clear counter incremented.</summary>
+    private async Task SendAsync(PendingWrite write, CancellationToken cancellationToken)
+    {
+        switch (write.Kind)
+        {
+            case PendingKind.Key:
+                await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
+                break;
+            case PendingKind.Tag:
+                Observe(VersionKey.Tag(write.Name), (long)await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false), report: false);
+                break;
+            default:
+                Observe(VersionKey.Clear, (long)await _store.BumpVersionAsync(VersionKey.Clear, cancellationToken).ConfigureAwait(false), report: false);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The envelope of a fill or write, signed when a signing key is set. A fill is stamped with the versions captured before
+    /// its factory ran; a write with the versions Memcached holds now (a bump racing it can only make it a miss).
+    /// </summary>
+    private async ValueTask<byte[]> EnvelopeAsync(string key, SharedTierEntry entry, long epoch, CancellationToken cancellationToken)
+    {
+        if (entry.Payload.Length > _maxPayloadBytes)
+        {
+            throw new PayloadTooLargeException(key, entry.Payload.Length, _maxPayloadBytes);
+        }
+
+        var versions = entry.Versions ?? await CaptureVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
+        var data = new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload);
+        var envelope = SharedTierEnvelope.Write(key, data, _signingKey);
+        _store.CheckSize(key, envelope.Length);
+        return envelope;
+    }
+}
