@@ -127,37 +127,33 @@ internal sealed partial class MemcachedTier
         }
 
         RememberTags(key, envelope.Tags);
-        if (envelope.ExpiresAtMs <= Host.NowMs() || envelope.ClearVersion < (long)versions[0])
+
+        // The one judgement (SharedTierJudge), first with the counters read with the entry, then — when the entry carries
+        // a tag the read did not ask for — with those read now (second round trip; guessed next time).
+        var nowMs = Host.NowMs();
+        var known = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 1; i < asked.Length; i++)
         {
-            return SharedTierRead.MissWithoutEpoch;
+            known[asked[i].Name] = (long)versions[i];
         }
 
-        if (envelope.Tags is { } tags)
+        var verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known.TryGetValue);
+        if (verdict == SharedTierVerdict.TagVersionUnknown)
         {
-            List<VersionKey>? missing = null;
-            foreach (var (tag, _) in tags)
+            var missing = envelope.Tags!.Where(t => !known.ContainsKey(t.Tag)).Select(t => VersionKey.Tag(t.Tag)).ToList();
+            var more = await _store.ReadVersionsAsync(missing, cancellationToken).ConfigureAwait(false);
+            Observe(missing, more);
+            for (var i = 0; i < missing.Count; i++)
             {
-                if (IndexOf(asked, tag) < 0)
-                {
-                    (missing ??= []).Add(VersionKey.Tag(tag));
-                }
+                known[missing[i].Name] = (long)more[i];
             }
 
-            var more = missing is null ? [] : await _store.ReadVersionsAsync(missing, cancellationToken).ConfigureAwait(false);
-            if (missing is not null)
-            {
-                Observe(missing, more);
-            }
+            verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known.TryGetValue);
+        }
 
-            foreach (var (tag, stamped) in tags)
-            {
-                var at = IndexOf(asked, tag);
-                var current = at >= 0 ? versions[at] : more[missing!.FindIndex(v => v.Name == tag)];
-                if (stamped < (long)current)
-                {
-                    return SharedTierRead.MissWithoutEpoch;
-                }
-            }
+        if (verdict != SharedTierVerdict.Current)
+        {
+            return SharedTierRead.MissWithoutEpoch;
         }
 
         return SharedTierRead.Hit(new SharedTierEntry
@@ -169,19 +165,6 @@ internal sealed partial class MemcachedTier
             Epoch = epoch,
             Tags = TagNames(envelope.Tags),
         });
-    }
-
-    private static int IndexOf(VersionKey[] asked, string tag)
-    {
-        for (var i = 1; i < asked.Length; i++)
-        {
-            if (string.Equals(asked[i].Name, tag, StringComparison.Ordinal))
-            {
-                return i;
-            }
-        }
-
-        return -1;
     }
 
     private static VersionKey[] VersionKeys(string[]? tags)

@@ -41,7 +41,7 @@ public sealed class TierConfigurationTests
         services.AddCoherentCache(b => b.WithMemcached());
 
         await using var provider = services.BuildServiceProvider();
-        var problems = Record.Exception(provider.GetRequiredService<IStartupValidator>().Validate) as CoherentConfigurationException;
+        var problems = Record.Exception(() => HostStartup.Validate(provider)) as CoherentConfigurationException;
         Assert.True(problems is null, string.Join("\n", problems?.Problems ?? []));
         var cache = provider.GetRequiredService<CoherentCache>();
         Assert.True(cache.HasSharedTier);
@@ -77,7 +77,7 @@ public sealed class TierConfigurationTests
         services.AddKeyedCoherentCache("users", b => { Item(b); b.WithMemcached(); });
 
         await using var provider = services.BuildServiceProvider();
-        provider.GetRequiredService<IStartupValidator>().Validate();
+        HostStartup.Validate(provider);
         var orders = provider.GetRequiredKeyedService<CoherentCache>("orders");
         var users = provider.GetRequiredKeyedService<CoherentCache>("users");
         Assert.Equal("orders", await orders.GetOrSetAsync("item:1", _ => ValueTask.FromResult("orders"), cancellationToken: Ct));
@@ -102,7 +102,7 @@ public sealed class TierConfigurationTests
         services.AddKeyedCoherentCache("orders", b => b.WithMemcached()); // no servers anywhere
 
         using var provider = services.BuildServiceProvider();
-        var ex = Assert.Throws<CoherentConfigurationException>(provider.GetRequiredService<IStartupValidator>().Validate);
+        var ex = Assert.Throws<CoherentConfigurationException>(() => HostStartup.Validate(provider));
         string[] expected =
         [
             "'nohost' is not host:port",
