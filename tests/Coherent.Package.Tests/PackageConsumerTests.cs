@@ -11,7 +11,7 @@ namespace Coherent.Package.Tests;
 public sealed partial class PackageConsumerTests(ITestOutputHelper output)
 {
     // The projects an application installs (Directory.Build.props: IsShippedLibrary).
-    private static readonly string[] Shipped = ["Coherent", "Coherent.Redis", "Coherent.InMemory", "Coherent.OpenTelemetry", "Coherent.AspNetCore", "Coherent.Serialization.MessagePack"];
+    private static readonly string[] Shipped = ["Coherent", "Coherent.Redis", "Coherent.InMemory", "Coherent.Memcached", "Coherent.OpenTelemetry", "Coherent.AspNetCore", "Coherent.Serialization.MessagePack"];
 
     private static readonly TimeSpan PackTimeout = TimeSpan.FromMinutes(8);
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(6);
