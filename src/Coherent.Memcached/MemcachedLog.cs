@@ -20,15 +20,4 @@ internal static partial class MemcachedLog
     [LoggerMessage(4005, LogLevel.Warning, "Value for key {Key} ({Size} bytes) exceeds Memcached's item limit ({Limit} bytes); kept in L1 only")]
     public static partial void OversizedFill(ILogger logger, string key, long size, long limit);
 
-    [LoggerMessage(4006, LogLevel.Warning, "Invalidation of {Target} could not reach Memcached; retrying in the background")]
-    public static partial void InvalidationQueued(ILogger logger, string target, Exception exception);
-
-    [LoggerMessage(4007, LogLevel.Information, "Queued invalidation of {Target} landed after {Attempts} attempt(s)")]
-    public static partial void InvalidationLanded(ILogger logger, string target, int attempts);
-
-    [LoggerMessage(4008, LogLevel.Error, "The Memcached invalidation queue was full ({Limit}); {Count} queued invalidations collapsed into one clear of the whole cache")]
-    public static partial void QueueCollapsed(ILogger logger, int limit, int count);
-
-    [LoggerMessage(4009, LogLevel.Error, "Invalidation of {Target} never reached Memcached before the cache was disposed: {Reason}")]
-    public static partial void InvalidationUndelivered(ILogger logger, string target, string reason);
 }

@@ -66,22 +66,22 @@ internal sealed partial class MemcachedTier
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // The new value did not land: other nodes must at least stop reading the old one, so an invalidation is retried.
-            throw Queue(PendingWrite.ForKey(key), ex);
+            throw Retries.Queue(PendingInvalidation.ForKey(key), ex);
         }
         catch (OperationCanceledException)
         {
-            Enqueue(PendingWrite.ForKey(key));
+            Retries.Requeue(PendingInvalidation.ForKey(key));
             throw;
         }
     }
 
-    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForKey(key.Key), cancellationToken);
+    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForKey(key.Key), cancellationToken);
 
-    public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForTag(tag), cancellationToken);
+    public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForTag(tag), cancellationToken);
 
-    public ValueTask ClearAsync(CancellationToken cancellationToken) => ApplyAsync(PendingWrite.ForClear(), cancellationToken);
+    public ValueTask ClearAsync(CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForClear(), cancellationToken);
 
-    private async ValueTask ApplyAsync(PendingWrite write, CancellationToken cancellationToken)
+    private async ValueTask ApplyAsync(PendingInvalidation write, CancellationToken cancellationToken)
     {
         try
         {
@@ -89,25 +89,25 @@ internal sealed partial class MemcachedTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(write, ex);
+            throw Retries.Queue(write, ex);
         }
         catch (OperationCanceledException)
         {
             // It may or may not have landed: retried like a failed one (a retry of one that landed is harmless).
-            Enqueue(write);
+            Retries.Requeue(write);
             throw;
         }
     }
 
     /// <summary>Sends one invalidation: a key's item deleted, or a tag's or the clear counter incremented.</summary>
-    private async Task SendAsync(PendingWrite write, CancellationToken cancellationToken)
+    private async Task SendAsync(PendingInvalidation write, CancellationToken cancellationToken)
     {
         switch (write.Kind)
         {
-            case PendingKind.Key:
+            case PendingInvalidationKind.Key:
                 await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
                 break;
-            case PendingKind.Tag:
+            case PendingInvalidationKind.Tag:
                 Observe(VersionKey.Tag(write.Name), (long)await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false), report: false);
                 break;
             default:

@@ -81,7 +81,8 @@ internal sealed partial class MemcachedTier : ISharedTier
     {
         _host = host;
         MemcachedLog.NoBus(_logger, CacheName);
-        StartRetries();
+        _retries = CreateRetryQueue(host);
+        _retries.Start();
     }
 
     /// <summary>The remaining time to live on the engine's clock, plus a second: Memcached counts whole seconds and may expire an item up to one early.</summary>
@@ -96,11 +97,13 @@ internal sealed partial class MemcachedTier : ISharedTier
 
     public async ValueTask DisposeAsync()
     {
-        await StopRetriesAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
 
         // Queued invalidations would otherwise vanish with the process: one last attempt, and a log line for each that failed.
-        await FlushPendingAsync().ConfigureAwait(false);
+        if (_retries is not null)
+        {
+            await _retries.DisposeAsync().ConfigureAwait(false);
+        }
         _meter.Dispose();
         await _store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();

@@ -9,16 +9,27 @@ namespace Coherent.Redis;
 /// <summary>Writes: each changes L2, bumps an epoch or version and publishes on the bus in one script; failures are retried.</summary>
 internal sealed partial class RedisTier
 {
-    private readonly ConcurrentDictionary<string, PendingWrite> _pending = new(StringComparer.Ordinal);
-    private readonly Lock _queueLock = new();
-    private long _collapses;
-    private ITimer? _retryTimer;
-    private int _retrying;
+    private InvalidationRetryQueue? _retries;
 
-    public long PendingInvalidations => _pending.Count;
+    public long PendingInvalidations => _retries?.Count ?? 0;
 
     /// <summary>Times the bounded queue overflowed into a clear of the whole cache (tests and diagnostics).</summary>
-    internal long QueueCollapses => Interlocked.Read(ref _collapses);
+    internal long QueueCollapses => _retries?.Collapses ?? 0;
+
+    private InvalidationRetryQueue Retries => _retries ?? throw new InvalidOperationException("The tier is not started.");
+
+    /// <summary>The core's retry queue (one home for queuing, collapsing, backoff and the last flush), sending through this tier.</summary>
+    private InvalidationRetryQueue CreateRetryQueue(ISharedTierHost host)
+    {
+        var queue = new InvalidationRetryQueue(
+            new InvalidationRetrySettings("Redis", _options.MaxPendingInvalidations, _options.RetryInterval, _options.OperationTimeout,
+                (write, ct) => CallAsync(Send(write), ct),
+                static ex => IsRefusal(ex) ? InvalidationSendFailure.Refused : InvalidationSendFailure.Unreachable,
+                () => !_breaker.IsOpen),
+            host, _logger);
+        queue.Collapsed += () => _queueCollapses.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName));
+        return queue;
+    }
 
     public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
     {
@@ -40,11 +51,11 @@ internal sealed partial class RedisTier
         catch (Exception ex) when (ex is not PayloadTooLargeException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {
             // The new value did not land: other nodes must at least drop the old one, so an invalidation is retried.
-            throw Queue(PendingWrite.ForKey(key, versioned), ex);
+            throw Retries.Queue(PendingInvalidation.ForKey(key, versioned), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForKey(key, versioned));
+            Retries.Requeue(PendingInvalidation.ForKey(key, versioned));
             throw;
         }
 
@@ -88,11 +99,11 @@ internal sealed partial class RedisTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.ForKey(key, versioned), ex);
+            throw Retries.Queue(PendingInvalidation.ForKey(key, versioned), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForKey(key, versioned));
+            Retries.Requeue(PendingInvalidation.ForKey(key, versioned));
             throw;
         }
     }
@@ -108,11 +119,11 @@ internal sealed partial class RedisTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.ForTag(tag), ex);
+            throw Retries.Queue(PendingInvalidation.ForTag(tag), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForTag(tag));
+            Retries.Requeue(PendingInvalidation.ForTag(tag));
             throw;
         }
     }
@@ -128,11 +139,11 @@ internal sealed partial class RedisTier
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Queue(PendingWrite.ForClear(), ex);
+            throw Retries.Queue(PendingInvalidation.ForClear(), ex);
         }
         catch (OperationCanceledException)
         {
-            Requeue(PendingWrite.ForClear());
+            Retries.Requeue(PendingInvalidation.ForClear());
             throw;
         }
     }
@@ -185,150 +196,11 @@ internal sealed partial class RedisTier
         }
     }
 
-    private InvalidationFailedException Queue(PendingWrite write, Exception cause)
-    {
-        var collapsed = Enqueue(write);
-        RedisLog.InvalidationQueued(_logger, write.Target, cause);
-        return new InvalidationFailedException(collapsed
-            ? $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}), and {_options.MaxPendingInvalidations} invalidations " +
-              "were already waiting: every queued key and tag invalidation was collapsed into one clear of the whole cache, retried in the background " +
-              "until it lands (every entry is then recomputed once); until then other nodes may serve old values up to their family's Ttl."
-            : $"The invalidation of {write.Target} could not be applied to Redis ({cause.Message}). It is retried in the background until it lands; " +
-              "until then other nodes may serve the old value up to the family's Ttl.", cause);
-    }
-
-    /// <summary>
-    /// The caller cancelled while the write was on its way: it may or may not land (with Redis unreachable the bytes in flight
-    /// can be lost), so it is retried like a failed one and never silently dropped. A retry of one that did land is one extra
-    /// invalidation: harmless.
-    /// </summary>
-    private void Requeue(PendingWrite write) => Enqueue(write);
-
-    /// <summary>
-    /// Queues <paramref name="write"/> (replacing an older one for the same target: a retry in flight then does not remove the
-    /// newer). Bounded: when it would not fit, every key and tag write is dropped for one clear of the whole cache, which voids
-    /// all they would have voided. Returns true when it collapsed the queue.
-    /// </summary>
-    private bool Enqueue(PendingWrite write)
-    {
-        int dropped;
-        lock (_queueLock)
-        {
-            if (_pending.ContainsKey(write.Target) || _pending.Count < _options.MaxPendingInvalidations)
-            {
-                _pending[write.Target] = write;
-                return false;
-            }
-
-            dropped = 0;
-            foreach (var target in _pending.Keys)
-            {
-                if (_pending.TryRemove(target, out var removed) && removed.Kind != PendingKind.Clear)
-                {
-                    dropped++;
-                }
-            }
-
-            // Always a new clear, even if one was queued: one already in flight may have run before the writes it now replaces.
-            var clear = PendingWrite.ForClear();
-            _pending[clear.Target] = clear;
-        }
-
-        _queueCollapses.Add(1, new KeyValuePair<string, object?>("coherent.cache", CacheName));
-        Interlocked.Increment(ref _collapses);
-        RedisLog.QueueCollapsed(_logger, _options.MaxPendingInvalidations, dropped + 1);
-        return true;
-    }
-
-    private void StartRetries() =>
-        _retryTimer = _time.CreateTimer(static s => _ = ((RedisTier)s!).RetryPendingAsync(), this, _options.RetryInterval, _options.RetryInterval);
-
-    private async Task StopRetriesAsync()
-    {
-        if (_retryTimer is not null)
-        {
-            await _retryTimer.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
     /// <summary>Sends one queued write: each lands with a fresh sequence number and its own publication.</summary>
-    private Task<RedisResult> Send(PendingWrite write) => write.Kind switch
+    private Task<RedisResult> Send(PendingInvalidation write) => write.Kind switch
     {
-        PendingKind.Key => SendInvalidate(write.Name, write.Versioned),
-        PendingKind.Tag => SendTagBump(write.Name),
+        PendingInvalidationKind.Key => SendInvalidate(write.Name, write.State is true),
+        PendingInvalidationKind.Tag => SendTagBump(write.Name),
         _ => SendClearBump(),
     };
-
-    /// <summary>
-    /// Retries queued invalidations. A write the server refuses (an ACL, a poisoned value, a cross-slot key) backs off on its
-    /// own and never holds up the others; a failure to reach the server ends the round (the next tick tries again).
-    /// </summary>
-    internal async Task RetryPendingAsync()
-    {
-        if (_pending.IsEmpty || _breaker.IsOpen || Interlocked.Exchange(ref _retrying, 1) == 1)
-        {
-            return;
-        }
-
-        try
-        {
-            var now = _time.GetTimestamp();
-            foreach (var (target, write) in _pending)
-            {
-                if (_stopping.IsCancellationRequested)
-                {
-                    return;
-                }
-
-                if (write.NotBefore > now)
-                {
-                    continue; // refused recently: backing off
-                }
-
-                write.Attempts++;
-                try
-                {
-                    await CallAsync(Send(write), _stopping.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (IsRefusal(ex))
-                {
-                    var delay = Backoff(write.Attempts);
-                    write.NotBefore = now + (long)(delay.TotalSeconds * _time.TimestampFrequency);
-                    RedisLog.InvalidationRefused(_logger, target, write.Attempts, delay, ex.Message);
-                    continue;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    return; // still down; the next tick tries again
-                }
-
-                _pending.TryRemove(new KeyValuePair<string, PendingWrite>(target, write));
-
-                // This node ignores its own bus messages, yet while the invalidation was pending it may have refilled its L1
-                // from the old L2 copy: drop it now, as every other node does on the message.
-                switch (write.Kind)
-                {
-                    case PendingKind.Key:
-                        Host.OnRemoteInvalidated(write.Name);
-                        break;
-                    case PendingKind.Tag:
-                        Host.OnRemoteTagInvalidated(write.Name);
-                        break;
-                    default:
-                        Host.OnRemoteCleared();
-                        break;
-                }
-
-                RedisLog.InvalidationLanded(_logger, target, write.Attempts);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // disposing
-        }
-        finally
-        {
-            Volatile.Write(ref _retrying, 0);
-        }
-    }
 }

@@ -110,7 +110,8 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
         _ = PreloadScriptsAsync();
         _bus.Start();
         _maintenance = _time.CreateTimer(static s => _ = ((RedisTier)s!).MaintainAsync(), this, _options.HeartbeatInterval, _options.HeartbeatInterval);
-        StartRetries();
+        _retries = CreateRetryQueue(host);
+        _retries.Start();
     }
 
     internal ISharedTierHost Host => _host ?? throw new InvalidOperationException("The tier is not started.");
@@ -264,7 +265,6 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
 
     public async ValueTask DisposeAsync()
     {
-        await StopRetriesAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         _connection.ConnectionFailed -= OnConnectionFailed;
         if (_maintenance is not null)
@@ -278,7 +278,10 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
         }
 
         // Queued invalidations would otherwise vanish with the process: one last attempt, and a log line for each that failed.
-        await FlushPendingAsync().ConfigureAwait(false);
+        if (_retries is not null)
+        {
+            await _retries.DisposeAsync().ConfigureAwait(false);
+        }
         foreach (var waiter in _fillWaiters.Values)
         {
             waiter.TrySetResult(false);

@@ -46,7 +46,7 @@ public sealed class TierFaultTests
 
         // Once it answers again (probed and re-admitted), the queued invalidation lands.
         // (the landing is logged right after the queue entry is removed: wait for both)
-        await Eventually.TrueAsync(() => a.Tier.PendingInvalidations == 0 && a.Logs.Count(4007) >= 1, TimeSpan.FromSeconds(10), "the queued invalidation never landed");
+        await Eventually.TrueAsync(() => a.Tier.PendingInvalidations == 0 && a.Logs.Count(2008) >= 1, TimeSpan.FromSeconds(10), "the queued invalidation never landed");
     }
 
     [Fact]
