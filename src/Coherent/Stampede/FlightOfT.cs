@@ -1,0 +1,351 @@
+using Coherent.Engine;
+using Coherent.Invalidation;
+using Coherent.Local;
+using Coherent.Policies;
+using Coherent.SharedTier;
+using Coherent.Telemetry;
+
+namespace Coherent.Stampede;
+
+/// <summary>
+/// A flight with what it runs: the caller's state, factory and options are its fields, and <see cref="RunAsync"/> is the
+/// whole miss pipeline: shared read → lease → factory with timeouts → fenced store → fail-safe. Whether its value may enter
+/// a tier is asked of the <see cref="InvalidationGate"/> at each step; the flight only carries the steps out.
+/// </summary>
+internal sealed class Flight<TState, T> : Flight
+{
+    private readonly CoherentCache _cache;
+    private readonly FamilyState _family;
+    private readonly TState _state;
+    private readonly Func<TState, CancellationToken, ValueTask<T>> _factory;
+    private readonly CacheEntryOptions? _options;
+
+    private Flight(string key, long clearStamp, bool owned, in Args args)
+        : base(key, clearStamp, owned)
+    {
+        (_cache, _family, _state, _factory, _options) = args;
+    }
+
+    /// <summary>What a flight is built from, passed through <see cref="InvalidationGate.JoinOrStart{TArg}"/> without a closure.</summary>
+    public readonly record struct Args(CoherentCache Cache, FamilyState Family, TState State, Func<TState, CancellationToken, ValueTask<T>> Factory, CacheEntryOptions? Options);
+
+    /// <summary>A caller's flight: the caller counts as its first waiter from the start.</summary>
+    public static readonly Func<string, long, Args, Flight> ForCaller = static (key, clear, args) => new Flight<TState, T>(key, clear, owned: true, args);
+
+    /// <summary>An early refresh's flight: in the background, with no waiter of its own.</summary>
+    public static readonly Func<string, long, Args, Flight> ForRefresh = static (key, clear, args) =>
+    {
+        var flight = new Flight<TState, T>(key, clear, owned: false, args);
+        flight.MarkBackground();
+        return flight;
+    };
+
+    private InvalidationGate Gate => _cache.Gate;
+
+    private CacheEvents Events => _cache.Events;
+
+    private CacheClock Clock => _cache.Clock;
+
+    /// <summary>
+    /// Starts the run, here or on the thread pool (where a factory doing synchronous work before its first await can hold
+    /// neither the caller of a hit nor a timeout's timer). Never throws; the outcome goes to the waiters.
+    /// </summary>
+    public void Start(bool onPool)
+    {
+        if (onPool)
+        {
+            _ = System.Threading.Tasks.Task.Run(RunAsync, CancellationToken.None);
+        }
+        else
+        {
+            _ = RunAsync();
+        }
+    }
+
+    /// <summary>
+    /// The miss pipeline. The flight leaves the table only after its store, so an invalidation either finds it (and fences
+    /// it) or finds the stored entry (and removes it).
+    /// </summary>
+    private async Task RunAsync()
+    {
+        SharedTierLease? lease = null;
+        try
+        {
+            // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
+            var (tags, stamps) = Gate.SnapshotFor(this, _options?.Tags);
+            var shared = SharedOutcome.NotUsed;
+            SharedTierVersions? versions = null;
+            if (_cache.Shared is { } client && _options?.LocalOnly != true)
+            {
+                // 1. The shared read. An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a
+                // newer L2 value counts, otherwise it takes the fleet lease so one node refreshes.
+                var refreshing = IsBackground && _cache.Local.Peek(Key, out var current) ? current : null;
+                shared = await ReadSharedAsync(client).ConfigureAwait(false);
+                if (shared.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
+                {
+                    Complete(shared.Served!.Value);
+                    return;
+                }
+
+                // 2. The lease: the fleet's right to compute, or the value another node computes.
+                shared = await LeaseOrWaitAsync(client, shared, refreshing).ConfigureAwait(false);
+                lease = shared.Lease;
+                if (shared.Served is { } served)
+                {
+                    Complete(served);
+                    return;
+                }
+
+                if (shared.CanStore)
+                {
+                    // Before the factory reads its source: the fill is stamped with these versions, never later ones.
+                    versions = await client.CaptureVersionsAsync(Key, _options?.Tags, FactoryToken).ConfigureAwait(false);
+                    shared = versions is null ? SharedOutcome.Down : shared;
+                }
+            }
+
+            // 3. The factory, with its timeouts. Staleness counts from before it read its source, not from when it returned:
+            // an invalidation this node misses while it runs must not stretch the MaxStaleness bound by the factory's time.
+            var fetchedAtMs = Clock.PreciseNowMs();
+            T value;
+            double deltaMs;
+            try
+            {
+                (value, deltaMs) = await RunFactoryAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException && FactoryToken.IsCancellationRequested && !IsBackground && ex is not FactoryTimeoutException))
+            {
+                // 5. Fail-safe. A background refresh nobody waits on serves no one: it still starts the throttle, but counts no activation.
+                Events.FactoryFailed(Key, _family, ex, IsBackground);
+                if (TryFailSafe(serving: !IsBackground || HasWaiters) is { } stale)
+                {
+                    Complete(new FlightResult(stale.Value, stale, Stale: true));
+                    return;
+                }
+
+                Fail(ex);
+                return;
+            }
+
+            // 4. The fenced store (it releases the lease).
+            var entry = await StoreAsync(value, deltaMs, fetchedAtMs, tags, stamps, shared, versions).ConfigureAwait(false);
+            lease = null;
+            Complete(new FlightResult(value, entry, Stale: false));
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await _cache.Shared!.ReleaseLeaseQuietlyAsync(lease).ConfigureAwait(false);
+            }
+
+            Gate.Remove(this);
+        }
+    }
+
+    /// <summary>Reads the key from the shared tier; a hit becomes an entry, and fills L1 if the gate lets it.</summary>
+    private async ValueTask<SharedOutcome> ReadSharedAsync(SharedTierClient client)
+    {
+        var ticket = Gate.BeginSharedRead();
+        var startedAtMs = Clock.PreciseNowMs();
+        var result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
+        if (result.Status == SharedTierReadStatus.Unavailable)
+        {
+            return SharedOutcome.Down;
+        }
+
+        if (result.Entry is not { } shared)
+        {
+            return SharedOutcome.Miss(result.Epoch);
+        }
+
+        T value;
+        try
+        {
+            value = _cache.Entries.Deserialize<T>(Key, shared.Payload);
+        }
+        catch (CacheSerializationException ex)
+        {
+            // Unreadable bytes are a miss, never a crash; the recompute overwrites them.
+            Events.SharedReadFailed(Key, ex);
+            return SharedOutcome.Miss(result.Epoch);
+        }
+
+        var now = Clock.PreciseNowMs();
+        var (tags, stamps) = Gate.Tags.Snapshot(shared.Tags);
+
+        // Fetched when the read began: what the reply holds may be that old, and staleness is bounded from there.
+        var (entry, _) = _cache.Entries.Create(Key, _family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, ClearStamp, shared.Epoch, shared.ExpiresAtMs, startedAtMs);
+        Gate.FillFromShared(this, entry, ticket, admit: _options?.SkipLocalWrite != true);
+        return SharedOutcome.Hit(entry, shared.Epoch);
+    }
+
+    /// <summary>After a read that serves nothing: the fleet lease, or the value another node computes.</summary>
+    private async ValueTask<SharedOutcome> LeaseOrWaitAsync(SharedTierClient client, SharedOutcome read, CacheEntry? refreshing)
+    {
+        if (read.Standing == SharedStanding.Down)
+        {
+            return read; // compute locally, do not try to store
+        }
+
+        var leaseTime = SharedTierClient.LeaseTimeFor(_family);
+        var (lease, failed) = await client.TryAcquireLeaseAsync(Key, leaseTime, FactoryToken).ConfigureAwait(false);
+        if (failed)
+        {
+            return SharedOutcome.Miss(read.Epoch);
+        }
+
+        if (lease is not null)
+        {
+            return SharedOutcome.Leased(lease);
+        }
+
+        if (refreshing is not null)
+        {
+            return SharedOutcome.ServeLocal(refreshing, stale: false); // another node refreshes
+        }
+
+        // Another node computes. A value within fail-safe policy is served at once; otherwise wait for its "filled" notice.
+        if (_cache.StaleCandidate(Key, _family, confirmedOnly: true) is { } stale)
+        {
+            return SharedOutcome.ServeLocal(stale, stale: true);
+        }
+
+        await client.WaitForFillAsync(Key, _family, leaseTime, FactoryToken).ConfigureAwait(false);
+        var after = await ReadSharedAsync(client).ConfigureAwait(false);
+
+        // The other node failed or timed out: compute here, still fenced by the epoch read (0 when the read failed).
+        return after.Standing == SharedStanding.Hit ? after : SharedOutcome.Miss(after.Epoch);
+    }
+
+    /// <summary>
+    /// Stores a computed value where the gate allows: not at all if the key was invalidated, overwritten, tag-invalidated or
+    /// cleared since the flight began (the value is returned to callers but not cached); in the shared tier under the epoch
+    /// the flight read; then in L1. Returns the entry, stored or not.
+    /// </summary>
+    private async ValueTask<CacheEntry> StoreAsync(T value, double deltaMs, long fetchedAtMs, TagState[]? tags, long[]? stamps, SharedOutcome shared, SharedTierVersions? versions)
+    {
+        var now = Clock.PreciseNowMs();
+        var (entry, payload) = _cache.Entries.Create(Key, _family, value, now, now, deltaMs, _options, tags, stamps, ClearStamp, shared.Epoch, fetchedAtMs: fetchedAtMs);
+        if (!Gate.MayStore(this, entry))
+        {
+            await ReleaseLeaseAsync(shared).ConfigureAwait(false);
+            return entry;
+        }
+
+        var toShared = shared.UsedTier;
+        if (toShared && _options?.SkipSharedWrite == true)
+        {
+            // Read from the shared tier but not written to it: a lease taken for the fill is handed back to the waiters.
+            await ReleaseLeaseAsync(shared).ConfigureAwait(false);
+            toShared = false;
+        }
+
+        if (toShared)
+        {
+            var client = _cache.Shared!;
+            payload ??= _cache.Entries.Serialize(Key, value);
+            if (shared.CanStore && !await client.StoreIfEpochAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease).ConfigureAwait(false))
+            {
+                return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
+            }
+
+            if (!Gate.StillCurrentAfterSharedStore(this, entry))
+            {
+                await client.VoidQuietlyAsync(Key, _family).ConfigureAwait(false); // retried by the tier if unreachable
+                return entry;
+            }
+        }
+
+        if (_cache.IsDisposed || _options?.SkipLocalWrite == true)
+        {
+            return entry; // disposed while the factory ran (keep the emptied L1 empty), or not to be cached locally
+        }
+
+        Gate.TryStoreComputed(this, entry);
+        return entry;
+    }
+
+    private ValueTask ReleaseLeaseAsync(SharedOutcome shared) =>
+        shared.Lease is { } lease ? _cache.Shared!.ReleaseLeaseQuietlyAsync(lease) : ValueTask.CompletedTask;
+
+    /// <summary>Fail-safe: the last value, if the policy allows one this old; starts the throttle so the factory is not retried at once.</summary>
+    private CacheEntry? TryFailSafe(bool serving)
+    {
+        if (_cache.StaleCandidate(Key, _family) is not { } entry)
+        {
+            return null;
+        }
+
+        var now = Clock.PreciseNowMs();
+        entry.ThrottleUntil(now + _family.FailSafeThrottleMs);
+        if (serving)
+        {
+            Events.FailSafeActivated(Key, _family, entry.AgeMs(now)); // each caller served the value is counted as a stale request
+        }
+
+        return entry;
+    }
+
+    private async ValueTask<(T Value, double DeltaMs)> RunFactoryAsync()
+    {
+        using var activity = Events.StartSpan("coherent.factory", Key, _family, System.Diagnostics.ActivityKind.Internal);
+        var start = Clock.GetTimestamp();
+        Events.FactoryStarted(_family);
+        T value;
+        try
+        {
+            if (_family.Policy.HardTimeout is { } hard)
+            {
+                // The deadline's timer is registered before the factory starts, and the factory runs on the pool, so that a
+                // factory blocking before its first await can delay neither the timer nor its own timeout.
+                using var deadlineCts = new CancellationTokenSource();
+                var deadline = System.Threading.Tasks.Task.Delay(hard, Clock.TimeProvider, deadlineCts.Token);
+                var task = System.Threading.Tasks.Task.Run(() => InvokeFactory().AsTask(), CancellationToken.None);
+                var first = await System.Threading.Tasks.Task.WhenAny(task, deadline).ConfigureAwait(false);
+                await deadlineCts.CancelAsync().ConfigureAwait(false); // release the deadline's timer
+                if (first != task)
+                {
+                    // Our timeout (a TimeoutException the factory throws itself completes the task and passes through as is).
+                    CancelFactory();
+                    _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    Events.FactoryTimedOut(Key, _family, hard);
+                    activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, "hard timeout");
+                    throw new FactoryTimeoutException(Key, hard);
+                }
+
+                value = await task.ConfigureAwait(false);
+            }
+            else
+            {
+                value = await InvokeFactory().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (activity is not null && ex is not FactoryTimeoutException)
+        {
+            activity.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+
+        var deltaMs = Clock.GetElapsedTime(start).TotalMilliseconds;
+        Events.FactoryFinished(_family, deltaMs);
+        return (value, deltaMs);
+    }
+
+    private ValueTask<T> InvokeFactory()
+    {
+        try
+        {
+            return _factory(_state, FactoryToken);
+        }
+        catch (Exception ex)
+        {
+            // A factory that throws before returning its task fails the same way as one whose task faults.
+            return ValueTask.FromException<T>(ex);
+        }
+    }
+}
