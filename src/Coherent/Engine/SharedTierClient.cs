@@ -18,10 +18,23 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
 
     public ISharedTier Tier => tier;
 
-    /// <summary>A flight's read: a hit, a miss with the key's epoch, or Unavailable when the tier could not be asked.</summary>
-    public async ValueTask<SharedTierRead> ReadAsync(string key, FamilyState family, CancellationToken token)
+    /// <summary>
+    /// A flight's read: a hit, a miss with the key's epoch, or Unavailable. Not an async method unless traced, so an L2 hit
+    /// adds no frame of its own; the caller catches what the tier throws and answers with <see cref="ReadFailed"/>.
+    /// </summary>
+    public ValueTask<SharedTierRead> ReadAsync(string key, FamilyState family, CancellationToken token) =>
+        CacheEvents.Tracing ? ReadTracedAsync(key, family, token) : tier.ReadAsync(new SharedTierKey(key, family.Name), token);
+
+    /// <summary>A read that threw (a tier should answer Unavailable instead): logged, and Unavailable.</summary>
+    public SharedTierRead ReadFailed(string key, Exception exception)
     {
-        var span = events.StartSpan("coherent.l2.read", key, family);
+        events.SharedReadFailed(key, exception);
+        return SharedTierRead.Unavailable;
+    }
+
+    private async ValueTask<SharedTierRead> ReadTracedAsync(string key, FamilyState family, CancellationToken token)
+    {
+        using var span = events.StartSpan("coherent.l2.read", key, family);
         try
         {
             var result = await tier.ReadAsync(new SharedTierKey(key, family.Name), token).ConfigureAwait(false);
@@ -30,13 +43,8 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            events.SharedReadFailed(key, ex);
             CacheEvents.SetFailed(span, ex);
-            return SharedTierRead.Unavailable;
-        }
-        finally
-        {
-            span?.Dispose();
+            return ReadFailed(key, ex);
         }
     }
 

@@ -8,9 +8,11 @@ using Coherent.Telemetry;
 namespace Coherent.Stampede;
 
 /// <summary>
-/// A flight with what it runs: the caller's state, factory and options are its fields, and <see cref="RunAsync"/> is the
-/// whole miss pipeline: shared read → lease → factory with timeouts → fenced store → fail-safe. Whether its value may enter
-/// a tier is asked of the <see cref="InvalidationGate"/> at each step; the flight only carries the steps out.
+/// A flight with what it runs (HybridCache's StampedeState is the model): the caller's state, factory and options are its
+/// fields, and it owns the whole miss pipeline: shared read → lease → factory with timeouts → fenced store → fail-safe
+/// (<see cref="RunAsync"/>; the steps read in order in <see cref="ReadThenRunAsync"/> and <see cref="RunPastReadAsync"/>).
+/// Whether its value may enter a tier is asked of the <see cref="InvalidationGate"/> at each step; the flight only carries
+/// the steps out.
 /// </summary>
 internal sealed class Flight<TState, T> : Flight
 {
@@ -63,31 +65,75 @@ internal sealed class Flight<TState, T> : Flight
     }
 
     /// <summary>
-    /// The miss pipeline. The flight leaves the table only after its store, so an invalidation either finds it (and fences
-    /// it) or finds the stored entry (and removes it).
+    /// The miss pipeline, in order: shared read → lease → factory with timeouts → fenced store → fail-safe. The read runs in
+    /// a frame of its own (<see cref="ReadThenRunAsync"/>): a suspended async method's heap box is sized by everything it
+    /// holds across its awaits, and an L2 hit, which ends after the read, must not pay for the lease, factory and store
+    /// steps' (sizes: docs/benchmarks.md). The flight leaves the table only after its store, so an invalidation either
+    /// finds it (and fences it) or finds the stored entry (and removes it).
     /// </summary>
-    private async Task RunAsync()
+    private Task RunAsync() => _cache.Shared is { } client && _options?.LocalOnly != true
+        ? ReadThenRunAsync(client)
+        : RunPastReadAsync(SharedOutcome.NotUsed, refreshing: null);
+
+    /// <summary>Step 1, the shared read: an L2 hit ends the flight here; anything else goes on to the lease.</summary>
+    private async Task ReadThenRunAsync(SharedTierClient client)
+    {
+        SharedOutcome read;
+        CacheEntry? refreshing;
+        try
+        {
+            // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
+            Gate.SnapshotFor(this, _options?.Tags);
+
+            // An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer L2 value counts,
+            // otherwise it takes the fleet lease so one node refreshes.
+            refreshing = IsBackground && _cache.Local.Peek(Key, out var current) ? current : null;
+            var ticket = Gate.BeginSharedRead();
+            var startedAtMs = Clock.PreciseNowMs();
+            SharedTierRead result;
+            try
+            {
+                result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                result = client.ReadFailed(Key, ex);
+            }
+
+            read = ToOutcome(result, ticket, startedAtMs);
+            if (read.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
+            {
+                Complete(read.Served!.Value);
+                Gate.Remove(this);
+                return;
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(ex);
+            Gate.Remove(this);
+            return;
+        }
+
+        await RunPastReadAsync(read, refreshing).ConfigureAwait(false);
+    }
+
+    /// <summary>Steps 2 to 5: the lease (or another node's value), the factory, the fenced store, and fail-safe if the factory fails.</summary>
+    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing)
     {
         SharedTierLease? lease = null;
         try
         {
             // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
-            var (tags, stamps) = Gate.SnapshotFor(this, _options?.Tags);
-            var shared = SharedOutcome.NotUsed;
             SharedTierVersions? versions = null;
-            if (_cache.Shared is { } client && _options?.LocalOnly != true)
+            if (!shared.UsedTier)
             {
-                // 1. The shared read. An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a
-                // newer L2 value counts, otherwise it takes the fleet lease so one node refreshes.
-                var refreshing = IsBackground && _cache.Local.Peek(Key, out var current) ? current : null;
-                shared = await ReadSharedAsync(client).ConfigureAwait(false);
-                if (shared.Entry is { } hit && (refreshing is null || hit.CreatedAtMs > refreshing.CreatedAtMs))
-                {
-                    Complete(shared.Served!.Value);
-                    return;
-                }
-
+                Gate.SnapshotFor(this, _options?.Tags);
+            }
+            else
+            {
                 // 2. The lease: the fleet's right to compute, or the value another node computes.
+                var client = _cache.Shared!;
                 shared = await LeaseOrWaitAsync(client, shared, refreshing).ConfigureAwait(false);
                 lease = shared.Lease;
                 if (shared.Served is { } served)
@@ -128,7 +174,7 @@ internal sealed class Flight<TState, T> : Flight
             }
 
             // 4. The fenced store (it releases the lease).
-            var entry = await StoreAsync(value, deltaMs, fetchedAtMs, tags, stamps, shared, versions).ConfigureAwait(false);
+            var entry = await StoreAsync(value, deltaMs, fetchedAtMs, shared, versions).ConfigureAwait(false);
             lease = null;
             Complete(new FlightResult(value, entry, Stale: false));
         }
@@ -147,12 +193,9 @@ internal sealed class Flight<TState, T> : Flight
         }
     }
 
-    /// <summary>Reads the key from the shared tier; a hit becomes an entry, and fills L1 if the gate lets it.</summary>
-    private async ValueTask<SharedOutcome> ReadSharedAsync(SharedTierClient client)
+    /// <summary>A shared read's answer as an outcome; a hit becomes an entry, and fills L1 if the gate lets it.</summary>
+    private SharedOutcome ToOutcome(in SharedTierRead result, in SharedReadTicket ticket, long startedAtMs)
     {
-        var ticket = Gate.BeginSharedRead();
-        var startedAtMs = Clock.PreciseNowMs();
-        var result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
         if (result.Status == SharedTierReadStatus.Unavailable)
         {
             return SharedOutcome.Down;
@@ -216,7 +259,19 @@ internal sealed class Flight<TState, T> : Flight
         }
 
         await client.WaitForFillAsync(Key, _family, leaseTime, FactoryToken).ConfigureAwait(false);
-        var after = await ReadSharedAsync(client).ConfigureAwait(false);
+        var ticket = Gate.BeginSharedRead();
+        var startedAtMs = Clock.PreciseNowMs();
+        SharedTierRead result;
+        try
+        {
+            result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            result = client.ReadFailed(Key, ex);
+        }
+
+        var after = ToOutcome(result, ticket, startedAtMs);
 
         // The other node failed or timed out: compute here, still fenced by the epoch read (0 when the read failed).
         return after.Standing == SharedStanding.Hit ? after : SharedOutcome.Miss(after.Epoch);
@@ -227,10 +282,11 @@ internal sealed class Flight<TState, T> : Flight
     /// cleared since the flight began (the value is returned to callers but not cached); in the shared tier under the epoch
     /// the flight read; then in L1. Returns the entry, stored or not.
     /// </summary>
-    private async ValueTask<CacheEntry> StoreAsync(T value, double deltaMs, long fetchedAtMs, TagState[]? tags, long[]? stamps, SharedOutcome shared, SharedTierVersions? versions)
+    private async ValueTask<CacheEntry> StoreAsync(T value, double deltaMs, long fetchedAtMs, SharedOutcome shared, SharedTierVersions? versions)
     {
+        // Stamped with the tag versions the flight started from (its snapshot), so an invalidation during the run leaves it born invalid.
         var now = Clock.PreciseNowMs();
-        var (entry, payload) = _cache.Entries.Create(Key, _family, value, now, now, deltaMs, _options, tags, stamps, ClearStamp, shared.Epoch, fetchedAtMs: fetchedAtMs);
+        var (entry, payload) = _cache.Entries.Create(Key, _family, value, now, now, deltaMs, _options, Tags, TagStamps, ClearStamp, shared.Epoch, fetchedAtMs: fetchedAtMs);
         if (!Gate.MayStore(this, entry))
         {
             await ReleaseLeaseAsync(shared).ConfigureAwait(false);
