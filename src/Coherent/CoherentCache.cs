@@ -78,7 +78,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         {
             _sharedTierFamilies = sharedTier.Families;
             _tier = tierFactory.Create(sharedTier);
-            _shared = new SharedTierClient(_tier, _events, _disposing.Token);
+            _shared = new SharedTierClient(_tier, _events, _disposing);
             _confirmedUpToMs = _clock.PreciseNowMs();
             _tier.Start(this);
         }

@@ -11,7 +11,7 @@ namespace Coherent.Engine;
 /// locally, a failed lease release lets the lease expire. Decides nothing about what may be stored: that is
 /// <see cref="Invalidation.InvalidationGate"/>'s.
 /// </summary>
-internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, CancellationToken disposing)
+internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, CancellationTokenSource disposing)
 {
     private static readonly TimeSpan MinLeaseTime = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxLeaseTime = TimeSpan.FromSeconds(30);
@@ -99,13 +99,16 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         }
     }
 
-    /// <summary>A computed value under the epoch read before computing. False when fenced out; true (keep it locally) when the tier failed.</summary>
+    /// <summary>
+    /// A computed value under the epoch read before computing. False when fenced out; true (keep it locally) when the tier
+    /// failed. The cache's disposal cancels it; the token is read inside the try, where a store after disposal meets it.
+    /// </summary>
     public async ValueTask<bool> StoreIfEpochAsync(CacheEntry entry, byte[] payload, CacheEntryOptions? options, long epoch, SharedTierVersions? versions, SharedTierLease? lease)
     {
         using var span = events.StartSpan("coherent.l2.write", entry.Key, entry.Family);
         try
         {
-            var stored = await tier.StoreIfEpochAsync(new SharedTierKey(entry.Key, entry.Family.Name), ToShared(entry, payload, options, versions), epoch, lease, disposing).ConfigureAwait(false);
+            var stored = await tier.StoreIfEpochAsync(new SharedTierKey(entry.Key, entry.Family.Name), ToShared(entry, payload, options, versions), epoch, lease, disposing.Token).ConfigureAwait(false);
             CacheEvents.SetOutcome(span, stored ? "stored" : "fenced");
             return stored;
         }

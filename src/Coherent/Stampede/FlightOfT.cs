@@ -145,8 +145,9 @@ internal sealed class Flight<TState, T> : Flight
                 if (shared.CanStore)
                 {
                     // Before the factory reads its source: the fill is stamped with these versions, never later ones.
+                    // Unreadable: the fill stays local, and the store hands a lease back rather than store under it.
                     versions = await client.CaptureVersionsAsync(Key, _options?.Tags, FactoryToken).ConfigureAwait(false);
-                    shared = versions is null ? SharedOutcome.Down : shared;
+                    shared = versions is null ? SharedOutcome.Down with { Lease = shared.Lease } : shared;
                 }
             }
 
@@ -305,7 +306,11 @@ internal sealed class Flight<TState, T> : Flight
         {
             var client = _cache.Shared!;
             payload ??= _cache.Entries.Serialize(Key, value);
-            if (shared.CanStore && !await client.StoreIfEpochAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease).ConfigureAwait(false))
+            if (!shared.CanStore)
+            {
+                await ReleaseLeaseAsync(shared).ConfigureAwait(false); // nothing is stored under it: back to the fleet's waiters
+            }
+            else if (!await client.StoreIfEpochAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease).ConfigureAwait(false))
             {
                 return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
             }

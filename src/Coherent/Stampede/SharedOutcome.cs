@@ -9,7 +9,7 @@ internal enum SharedStanding
     /// <summary>The flight does not use the shared tier (none configured, or LocalOnly): compute and store locally.</summary>
     NotUsed,
 
-    /// <summary>The tier could not be asked: compute, and keep the value locally only.</summary>
+    /// <summary>The tier could not be asked: compute, and keep the value locally only (a lease already taken is handed back).</summary>
     Down,
 
     /// <summary>A miss with the key's epoch: compute, and store under that epoch.</summary>
