@@ -72,22 +72,29 @@ internal sealed class Flight<TState, T> : Flight
     /// finds it (and fences it) or finds the stored entry (and removes it).
     /// </summary>
     private Task RunAsync() => _cache.Shared is { } client && _options?.LocalOnly != true
-        ? ReadThenRunAsync(client)
-        : RunPastReadAsync(SharedOutcome.NotUsed, refreshing: null);
+        ? ReadThenRunAsync(client, afterFill: false)
+        : RunPastReadAsync(SharedOutcome.NotUsed, refreshing: null, afterFill: false);
 
-    /// <summary>Step 1, the shared read: an L2 hit ends the flight here; anything else goes on to the lease.</summary>
-    private async Task ReadThenRunAsync(SharedTierClient client)
+    /// <summary>
+    /// Step 1, the shared read: an L2 hit ends the flight here; anything else goes on to the lease. Read again, once, after
+    /// waiting for another node's fill (<paramref name="afterFill"/>): then a miss computes here without a lease.
+    /// </summary>
+    private async Task ReadThenRunAsync(SharedTierClient client, bool afterFill)
     {
         SharedOutcome read;
-        CacheEntry? refreshing;
+        CacheEntry? refreshing = null;
         try
         {
             // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
-            Gate.SnapshotFor(this, _options?.Tags);
+            if (!afterFill)
+            {
+                Gate.SnapshotFor(this, _options?.Tags);
 
-            // An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer L2 value counts,
-            // otherwise it takes the fleet lease so one node refreshes.
-            refreshing = IsBackground && _cache.Local.Peek(Key, out var current) ? current : null;
+                // An early (XFetch) refresh must not be satisfied by the very value it refreshes: only a newer L2 value
+                // counts, otherwise it takes the fleet lease so one node refreshes.
+                refreshing = IsBackground && _cache.Local.Peek(Key, out var current) ? current : null;
+            }
+
             var ticket = Gate.BeginSharedRead();
             var startedAtMs = Clock.PreciseNowMs();
             SharedTierRead result;
@@ -115,11 +122,13 @@ internal sealed class Flight<TState, T> : Flight
             return;
         }
 
-        await RunPastReadAsync(read, refreshing).ConfigureAwait(false);
+        // After another node's fill, a miss (it failed or timed out) computes here, still fenced by the epoch read (0 when
+        // the read failed).
+        await RunPastReadAsync(afterFill ? SharedOutcome.Miss(read.Epoch) : read, refreshing, afterFill).ConfigureAwait(false);
     }
 
     /// <summary>Steps 2 to 5: the lease (or another node's value), the factory, the fenced store, and fail-safe if the factory fails.</summary>
-    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing)
+    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing, bool afterFill)
     {
         SharedTierLease? lease = null;
         try
@@ -132,14 +141,23 @@ internal sealed class Flight<TState, T> : Flight
             }
             else
             {
-                // 2. The lease: the fleet's right to compute, or the value another node computes.
+                // 2. The lease: the fleet's right to compute, or the value another node computes (then the read again).
                 var client = _cache.Shared!;
-                shared = await LeaseOrWaitAsync(client, shared, refreshing).ConfigureAwait(false);
-                lease = shared.Lease;
-                if (shared.Served is { } served)
+                if (!afterFill)
                 {
-                    Complete(served);
-                    return;
+                    shared = await LeaseOrWaitAsync(client, shared, refreshing).ConfigureAwait(false);
+                    if (shared.Standing == SharedStanding.Filled)
+                    {
+                        await ReadThenRunAsync(client, afterFill: true).ConfigureAwait(false);
+                        return;
+                    }
+
+                    lease = shared.Lease;
+                    if (shared.Served is { } served)
+                    {
+                        Complete(served);
+                        return;
+                    }
                 }
 
                 if (shared.CanStore)
@@ -260,22 +278,7 @@ internal sealed class Flight<TState, T> : Flight
         }
 
         await client.WaitForFillAsync(Key, _family, leaseTime, FactoryToken).ConfigureAwait(false);
-        var ticket = Gate.BeginSharedRead();
-        var startedAtMs = Clock.PreciseNowMs();
-        SharedTierRead result;
-        try
-        {
-            result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            result = client.ReadFailed(Key, ex);
-        }
-
-        var after = ToOutcome(result, ticket, startedAtMs);
-
-        // The other node failed or timed out: compute here, still fenced by the epoch read (0 when the read failed).
-        return after.Standing == SharedStanding.Hit ? after : SharedOutcome.Miss(after.Epoch);
+        return SharedOutcome.Filled;
     }
 
     /// <summary>

@@ -23,6 +23,9 @@ internal enum SharedStanding
 
     /// <summary>A local value to serve while another node computes (<see cref="SharedOutcome.Entry"/>; maybe stale).</summary>
     Local,
+
+    /// <summary>Another node held the lease and its fill was announced (or the wait timed out): read again.</summary>
+    Filled,
 }
 
 /// <summary>
@@ -38,6 +41,8 @@ internal readonly record struct SharedOutcome(SharedStanding Standing, CacheEntr
     public static SharedOutcome Miss(long epoch) => new(SharedStanding.Miss, Epoch: epoch);
 
     public static SharedOutcome Leased(SharedTierLease lease) => new(SharedStanding.Leased, Epoch: lease.Epoch, Lease: lease);
+
+    public static SharedOutcome Filled => new(SharedStanding.Filled);
 
     public static SharedOutcome Hit(CacheEntry entry, long epoch) => new(SharedStanding.Hit, entry, epoch);
 
