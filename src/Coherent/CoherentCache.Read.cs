@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Coherent.Engine;
 using Coherent.Local;
 using Coherent.Policies;
-using Coherent.Serialization;
 using Coherent.Telemetry;
 
 namespace Coherent;
@@ -153,7 +152,7 @@ public sealed partial class CoherentCache
     {
         if (entry.Value is SerializedValue serialized)
         {
-            return SerializerGuard.Deserialize<T>(_serializer, entry.Key, serialized.Payload);
+            return _entries.Deserialize<T>(entry.Key, serialized.Payload);
         }
 
         return CastValue<T>(entry.Value, entry.Key);

@@ -34,7 +34,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     /// <summary>The telemetry's served-age histogram, held here: the hit path checks it is listened to, one load, not two.</summary>
     private readonly Histogram<double> _servedAge;
     private readonly ILogger _logger;
-    private readonly ICacheSerializer _serializer;
     private readonly ISharedTier? _tier;
     private readonly ITimer _sweeper;
     private readonly Random _random;
@@ -45,7 +44,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     /// <summary>The adapter logs what it bypasses under the cache's own category, so one filter covers both.</summary>
     internal ILogger Logger => _logger;
-    private readonly long _maxPayloadBytes;
     private readonly CancellationTokenSource _disposing = new();
     private readonly IReadOnlyList<SharedTierFamily> _sharedTierFamilies = [];
     private long _confirmedUpToMs = long.MaxValue;
@@ -56,10 +54,9 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _families = families;
         _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
         _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
-        _serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
+        var serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
         _maxKeyLength = builder.MaxKeyLengthValue;
         _random = builder.RandomValue;
-        _maxPayloadBytes = builder.MaxPayloadBytesValue;
         Name = builder.NameValue;
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.
@@ -67,7 +64,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations, builder.MeterFactoryValue);
         _servedAge = _telemetry.ServedAge;
         _events = new CacheEvents(_telemetry, _logger, _clock);
-        _entries = new EntryBuilder(_serializer, _random, _maxPayloadBytes, builder.CopyMutableValuesValue);
+        _entries = new EntryBuilder(serializer, _random, builder.MaxPayloadBytesValue, builder.CopyMutableValuesValue);
         _gate = new InvalidationGate(_l1, _events);
         _tags = _gate.Tags;
 
