@@ -28,7 +28,7 @@ public sealed partial class CoherentCache
         {
             // A key with a flight now joins it: the round does not wait for it (a batch that waited for a flight another
             // batch owns, which waits for one of this batch's keys, would wait forever).
-            keyCalls[i] = new KeyCall<T>(batch, unique[i], Expected: !_flights.TryGet(unique[i], out _));
+            keyCalls[i] = new KeyCall<T>(batch, unique[i], Expected: !Flights.TryGet(unique[i], out _));
             if (keyCalls[i].Expected)
             {
                 batch.Expect();

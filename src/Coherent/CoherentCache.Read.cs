@@ -1,9 +1,7 @@
 using System.Runtime.CompilerServices;
+using Coherent.Engine;
 using Coherent.Local;
 using Coherent.Policies;
-using Coherent.Refresh;
-using Coherent.Serialization;
-using Coherent.Stampede;
 using Coherent.Telemetry;
 
 namespace Coherent;
@@ -78,22 +76,18 @@ public sealed partial class CoherentCache
             _l1.RecordMiss(key);
         }
 
-        if (_tier is not null)
+        if (_shared is not null && await _shared.LookupAsync(key, family, cancellationToken).ConfigureAwait(false) is { } shared)
         {
-            var filled = await TryReadSharedAsync(key, family, cancellationToken).ConfigureAwait(false);
-            if (filled is not null)
-            {
-                // An L2 hit, not an L1 one (RecordHit would count it through the entry's hit slots): into the LFU, unsampled.
-                _l1.RecordHit(filled, 0);
-                RecordServedAge(filled, now);
-                family.Stats.Misses.Increment();
-                family.Stats.L2Hits.Increment();
-                return new CacheLookup<T>(true, ReadValue<T>(filled));
-            }
+            // Not an L1 hit (RecordHit would count it through the entry's hit slots), and not stored: nothing fences a lookup.
+            // Into the LFU, unsampled.
+            var filled = EntryBuilder.FromLookup(key, family, shared, _clock.PreciseNowMs());
+            _l1.RecordHit(filled, 0);
+            RecordServedAge(filled, now);
+            _events.L2Hit(family, entry: null);
+            return new CacheLookup<T>(true, ReadValue<T>(filled));
         }
 
-        family.Stats.Misses.Increment();
-        family.Stats.NotFound.Increment();
+        _events.NotFound(family);
         return new CacheLookup<T>(false, default);
     }
 
@@ -153,220 +147,12 @@ public sealed partial class CoherentCache
         }
     }
 
-    /// <summary>
-    /// The same at the exact clock, for the slow paths: misses (a computed value is a few milliseconds old, one from L2 may be
-    /// older) and stale serves (fail-safe, soft timeout, throttle), where staleness is largest.
-    /// </summary>
-    private void RecordServedAge(CacheEntry entry)
-    {
-        if (_servedAge.Enabled)
-        {
-            RecordServedAge(entry, _clock.PreciseNowMs());
-        }
-    }
-
-    /// <summary>
-    /// The slow path, up to waiting for the flight. Not an async method itself: a caller without a soft timeout waits in
-    /// <see cref="AwaitFlightAsync"/> only, so an L2 hit keeps one suspended frame (and its heap box) fewer on the
-    /// caller's side. What it throws fails the returned task, as an async method's exceptions would.
-    /// </summary>
-    private ValueTask<T> GetOrSetSlowAsync<TState, T>(string key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, CancellationToken cancellationToken)
-    {
-        try
-        {
-            ThrowIfDisposed();
-            ArgumentNullException.ThrowIfNull(factory);
-            KeyRules.ValidateFull(key, _maxKeyLength);
-            cancellationToken.ThrowIfCancellationRequested();
-            var family = _families.Resolve(key);
-            KeyRules.ValidateTags(options?.Tags);
-            var now = _clock.PreciseNowMs();
-            var readLocal = options?.SkipLocalRead != true;
-            if (readLocal && _l1.Peek(key, out var entry))
-            {
-                if (IsServable(entry, now))
-                {
-                    // Hits that miss the fast path (copy-on-read families) get early refresh too.
-                    RecordServed(entry, now, state, factory, options);
-                    return new ValueTask<T>(ReadValue<T>(entry));
-                }
-
-                // Fail-safe throttle: the factory failed recently; keep serving the last value instead of hammering the source.
-                if (entry.ThrottleUntilMs > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
-                {
-                    family.Stats.StaleServed.Increment();
-                    RecordServedAge(entry);
-                    return new ValueTask<T>(ReadValue<T>(entry));
-                }
-            }
-            else if (readLocal)
-            {
-                _l1.RecordMiss(key);
-            }
-
-            // Never join a flight a caller starting now may not see (invalidated or abandoned since it began): start a new one.
-            Flight flight;
-            bool owner;
-            while (true)
-            {
-                var clear = _tags.ClearVersion;
-                (flight, owner) = _flights.JoinOrStart(key, static (k, c) => new Flight(k, c, owned: true), clear);
-                if (owner || flight.TryAddWaiter())
-                {
-                    break;
-                }
-            }
-
-            if (family.Policy.SoftTimeout is { } soft)
-            {
-                return AwaitWithSoftTimeoutAsync(flight, owner, soft, family, state, factory, options, cancellationToken);
-            }
-
-            StartOrJoin(flight, owner, onPool: false, family, state, factory, options);
-            return AwaitFlightAsync<T>(flight, family, softDeadline: null, cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            return ex is OperationCanceledException { CancellationToken.IsCancellationRequested: true } canceled
-                ? ValueTask.FromCanceled<T>(canceled.CancellationToken)
-                : ValueTask.FromException<T>(ex);
-        }
-    }
-
-    private async ValueTask<T> AwaitFlightAsync<T>(Flight flight, FamilyState family, Task? softDeadline, CancellationToken cancellationToken)
-    {
-        try
-        {
-            if (softDeadline is not null && StaleCandidate(flight.Key, family, confirmedOnly: true) is not null)
-            {
-                var first = await Task.WhenAny(flight.Task, softDeadline).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                if (first != flight.Task && !flight.Task.IsCompleted && StaleCandidate(flight.Key, family, confirmedOnly: true) is { } stale)
-                {
-                    // Let the factory finish and refresh the entry; this caller gets the last value now.
-                    flight.MarkBackground();
-                    family.Stats.StaleServed.Increment();
-                    RecordServedAge(stale);
-                    Log.SoftTimeoutServedStale(_logger, flight.Key, family.Name);
-                    return ReadValue<T>(stale);
-                }
-
-                // Otherwise the factory finished first, or the last value is gone (invalidated meanwhile): wait for its outcome.
-            }
-
-            FlightResult result;
-            try
-            {
-                result = await flight.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                family.Stats.Misses.Increment(); // failed or cancelled: still a request that missed
-                family.Stats.FailedReads.Increment();
-                throw;
-            }
-
-            return ReadResult<T>(result, family);
-        }
-        finally
-        {
-            flight.RemoveWaiter();
-        }
-    }
-
-    /// <summary>
-    /// The last value, if fail-safe allows one this old. With <paramref name="confirmedOnly"/> (nothing failed: a soft timeout,
-    /// or another node computing) it must also be current as any read's (fetched or confirmed within MaxStaleness): only a
-    /// failed factory may serve past the staleness bound, which is what declaring FailSafe means.
-    /// </summary>
-    private CacheEntry? StaleCandidate(string key, FamilyState family, bool confirmedOnly = false)
-    {
-        if (family.FailSafeMaxAgeMs < 0 || !_l1.Peek(key, out var entry) || !entry.IsValid(_tags.ClearVersion))
-        {
-            return null;
-        }
-
-        var now = _clock.PreciseNowMs();
-        return entry.AgeMs(now) <= family.FailSafeMaxAgeMs && (!confirmedOnly || IsCurrent(entry, now)) ? entry : null;
-    }
-
-    /// <summary>
-    /// Counts a served L1 entry once: as a hit, or as an early refresh when this read started one (inside the entry's XFetch
-    /// window). Either way it is recorded into the LFU policy and the served-age histogram.
-    /// </summary>
-    private void RecordServed<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
-    {
-        if (now >= entry.EarlyRefreshFromMs && MaybeRefreshEarly(entry, now, state, factory, options))
-        {
-            _l1.RecordHit(entry, 0);
-            RecordServedAge(entry, now);
-            return;
-        }
-
-        RecordHit(entry, now);
-    }
-
-    /// <summary>Starts a background refresh if XFetch says so and none runs for the key; true when this call started one.</summary>
-    private bool MaybeRefreshEarly<TState, T>(CacheEntry entry, long now, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options)
-    {
-        if (entry.Family.Policy.EarlyRefreshBeta is not { } beta
-            || !XFetch.ShouldRefresh(now, entry.ExpiresAtMs, entry.DeltaMs, beta, XFetch.NextU(_random))
-            || !entry.TryBeginRefresh())
-        {
-            return false;
-        }
-
-        var clear = _tags.ClearVersion;
-        var (flight, owner) = _flights.JoinOrStart(entry.Key, static (k, c) =>
-        {
-            var background = new Flight(k, c);
-            background.MarkBackground();
-            return background;
-        }, clear);
-        if (!owner)
-        {
-            return false;
-        }
-
-        entry.Family.Stats.EarlyRefreshes.Increment();
-
-        // On the thread pool: the factory may do synchronous work before its first await, and the caller of this hit
-        // must get the current value at once, not after the refresh.
-        RunFlightOnPool(flight, entry.Family, state, factory, options);
-        return true;
-    }
-
-    /// <summary>
-    /// A flight's outcome for one of its callers, counted once: stale (fail-safe, or another node computes), or a miss that
-    /// read L2 or computed (a caller that joined a run counts as its outcome: the value came from L2 or from a factory).
-    /// </summary>
-    private T ReadResult<T>(FlightResult result, FamilyState family)
-    {
-        if (result.Stale)
-        {
-            family.Stats.StaleServed.Increment();
-        }
-        else
-        {
-            family.Stats.Misses.Increment();
-            (result.FromShared ? family.Stats.L2Hits : family.Stats.Computed).Increment();
-        }
-
-        if (result.Entry is not { } e)
-        {
-            return CastValue<T>(result.Value, "");
-        }
-
-        RecordServedAge(e);
-        return ReadValue<T>(e);
-    }
-
     /// <summary>The entry's value as a <typeparamref name="T"/>: the shared object, or a private copy for copy-on-read families.</summary>
     private T ReadValue<T>(CacheEntry entry)
     {
         if (entry.Value is SerializedValue serialized)
         {
-            return SerializerGuard.Deserialize<T>(_serializer, entry.Key, serialized.Payload);
+            return _entries.Deserialize<T>(entry.Key, serialized.Payload);
         }
 
         return CastValue<T>(entry.Value, entry.Key);

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Coherent.Engine;
 using Coherent.SharedTier;
 using Coherent.Invalidation;
 using Coherent.Local;
@@ -21,14 +22,18 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     private readonly FamilyRegistry _families;
     private readonly L1Store _l1;
     private readonly CacheClock _clock;
-    private readonly FlightTable _flights = new();
-    private readonly TagTable _tags = new();
+    private readonly InvalidationGate _gate;
+
+    /// <summary>The gate's tag table, held here too: the hit path reads its clear version with one load fewer.</summary>
+    private readonly TagTable _tags;
     private readonly CoherentTelemetry _telemetry;
+    private readonly CacheEvents _events;
+    private readonly EntryBuilder _entries;
+    private readonly SharedTierClient? _shared;
 
     /// <summary>The telemetry's served-age histogram, held here: the hit path checks it is listened to, one load, not two.</summary>
     private readonly Histogram<double> _servedAge;
     private readonly ILogger _logger;
-    private readonly ICacheSerializer _serializer;
     private readonly ISharedTier? _tier;
     private readonly ITimer _sweeper;
     private readonly Random _random;
@@ -39,10 +44,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     /// <summary>The adapter logs what it bypasses under the cache's own category, so one filter covers both.</summary>
     internal ILogger Logger => _logger;
-    private readonly long _maxPayloadBytes;
-
-    /// <summary>See <see cref="CoherentCacheBuilder.CopyMutableValuesValue"/>.</summary>
-    private readonly bool _copyMutableValues;
     private readonly CancellationTokenSource _disposing = new();
     private readonly IReadOnlyList<SharedTierFamily> _sharedTierFamilies = [];
     private long _confirmedUpToMs = long.MaxValue;
@@ -53,17 +54,19 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         _families = families;
         _clock = new CacheClock(builder.TimeProviderValue, builder.LaggingHitClockForTests);
         _logger = builder.LoggerFactoryValue.CreateLogger("Coherent");
-        _serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
+        var serializer = SerializerSet.Create(builder.SerializerValue, builder.TypedSerializers, builder.SerializerFactories);
         _maxKeyLength = builder.MaxKeyLengthValue;
         _random = builder.RandomValue;
-        _maxPayloadBytes = builder.MaxPayloadBytesValue;
-        _copyMutableValues = builder.CopyMutableValuesValue;
         Name = builder.NameValue;
         // L1 before telemetry: the meter's instruments are published (and may be observed by a listener) while
         // CoherentTelemetry is constructed, and the l1-entries callback reads _l1. Nothing is evicted before construction ends.
         _l1 = new L1Store(builder.LocalCapacityValue, builder.LocalMaxWeightValue, builder.WeigherValue, _ => _telemetry!.Evictions.Increment());
         _telemetry = new CoherentTelemetry(Name, families, () => _l1.Count, () => PendingInvalidations, builder.MeterFactoryValue);
         _servedAge = _telemetry.ServedAge;
+        _events = new CacheEvents(_telemetry, _logger, _clock);
+        _entries = new EntryBuilder(serializer, _random, builder.MaxPayloadBytesValue, builder.CopyMutableValuesValue);
+        _gate = new InvalidationGate(_l1, _events);
+        _tags = _gate.Tags;
 
         // Entries are kept past expiry for fail-safe; the sweep drops those past retention so memory follows the live set.
         _sweeper = _clock.TimeProvider.CreateTimer(static s => ((CoherentCache)s!).Sweep(), this, SweepInterval, SweepInterval);
@@ -72,6 +75,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         {
             _sharedTierFamilies = sharedTier.Families;
             _tier = tierFactory.Create(sharedTier);
+            _shared = new SharedTierClient(_tier, _events, _disposing);
             _confirmedUpToMs = _clock.PreciseNowMs();
             _tier.Start(this);
         }
@@ -98,9 +102,21 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     internal L1Store Local => _l1;
 
-    internal FlightTable Flights => _flights;
+    internal FlightTable Flights => _gate.Flights;
 
-    internal Invalidation.TagTable Tags => _tags;
+    internal TagTable Tags => _tags;
+
+    /// <summary>The invalidation coordinator: the only judge of what may enter L1 or L2.</summary>
+    internal InvalidationGate Gate => _gate;
+
+    internal CacheEvents Events => _events;
+
+    internal EntryBuilder Entries => _entries;
+
+    /// <summary>The engine's calls into the shared tier; null without one.</summary>
+    internal SharedTierClient? Shared => _shared;
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) == 1;
 
     internal FamilyRegistry Families => _families;
 
@@ -132,7 +148,7 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
         return _l1.RemoveWhere(static (e, s) => e.RetainUntilMs <= s.now || !e.IsValid(s.clear), (now, clear));
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -1,3 +1,4 @@
+using Coherent.Invalidation;
 using Coherent.Stampede;
 
 namespace Coherent.Tests;
@@ -9,32 +10,34 @@ namespace Coherent.Tests;
 /// </summary>
 public sealed class FlightTableTests
 {
-    private static readonly Func<string, long, Flight> NewFlight = static (k, c) => new Flight(k, c, owned: true);
+    private static readonly Func<string, long, int, Flight> NewFlight = static (k, c, _) => new Flight(k, c, owned: true);
+
+    private static InvalidationGate NewGate() => new CoherentCacheBuilder().WithName($"flights-{Guid.NewGuid():N}").Build().Gate;
 
     [Fact]
     public void A_finished_run_still_in_the_table_is_replaced_not_joined()
     {
-        var table = new FlightTable();
-        var (failed, owner) = table.JoinOrStart("price:1", NewFlight, 0);
+        var gate = NewGate();
+        var (failed, owner) = gate.JoinOrStart("price:1", NewFlight, 0, asWaiter: true);
         Assert.True(owner);
         failed.Fail(new InvalidOperationException("source down"));
 
-        var (next, owns) = table.JoinOrStart("price:1", NewFlight, 0);
+        var (next, owns) = gate.JoinOrStart("price:1", NewFlight, 0, asWaiter: true);
         Assert.True(owns, "a caller after the failure joined the failed run");
         Assert.NotSame(failed, next);
 
         // The finished run's own removal must not take its replacement out of the table.
-        table.Remove(failed);
-        Assert.True(table.TryGet("price:1", out var current));
+        gate.Remove(failed);
+        Assert.True(gate.Flights.TryGet("price:1", out var current));
         Assert.Same(next, current);
     }
 
     [Fact]
     public void A_running_flight_is_joined()
     {
-        var table = new FlightTable();
-        var (first, _) = table.JoinOrStart("price:1", NewFlight, 0);
-        var (second, owner) = table.JoinOrStart("price:1", NewFlight, 0);
+        var gate = NewGate();
+        var (first, _) = gate.JoinOrStart("price:1", NewFlight, 0, asWaiter: true);
+        var (second, owner) = gate.JoinOrStart("price:1", NewFlight, 0, asWaiter: true);
         Assert.False(owner);
         Assert.Same(first, second);
     }

@@ -72,6 +72,21 @@ public sealed class SharedTierContractTests
         Assert.Equal(SharedTierState.Healthy, cache.SharedTierState);
     }
 
+    [Fact]
+    public async Task A_lease_taken_before_a_failed_version_capture_is_handed_back()
+    {
+        // The fill cannot be stamped, so it stays local: the lease taken for it must go back to the fleet's waiters, not
+        // be held until it expires (they would wait up to its whole time for a fill that never comes).
+        var factory = new RecordingFactory();
+        factory.Tier.CaptureFails = true;
+        await using var cache = new CoherentCacheBuilder().WithName("capture").WithSharedTier(factory).Build();
+
+        Assert.Equal(42, await cache.GetOrSetAsync("price:1", _ => ValueTask.FromResult(42), cancellationToken: T.Ct));
+        await T.Until(() => cache.Flights.Count == 0, "flight finished");
+        Assert.Equal(["price:1"], factory.Tier.Released.Select(l => l.Key));
+        Assert.Empty(factory.Tier.Stored);
+    }
+
     /// <summary>A contract-level stand-in: a backend that is always reachable and never holds anything.</summary>
     private sealed class RecordingFactory : ISharedTierFactory
     {
@@ -109,6 +124,13 @@ public sealed class SharedTierContractTests
 
         public List<SharedTierKey> Invalidations { get; } = [];
 
+        public List<SharedTierLease> Released { get; } = [];
+
+        public List<SharedTierKey> Stored { get; } = [];
+
+        /// <summary>An injected fault: reading the versions for a fill fails (the tier went away after the lease).</summary>
+        public bool CaptureFails { get; set; }
+
         public SharedTierGuarantees Guarantees => SharedTierGuarantees.All;
 
         public SharedTierState State => SharedTierState.Healthy;
@@ -125,10 +147,15 @@ public sealed class SharedTierContractTests
 
         public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) => ValueTask.FromResult(SharedTierRead.MissWithoutEpoch);
 
-        public ValueTask<bool> StoreIfEpochAsync(SharedTierKey key, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(expectedEpoch == _epoch);
+        public ValueTask<bool> StoreIfEpochAsync(SharedTierKey key, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
+        {
+            Stored.Add(key);
+            return ValueTask.FromResult(expectedEpoch == _epoch);
+        }
 
-        public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken) => ValueTask.FromResult(new SharedTierVersions(0, null));
+        public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken) => CaptureFails
+            ? ValueTask.FromException<SharedTierVersions>(new SharedTierUnavailableProbe())
+            : ValueTask.FromResult(new SharedTierVersions(0, null));
 
         public ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken) => ValueTask.FromResult(++_epoch);
 
@@ -146,10 +173,17 @@ public sealed class SharedTierContractTests
         public ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken) =>
             ValueTask.FromResult<SharedTierLease?>(new SharedTierLease(key, "t", _epoch));
 
-        public ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken)
+        {
+            Released.Add(lease);
+            return ValueTask.CompletedTask;
+        }
 
         public ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken) => ValueTask.FromResult(false);
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
+
+/// <summary>What the stand-in tier throws for an injected storage fault.</summary>
+internal sealed class SharedTierUnavailableProbe() : Exception("injected: the shared tier is unreachable");

@@ -7,7 +7,7 @@ namespace Coherent.Stampede;
 /// token; the factory's token is cancelled only when every waiting caller has given up (and never for a background run).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The CTS has no timer; nothing to release.")]
-internal sealed class Flight
+internal class Flight
 {
     private readonly CancellationTokenSource _cts = new();
     private readonly TaskCompletionSource<FlightResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -44,30 +44,19 @@ internal sealed class Flight
     /// <summary>A background run (early refresh, or abandoned by a soft timeout) finishes even with no one waiting.</summary>
     public bool IsBackground => Volatile.Read(ref _background) == 1;
 
-    /// <summary>Fences the run. Waits for a local store in progress (<see cref="TryStoreLocally"/>) to finish first, so that
-    /// after Fence returns the run's entry is either already in L1 (for the invalidation to remove) or never will be.</summary>
-    public void Fence()
-    {
-        lock (_storeLock)
-        {
-            Volatile.Write(ref _fenced, 1);
-        }
-    }
+    /// <summary>
+    /// Taken by a fence and by the run's local store (<see cref="Invalidation.InvalidationGate"/>), so that once the fence is
+    /// up the run's entry is either in L1 already (for the invalidation to remove) or never will be.
+    /// </summary>
+    public Lock StoreLock => _storeLock;
 
-    /// <summary>Runs <paramref name="store"/> unless the run is fenced, atomically with respect to <see cref="Fence"/>.</summary>
-    public bool TryStoreLocally<TState>(Action<TState> store, TState state)
-    {
-        lock (_storeLock)
-        {
-            if (Fenced)
-            {
-                return false;
-            }
+    /// <summary>Sets the fence; only <see cref="Invalidation.InvalidationGate.Fence"/> calls it, under <see cref="StoreLock"/>.</summary>
+    public void MarkFenced() => Volatile.Write(ref _fenced, 1);
 
-            store(state);
-            return true;
-        }
-    }
+    /// <summary>The tags the run started from (null when untagged), with <see cref="TagStamps"/>, their versions then.</summary>
+    public Invalidation.TagState[]? Tags => Volatile.Read(ref _tags);
+
+    public long[]? TagStamps => _tagStamps;
 
     public void MarkBackground() => Volatile.Write(ref _background, 1);
 
@@ -79,35 +68,6 @@ internal sealed class Flight
 
     /// <summary>Whether any caller is waiting on the run now.</summary>
     public bool HasWaiters => Volatile.Read(ref _waiters) > 0;
-
-    /// <summary>
-    /// True when a result of this run may not be given to a caller that starts now: the key was invalidated, overwritten,
-    /// cleared or tag-invalidated since the run began (its data may predate the write), or the run was abandoned.
-    /// </summary>
-    public bool IsStaleFor(long clearVersion)
-    {
-        if (Fenced || Abandoned || ClearStamp != clearVersion)
-        {
-            return true;
-        }
-
-        var tags = _tags;
-        if (tags is null)
-        {
-            return false;
-        }
-
-        var stamps = _tagStamps!;
-        for (var i = 0; i < tags.Length; i++)
-        {
-            if (Volatile.Read(ref tags[i].Version) != stamps[i])
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 
     /// <summary>Records the tag versions the run started from, so a tag invalidation during the run stops new joiners.</summary>
     public void SetTagSnapshot(Invalidation.TagState[]? tags, long[]? stamps)

@@ -15,37 +15,6 @@ internal sealed class CoherentTelemetry : IDisposable
 
     public static readonly ActivitySource ActivitySource = new(CoherentTelemetryNames.ActivitySourceName);
 
-    /// <summary>
-    /// Starts a span for a shared-tier step (L2 read or write, lease wait, fleet invalidation), a child of the caller's span
-    /// (Activity.Current flows through the awaits). Without a listener this is one check and no allocation.
-    /// </summary>
-    public static Activity? StartSpan(string name, string key, FamilyState family)
-    {
-        if (!ActivitySource.HasListeners())
-        {
-            return null;
-        }
-
-        var span = ActivitySource.StartActivity(name, ActivityKind.Client);
-        span?.SetTag("coherent.key", key);
-        span?.SetTag("coherent.family", family.Name);
-        return span;
-    }
-
-    /// <summary>The span's outcome: what the step ended in (hit, miss, stored, fenced, filled, ...).</summary>
-    public static void SetOutcome(Activity? span, string outcome) => span?.SetTag("coherent.outcome", outcome);
-
-    /// <summary>A step that threw: outcome <c>failed</c> and an error status (the cache goes on without the shared tier).</summary>
-    public static void SetFailed(Activity? span, Exception exception)
-    {
-        span?.SetTag("coherent.outcome", "failed");
-        span?.SetStatus(ActivityStatusCode.Error, exception.Message);
-    }
-
-    /// <summary>An L2 read's outcome for its span.</summary>
-    public static string ReadOutcome(in SharedTier.SharedTierRead result) =>
-        result.Status switch { SharedTier.SharedTierReadStatus.Unavailable => "unavailable", SharedTier.SharedTierReadStatus.Hit => "hit", _ => "miss" };
-
     /// <summary>The assembly's informational version (the package version), given to the meter.</summary>
     internal static readonly string? Version = typeof(CoherentTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
 
