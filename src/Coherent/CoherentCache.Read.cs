@@ -25,10 +25,9 @@ public sealed partial class CoherentCache
         // store-and-reload.
         if (key is not null && options?.SkipLocalRead != true && _l1.Map.Find(key) is { } entry)
         {
-            // The common hit, kept small (every field it reads sits in the entry's first two cache lines): not expired,
-            // before any early-refresh window (one comparison covers both), valid, confirmed, and stored as exactly a T.
+            // The common hit (IsHotHit), kept small.
             var now = _clock.NowMs;
-            if (now < entry.HotUntilMs && IsCurrent(entry, now) && IsExactly<T>(entry))
+            if (IsHotHit<T>(entry, now))
             {
                 RecordHit(entry, now);
                 return new ValueTask<T>(ExactValue<T>(entry));
@@ -38,6 +37,34 @@ public sealed partial class CoherentCache
         }
 
         return GetOrSetSlowAsync(key!, state, factory, options, cancellationToken);
+    }
+
+    /// <summary>
+    /// The common hit's test, kept small (every field it reads sits in the entry's first two cache lines): not expired, before
+    /// any early-refresh window (one comparison covers both), valid, confirmed, and stored as exactly a T.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsHotHit<T>(CacheEntry entry, long now) => now < entry.HotUntilMs && IsCurrent(entry, now) && IsExactly<T>(entry);
+
+    /// <summary>
+    /// The common hit for a key given as characters (HybridCache 11.0's span and interpolated keys), with no string made for
+    /// it; false for anything else, which the caller takes the ordinary way with the key as a string.
+    /// </summary>
+    internal bool TryGetHot<T>(ReadOnlySpan<char> key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out T value)
+    {
+        if (_l1.Map.Find(key) is { } entry)
+        {
+            var now = _clock.NowMs;
+            if (IsHotHit<T>(entry, now))
+            {
+                RecordHit(entry, now);
+                value = ExactValue<T>(entry);
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
     }
 
     /// <summary>The rest of the hit path: the early-refresh window, values of a subtype of T, null, copy-on-read entries.</summary>

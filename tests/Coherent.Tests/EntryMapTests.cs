@@ -92,6 +92,21 @@ public sealed class EntryMapTests : IAsyncLifetime
         Assert.True(map.IsRandomized, "a chain of MaxChain entries must switch the hash");
         Assert.Equal(colliding.Length, map.Count);
         Assert.All(colliding, e => Assert.True(map.TryGetValue(e.Key, out var found) && ReferenceEquals(found, e), e.Key));
+
+        // A key given as characters (HybridCache's span keys) hashes alike under the randomized hash too.
+        Assert.All(colliding, e => Assert.Same(e, map.Find(("x" + e.Key + "y").AsSpan(1, e.Key.Length))));
+        Assert.Null(map.Find("price:not-there".AsSpan()));
+    }
+
+    [Fact]
+    public void A_key_given_as_characters_finds_the_entry_stored_under_the_same_string()
+    {
+        var map = new EntryMap(16);
+        var stored = Entry("price:42");
+        map.AddOrReplace(stored);
+        Assert.Same(stored, map.Find("-price:42-".AsSpan(1, 8)));
+        Assert.Null(map.Find("price:4".AsSpan()));
+        Assert.Null(map.Find("price:420".AsSpan()));
     }
 
     /// <summary>

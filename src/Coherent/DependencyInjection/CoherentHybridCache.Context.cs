@@ -34,6 +34,22 @@ internal sealed partial class CoherentHybridCache
         return pending.IsCompletedSuccessfully ? pending : WithCallerTokenAsync(pending, cancellationToken);
     }
 
+    /// <summary>
+    /// A key as characters (also what HybridCache's interpolated-key overloads call): a hot L1 hit is served without making
+    /// a string of the key; anything else goes the ordinary way. Only a call with no options or tags of its own takes the
+    /// shortcut, and only when the defaults leave L1 reads on — exactly the calls whose hit the string overload serves alike.
+    /// </summary>
+    public override ValueTask<T> GetOrCreateAsync<TState, T>(ReadOnlySpan<char> key, TState state, Func<TState, CancellationToken, ValueTask<T>> factory,
+        HybridCacheEntryOptions? options = null, IEnumerable<string>? tags = null, CancellationToken cancellationToken = default)
+    {
+        if (options is null && tags is null && _options.Defaults?.SkipLocalRead != true && cache.TryGetHot<T>(key, out var value))
+        {
+            return new ValueTask<T>(value);
+        }
+
+        return GetOrCreateAsync(key.ToString(), state, factory, options, tags, cancellationToken);
+    }
+
     /// <summary>One call's factory, context and options: runs the factory, then hands its decisions to the entry options.</summary>
     private sealed class ContextCall<TState, T>(TState state, Func<TState, HybridCacheEntryContext, CancellationToken, ValueTask<T>> factory,
         HybridCacheEntryOptions? options, CacheEntryOptions entryOptions, HybridOptionsMap map)

@@ -13,7 +13,7 @@ namespace Coherent.Local;
 /// memory (node, then entry) before it could judge the entry; here the bucket points at the entry. With 1,000 resident keys
 /// neither fits the core's L1 data cache, and that second dependent load was most of the gap to a bare dictionary lookup.
 /// The bucket array hangs directly off the map (map → buckets → entry), buckets are a power of two at a load of at most
-/// 1/2 so a hit rarely walks a chain, and the hash is a seeded 64×64→128-bit multiply per 16 bytes (<see cref="FastHash"/>).
+/// 1/2 so a hit rarely walks a chain, and the hash is a seeded 64×64→128-bit multiply per 16 bytes (<see cref="FastHash(ReadOnlySpan{char}, ulong, ulong)"/>).
 /// <para>
 /// Concurrency: writers hold the bucket's stripe lock and publish each link with a volatile store; a reader follows links
 /// with volatile loads and sees the chain before or after a write, never a broken one (a removed entry keeps its link, so
@@ -39,7 +39,7 @@ internal sealed class EntryMap
     private readonly ulong _seed2;
     private volatile CacheEntry?[] _buckets;
 
-    /// <summary>Keys are hashed with Marvin (string.GetHashCode) instead of <see cref="FastHash"/>: set by a flood.</summary>
+    /// <summary>Keys are hashed with Marvin (string.GetHashCode) instead of <see cref="FastHash(ReadOnlySpan{char}, ulong, ulong)"/>: set by a flood.</summary>
     private volatile bool _randomized;
 
     /// <summary>Non-zero while a rebuild relinks entries: a reader's miss in that window is retried after it.</summary>
@@ -100,6 +100,33 @@ internal sealed class EntryMap
         }
 
         return MissOrRetry(buckets, key);
+    }
+
+    /// <summary>
+    /// The entry under the key spelled by <paramref name="key"/>, or null, without making a string of it (HybridCache 11.0's
+    /// span and interpolated keys). The same hash as a string's, so either finds what the other stored.
+    /// </summary>
+    public CacheEntry? Find(ReadOnlySpan<char> key)
+    {
+        while (true)
+        {
+            var buckets = _buckets;
+            var hash = Hash(key);
+            for (var e = Volatile.Read(ref buckets[hash & (buckets.Length - 1)]); e is not null; e = Volatile.Read(ref e.MapNext))
+            {
+                if (e.MapHash == hash && key.SequenceEqual(e.Key))
+                {
+                    return e;
+                }
+            }
+
+            if (_rebuilding == 0 && ReferenceEquals(buckets, _buckets))
+            {
+                return null;
+            }
+
+            WaitForRebuild();
+        }
     }
 
     public bool ContainsKey(string key) => Find(key) is not null;
@@ -247,7 +274,7 @@ internal sealed class EntryMap
         return found;
     }
 
-    /// <summary>The rest of <see cref="Find"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
+    /// <summary>The rest of <see cref="Find(string)"/> from the first entry with the key's hash, comparing keys by their characters.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private CacheEntry? FindFrom(CacheEntry? e, CacheEntry?[] buckets, int hash, string key)
     {
@@ -286,6 +313,9 @@ internal sealed class EntryMap
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int Hash(string key) => _randomized ? key.GetHashCode() & 0x7FFF_FFFF : FastHash(key, _seed, _seed2);
+
+    /// <summary>The same value as <see cref="Hash(string)"/> for the same characters (string.GetHashCode of a span equals the string's).</summary>
+    private int Hash(ReadOnlySpan<char> key) => _randomized ? string.GetHashCode(key) & 0x7FFF_FFFF : FastHash(key, _seed, _seed2);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsKey(string stored, string key) => ReferenceEquals(stored, key) || string.Equals(stored, key, StringComparison.Ordinal);
@@ -343,9 +373,12 @@ internal sealed class EntryMap
     /// string is read). Not a cryptographic hash; the chain limit handles what the seed does not. Non-negative.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int FastHash(string key, ulong seed, ulong seed2)
+    internal static int FastHash(string key, ulong seed, ulong seed2) => FastHash(key.AsSpan(), seed, seed2);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int FastHash(ReadOnlySpan<char> key, ulong seed, ulong seed2)
     {
-        ref var p = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(key.AsSpan()));
+        ref var p = ref Unsafe.As<char, byte>(ref MemoryMarshal.GetReference(key));
         var length = key.Length * 2;
         var state = seed2 ^ (ulong)length;
         ulong a, b;
