@@ -121,12 +121,12 @@ internal static class HitAbRun
         return last;
     }
 
-    /// <summary>Resolves Coherent from the other build's folder; everything else from the default context (shared).</summary>
-    private sealed class OtherBuild(string coherentPath) : AssemblyLoadContext("other-build")
+    /// <summary>Resolves Coherent (and Coherent.Redis) from the other build's folder; everything else from the default context (shared).</summary>
+    internal sealed class OtherBuild(string coherentPath) : AssemblyLoadContext("other-build")
     {
         private readonly string _folder = Path.GetDirectoryName(coherentPath)!;
 
         protected override Assembly? Load(AssemblyName name) =>
-            name.Name == "Coherent" ? LoadFromAssemblyPath(Path.Combine(_folder, "Coherent.dll")) : null;
+            name.Name is "Coherent" or "Coherent.Redis" ? LoadFromAssemblyPath(Path.Combine(_folder, name.Name + ".dll")) : null;
     }
 }

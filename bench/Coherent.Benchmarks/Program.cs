@@ -8,6 +8,7 @@ using Coherent.Benchmarks;
 //   hit-ab    the L1 hit of this build against another build's Coherent.dll, alternating in one process
 //   hybrid-hit  the L1 hit through the HybridCache adapter against Coherent's own, interleaved (optional: rounds)
 //   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
+//   l2-ab <other Coherent.dll> [trials]   the L2 hit of this build against another build's, alternating in one process
 //   redis-bulk [rounds]   100 keys at once (GetOrSetManyAsync) against one L2 hit and against loops of single calls
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 //   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads and Coherent's L2 hit on Memcached

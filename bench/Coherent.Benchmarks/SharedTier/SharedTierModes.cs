@@ -19,6 +19,9 @@ internal static class SharedTierModes
             case "redis-fleet-load":
                 await FleetLoadRun.RunAsync(args[1..]);
                 return true;
+            case "l2-ab":
+                await L2AbRun.RunAsync(args[1..]);
+                return true;
             case "redis-bulk":
                 await BulkRun.RunAsync(args[1..]);
                 return true;
