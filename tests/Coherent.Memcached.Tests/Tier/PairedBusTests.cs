@@ -126,6 +126,31 @@ public sealed class PairedBusTests
     }
 
     [Fact]
+    public async Task An_invalidation_the_retry_queue_lands_later_is_announced_when_it_lands()
+    {
+        await using var redis = await RedisProcess.StartForTestAsync();
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var (a, b) = await PairAsync(redis, server);
+        await using var _a = a;
+        await using var _b = b;
+        Assert.Equal("old", await Get(b, "long:r", "old"));
+
+        server.Pause();
+        try
+        {
+            await Assert.ThrowsAsync<InvalidationFailedException>(() => a.Cache.InvalidateAsync("long:r", Ct).AsTask());
+            Assert.Equal("old", await Get(b, "long:r", "new")); // not landed, not announced: B's copy stands
+        }
+        finally
+        {
+            server.Resume();
+        }
+
+        await Eventually.TrueAsync(() => a.Tier.PendingInvalidations == 0, TimeSpan.FromSeconds(10), "the queued invalidation never landed");
+        await Eventually.TrueAsync(async () => await Get(b, "long:r", "new") == "new", AtOnce, "the late landing was not announced: B kept its copy");
+    }
+
+    [Fact]
     public async Task Without_a_transport_L1_copies_live_at_most_max_staleness()
     {
         await using var server = await MemcachedProcess.StartForTestAsync();
