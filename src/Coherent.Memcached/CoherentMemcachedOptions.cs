@@ -67,6 +67,20 @@ public sealed class CoherentMemcachedOptions
     /// </summary>
     public int MaxPendingInvalidations { get; set; } = 10_000;
 
+    /// <summary>
+    /// The invalidation bus's wire, lent by another backend (Memcached has no pub/sub), e.g.
+    /// <c>RedisInvalidation.CreateTransport(connection, "myapp")</c> from Coherent.Redis. Null (the default): no bus, and
+    /// every L1 copy lives at most its family's MaxStaleness. Set: the tier runs the core's invalidation bus over it and
+    /// announces each invalidation, write-through, tag bump and clear after it lands in Memcached, so L1 copies live as
+    /// long as on Redis while heartbeats confirm them. The announcement is not atomic with the write: a node that dies
+    /// between the two leaves other nodes' L1 copies until they expire (up to their family's Ttl). Every node of the
+    /// application must use the same transport settings; one transport per cache.
+    /// </summary>
+    public IInvalidationTransport? InvalidationTransport { get; set; }
+
+    /// <summary>How often the bus (with <see cref="InvalidationTransport"/>) publishes this node's heartbeat. Default 250 ms; keep each family's MaxStaleness at least 4 times it.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     internal void Validate(ICollection<string> problems)
     {
         ParseServers(Servers, problems);
@@ -89,6 +103,11 @@ public sealed class CoherentMemcachedOptions
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
+        if (InvalidationTransport is { } transport && Memcached.MemcachedTier.IsClaimed(transport))
+        {
+            problems.Add("Memcached InvalidationTransport is already used by another cache: give each cache its own transport.");
+        }
         if (MaxPendingInvalidations is < 1 or > 10_000_000)
         {
             problems.Add($"Memcached MaxPendingInvalidations must be between 1 and 10,000,000; got {MaxPendingInvalidations}.");

@@ -3,8 +3,8 @@ using Coherent.Memcached;
 namespace Coherent;
 
 /// <summary>
-/// Adds the Memcached shared tier (L2 with fenced stores and fleet leases; no invalidation bus, so L1 copies live at most
-/// their family's max-staleness) to a <see cref="CoherentCacheBuilder"/>, by hand or inside <c>AddCoherentCache(...)</c>.
+/// Adds the Memcached shared tier (L2 with fenced stores and fleet leases; no invalidation bus of its own, so L1 copies live
+/// at most their family's max-staleness unless <see cref="CoherentMemcachedOptions.InvalidationTransport"/> lends one) to a <see cref="CoherentCacheBuilder"/>, by hand or inside <c>AddCoherentCache(...)</c>.
 /// Settings are read and validated when the cache is built, and every problem is listed in one
 /// <see cref="CoherentConfigurationException"/>.
 /// </summary>

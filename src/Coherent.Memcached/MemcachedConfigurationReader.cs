@@ -16,6 +16,7 @@ internal static class MemcachedConfigurationReader
     {
         ServersKey, "KeyPrefix", "SigningKey", "MaxItemBytes", "OperationTimeout", "ConnectTimeout", "PoolSize",
         "BreakerFailureThreshold", "ProbeInterval", "FlushOnReadmit", "RetryInterval", "MaxPendingInvalidations",
+        "HeartbeatInterval",
     };
 
     public static void Read(IConfigurationSection section, CoherentMemcachedOptions options, ICollection<string> problems)
@@ -50,6 +51,7 @@ internal static class MemcachedConfigurationReader
         if (ConfigurationValues.ReadBoolean(section, "FlushOnReadmit", problems) is { } flush) { options.FlushOnReadmit = flush; }
         if (ConfigurationValues.ReadDuration(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
         if (ConfigurationValues.ReadInt64(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = Clamp(pending); }
+        if (ConfigurationValues.ReadDuration(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
     }
 
     /// <summary>Base64, so a secret store can hold it; the value is never echoed in a problem.</summary>

@@ -74,6 +74,15 @@ internal sealed class MemcachedSetup(CoherentCacheBuilder builder, string? serve
         // Building is synchronous (Build()); the store's start reads each server's item size limit, bounded by the
         // operation timeout per server, and falls back to 1 MB when none answers (a server down at build time is no error).
         var store = Task.Run(() => MemcachedStore.CreateAsync(options, context.TimeProvider)).GetAwaiter().GetResult();
-        return new MemcachedTier(store, options, context);
+        try
+        {
+            return new MemcachedTier(store, options, context);
+        }
+        catch
+        {
+            // The transport was claimed by another cache since validation: do not leak the connections just opened.
+            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
     }
 }

@@ -57,7 +57,9 @@ internal sealed partial class MemcachedTier
         {
             var envelope = await EnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
             var owner = Owner(key);
-            return Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
+            var epoch = Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
+            await AnnounceAsync(PendingInvalidation.ForKey(key), version: 0).ConfigureAwait(false);
+            return epoch;
         }
         catch (PayloadTooLargeException)
         {
@@ -99,21 +101,29 @@ internal sealed partial class MemcachedTier
         }
     }
 
-    /// <summary>Sends one invalidation: a key's item deleted, or a tag's or the clear counter incremented.</summary>
+    /// <summary>
+    /// Sends one invalidation (a key's item deleted, or a tag's or the clear counter incremented), then announces it on the
+    /// paired bus if there is one. The retry queue sends through here too, so a write that lands late is announced then.
+    /// </summary>
     private async Task SendAsync(PendingInvalidation write, CancellationToken cancellationToken)
     {
+        long version = 0;
         switch (write.Kind)
         {
             case PendingInvalidationKind.Key:
                 await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
                 break;
             case PendingInvalidationKind.Tag:
-                Observe(VersionKey.Tag(write.Name), (long)await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false), report: false);
+                version = (long)await _store.BumpVersionAsync(VersionKey.Tag(write.Name), cancellationToken).ConfigureAwait(false);
+                Observe(VersionKey.Tag(write.Name), version, report: false);
                 break;
             default:
-                Observe(VersionKey.Clear, (long)await _store.BumpVersionAsync(VersionKey.Clear, cancellationToken).ConfigureAwait(false), report: false);
+                version = (long)await _store.BumpVersionAsync(VersionKey.Clear, cancellationToken).ConfigureAwait(false);
+                Observe(VersionKey.Clear, version, report: false);
                 break;
         }
+
+        await AnnounceAsync(write, version).ConfigureAwait(false);
     }
 
     /// <summary>

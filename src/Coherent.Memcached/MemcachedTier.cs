@@ -12,8 +12,9 @@ namespace Coherent.Memcached;
 /// The shared tier on Memcached (1.6+, meta protocol). The key's epoch is its item's CAS: a fill stores with <c>ms … C&lt;cas&gt;</c>
 /// using the CAS of the read that missed (a lease placeholder's), and every write-through and invalidation changes or removes
 /// the item, so a fill computed before it fails. Leases are Memcached's own (<c>mg … N</c> → <c>W</c>/<c>Z</c>); tags and
-/// clear are <c>ma</c> counters read with the entry in one round trip. No invalidation bus: the engine keeps L1 copies at
-/// most their family's MaxStaleness. Reads (<c>MemcachedTier.Reads.cs</c>), writes and the retry queue
+/// clear are <c>ma</c> counters read with the entry in one round trip. No invalidation bus of its own: without a transport
+/// lent by another backend the engine keeps L1 copies at most their family's MaxStaleness; with one, the core's bus runs
+/// over it (<c>MemcachedTier.Bus.cs</c>). Reads (<c>MemcachedTier.Reads.cs</c>), writes and the retry queue
 /// (<c>MemcachedTier.Writes.cs</c>, <c>MemcachedTier.Retries.cs</c>), leases (<c>MemcachedTier.Leases.cs</c>).
 /// No Memcached exception ever leaves the tier: reads answer Unavailable, writes throw Coherent's typed exceptions.
 /// </summary>
@@ -45,6 +46,7 @@ internal sealed partial class MemcachedTier : ISharedTier
         _queueCollapses = _meter.CreateCounter<long>("coherent.memcached.pending_collapsed", "{collapse}", description: "Times the queue of invalidations waiting for Memcached was full and collapsed into one clear of the whole cache.");
         _meter.CreateObservableUpDownCounter("coherent.memcached.servers_down", () => store.Cluster.Servers.Count(s => s.Health.IsDown), "{server}", description: "Memcached servers marked down (their keys go to the next server on the ring).");
         CacheName = context.CacheName;
+        ClaimTransport();
     }
 
     public string CacheName { get; }
@@ -56,10 +58,14 @@ internal sealed partial class MemcachedTier : ISharedTier
     /// <summary>Entries refused on read, by reason (tests and diagnostics).</summary>
     internal ConcurrentDictionary<SharedTierEnvelopeRejection, long> Rejections { get; } = new();
 
-    /// <summary>Fenced stores, and Memcached's own leases; no invalidation bus (Memcached has no pub/sub).</summary>
-    public SharedTierGuarantees Guarantees => SharedTierGuarantees.FencedStores | SharedTierGuarantees.FleetLeases;
+    /// <summary>Fenced stores, and Memcached's own leases; an invalidation bus only over a lent transport (Memcached has no pub/sub).</summary>
+    public SharedTierGuarantees Guarantees => SharedTierGuarantees.FencedStores | SharedTierGuarantees.FleetLeases
+        | (HasBus ? SharedTierGuarantees.InvalidationBus : SharedTierGuarantees.None);
 
-    /// <summary>Unavailable when every server is marked down, degraded when some are (their keys live elsewhere meanwhile).</summary>
+    /// <summary>
+    /// Unavailable when every server is marked down, degraded when some are (their keys live elsewhere meanwhile) or while
+    /// the paired bus is suspect (L1 then falls back to each family's MaxStaleness).
+    /// </summary>
     public SharedTierState State
     {
         get
@@ -71,7 +77,8 @@ internal sealed partial class MemcachedTier : ISharedTier
                 down += server.Health.IsDown ? 1 : 0;
             }
 
-            return down == 0 ? SharedTierState.Healthy : down == servers.Count ? SharedTierState.Unavailable : SharedTierState.Degraded;
+            return down == servers.Count ? SharedTierState.Unavailable
+                : down > 0 || _bus is { Suspect: true } ? SharedTierState.Degraded : SharedTierState.Healthy;
         }
     }
 
@@ -80,7 +87,15 @@ internal sealed partial class MemcachedTier : ISharedTier
     public void Start(ISharedTierHost host)
     {
         _host = host;
-        MemcachedLog.NoBus(_logger, CacheName);
+        if (_options.InvalidationTransport is { } transport)
+        {
+            StartBus(host, transport);
+        }
+        else
+        {
+            MemcachedLog.NoBus(_logger, CacheName);
+        }
+
         _retries = CreateRetryQueue(host);
         _retries.Start();
     }
@@ -100,10 +115,19 @@ internal sealed partial class MemcachedTier : ISharedTier
         await _stopping.CancelAsync().ConfigureAwait(false);
 
         // Queued invalidations would otherwise vanish with the process: one last attempt, and a log line for each that failed.
+        // The bus stops after it, so what lands then is still announced.
         if (_retries is not null)
         {
             await _retries.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_bus is not null)
+        {
+            await _bus.DisposeAsync().ConfigureAwait(false);
+        }
+
+        ReleaseTransport();
+
         _meter.Dispose();
         await _store.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();

@@ -83,11 +83,7 @@ public sealed class CoherentRedisOptions
 
     internal void Validate(ICollection<string> problems)
     {
-        if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
-        {
-            problems.Add($"Redis key prefix must be 1-64 characters of letters, digits and -_.: ; got '{KeyPrefix}'.");
-        }
-
+        ValidateNaming(problems);
         if (MaxPayloadBytes is < 1)
         {
             problems.Add($"Redis max payload must be positive; got {MaxPayloadBytes}.");
@@ -98,7 +94,6 @@ public sealed class CoherentRedisOptions
             problems.Add($"Redis signing key must be at least 16 bytes; got {SigningKey.Length}.");
         }
 
-        ConfigurationValues.CheckDuration(problems, "Redis", nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
         ConfigurationValues.CheckDuration(problems, "Redis", nameof(ConnectTimeout), ConnectTimeout, TimeSpan.FromMinutes(5));
         ConfigurationValues.CheckDuration(problems, "Redis", nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
         ConfigurationValues.CheckDuration(problems, "Redis", nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
@@ -117,5 +112,16 @@ public sealed class CoherentRedisOptions
         {
             problems.Add($"Redis BreakerFailureThreshold must be at least 1; got {BreakerFailureThreshold}.");
         }
+    }
+
+    /// <summary>The key prefix and operation timeout: all that the bus transport alone (<see cref="RedisInvalidation"/>) needs too.</summary>
+    internal void ValidateNaming(ICollection<string> problems)
+    {
+        if (string.IsNullOrEmpty(KeyPrefix) || KeyPrefix.Length > 64 || !KeyPrefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':'))
+        {
+            problems.Add($"Redis key prefix must be 1-64 characters of letters, digits and -_.: ; got '{KeyPrefix}'.");
+        }
+
+        ConfigurationValues.CheckDuration(problems, "Redis", nameof(OperationTimeout), OperationTimeout, TimeSpan.FromMinutes(1));
     }
 }

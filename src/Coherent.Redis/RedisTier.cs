@@ -16,7 +16,7 @@ namespace Coherent.Redis;
 /// Redis pub/sub (<see cref="RedisInvalidationTransport"/>).
 /// Never throws from reads: a failure is an unavailable read, counted by the circuit breaker.
 /// </summary>
-internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
+internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener, IRedisCalls
 {
     private readonly IConnectionMultiplexer _connection;
     private readonly bool _ownsConnection;
@@ -98,7 +98,8 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
         }
 
         _connection.ConnectionFailed += OnConnectionFailed;
-        _transport = new RedisInvalidationTransport(this, _connection, _options);
+        _transport = new RedisInvalidationTransport(_connection, _keys, this, _options.OperationTimeout, _logger, watchConnection: false,
+            _options.BeforeSubscribe, _options.DropIncomingMessage);
         _bus = new InvalidationBus(host, _transport, new InvalidationBusOptions
         {
             HeartbeatInterval = _options.HeartbeatInterval,
@@ -211,6 +212,8 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener
             throw;
         }
     }
+
+    Task<T> IRedisCalls.CallAsync<T>(Task<T> call, CancellationToken cancellationToken) => CallAsync(call, cancellationToken);
 
     /// <summary>
     /// Issues a frame-publishing script. The bus calls this under its send lock, so sequence numbers reach Redis in the order

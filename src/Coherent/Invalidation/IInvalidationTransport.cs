@@ -14,7 +14,9 @@ namespace Coherent.SharedTier;
 /// detects itself.</para>
 /// <para>Frames that announce a write are not published through this interface: a tier publishes them in the same
 /// atomic step as the write (<see cref="InvalidationBus.SendInvalidation{T}"/>), so a write that lands is always
-/// announced. Only heartbeats go through <see cref="PublishOrdered"/>.</para>
+/// announced. Only heartbeats go through <see cref="PublishOrdered"/>. A storage-only backend that borrows another's
+/// transport cannot do that: it publishes its write frames with <see cref="Publish"/>, after the write landed (not atomic;
+/// see <c>docs/shared-tier.md</c>, "A backend without a bus").</para>
 /// </remarks>
 public interface IInvalidationTransport
 {
@@ -45,6 +47,15 @@ public interface IInvalidationTransport
     /// per route; <paramref name="frame"/> builds the frame for the number of copies, which the receiver counts.
     /// </summary>
     Task PublishOrdered(Func<int, string> frame);
+
+    /// <summary>
+    /// Publishes one frame announcing a write, on one route (does not wait for it: returns the publication's task, bounded by
+    /// the transport's own timeout). For a tier whose store cannot publish in the same step as its write; the bus calls it
+    /// under its send lock, so one sender's write frames leave in the order they were numbered. The default publishes through
+    /// <see cref="PublishOrdered"/>: on a transport with several routes, receivers then refuse the extra copies as replays
+    /// (harmless, but counted), so such a transport should override it.
+    /// </summary>
+    Task Publish(string frame) => PublishOrdered(_ => frame);
 
     /// <summary>
     /// Stores <paramref name="sender"/>'s last issued sequence number (fire and forget; called under the send lock after the

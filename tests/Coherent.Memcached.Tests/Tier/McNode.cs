@@ -12,10 +12,13 @@ internal sealed class McNode : IAsyncDisposable
 {
     public static readonly TimeSpan MaxStaleness = TimeSpan.FromSeconds(1);
 
-    private McNode(CoherentCache cache, CapturingLogs logs)
+    private readonly IDisposable? _owned;
+
+    private McNode(CoherentCache cache, CapturingLogs logs, IDisposable? owned = null)
     {
         Cache = cache;
         Logs = logs;
+        _owned = owned;
     }
 
     public CoherentCache Cache { get; }
@@ -25,6 +28,30 @@ internal sealed class McNode : IAsyncDisposable
     public MemcachedTier Tier => (MemcachedTier)Cache.Tier!;
 
     public MemcachedStore Store => Tier.Store;
+
+    /// <summary>
+    /// A node paired with the Redis bus: its own connection to <paramref name="redis"/> (owned by the node, as a separate
+    /// process would have it), heartbeats every 50 ms.
+    /// </summary>
+    public static async Task<McNode> StartPairedAsync(string servers, string prefix, RedisProcess redis, Action<CoherentCacheBuilder>? build = null)
+    {
+        var connection = await redis.ConnectAsync();
+        try
+        {
+            var transport = RedisInvalidation.CreateTransport(connection, prefix, TimeSpan.FromMilliseconds(300));
+            var node = Start(servers, prefix, o =>
+            {
+                o.InvalidationTransport = transport;
+                o.HeartbeatInterval = TimeSpan.FromMilliseconds(50);
+            }, build);
+            return new McNode(node.Cache, node.Logs, connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
 
     public static McNode Start(string servers, string prefix, Action<CoherentMemcachedOptions>? memcached = null, Action<CoherentCacheBuilder>? build = null)
     {
@@ -49,5 +76,9 @@ internal sealed class McNode : IAsyncDisposable
 
     public bool HasLocal(string key) => Cache.Local.Peek(key, out _);
 
-    public ValueTask DisposeAsync() => Cache.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Cache.DisposeAsync();
+        _owned?.Dispose();
+    }
 }
