@@ -100,14 +100,18 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
 
     internal CacheClock Clock => _clock;
 
+    /// <summary>Internal, not private, only because a flight peeks at the entry it refreshes (<c>Flight&lt;TState,T&gt;</c>); tests use <see cref="Diagnostics"/>.</summary>
     internal L1Store Local => _l1;
 
-    internal FlightTable Flights => _gate.Flights;
+    private FlightTable Flights => _gate.Flights;
 
     internal TagTable Tags => _tags;
 
-    /// <summary>The invalidation coordinator: the only judge of what may enter L1 or L2.</summary>
+    /// <summary>The invalidation coordinator: the only judge of what may enter L1 or L2. Internal for the flights that ask it; tests use <see cref="Diagnostics"/>.</summary>
     internal InvalidationGate Gate => _gate;
+
+    /// <summary>The seam through which tests, the harness and the benchmarks look into the engine (allocates nothing).</summary>
+    internal CacheDiagnostics Diagnostics => new(_l1, _gate, _tier);
 
     internal CacheEvents Events => _events;
 
@@ -119,8 +123,6 @@ public sealed partial class CoherentCache : ICoherentCache, IAsyncDisposable, ID
     internal bool IsDisposed => Volatile.Read(ref _disposed) == 1;
 
     internal FamilyRegistry Families => _families;
-
-    internal ISharedTier? Tier => _tier;
 
     long ISharedTierHost.NowMs() => _clock.PreciseNowMs();
 

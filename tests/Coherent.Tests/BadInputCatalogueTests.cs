@@ -100,7 +100,7 @@ public sealed class BadInputCatalogueTests
         var ex = await Assert.ThrowsAsync<FactoryTimeoutException>(async () => await T.Soon(cache.GetOrSetAsync("price:1", _ => new ValueTask<int>(never.Task), cancellationToken: T.Ct).AsTask()));
         Assert.Equal(TimeSpan.FromMilliseconds(100), ex.Timeout);
         Assert.True(watch.ElapsedMilliseconds < 2000, $"took {watch.ElapsedMilliseconds} ms");
-        await T.Until(() => cache.Flights.Count == 0, "flight left the table");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "flight left the table");
 
         // The hung factory finishing later stores nothing, and the key works again.
         never.SetResult(666);
@@ -124,7 +124,7 @@ public sealed class BadInputCatalogueTests
 
         // The abandoned factory finishing late does not overwrite the newer value.
         never.SetResult(666);
-        await T.Until(() => cache.Flights.Count == 0, "abandoned flight left the table");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "abandoned flight left the table");
         Assert.Equal(7, await cache.GetOrSetAsync("price:1", _ => T.Value(8), cancellationToken: T.Ct));
     }
 
@@ -246,7 +246,7 @@ public sealed class BadInputCatalogueTests
 
         Assert.NotNull((await cache.TryGetAsync<Node>("copy:ok", T.Ct)).Value);
         Assert.False((await cache.TryGetAsync<Node>("copy:cycle", T.Ct)).Found);
-        Assert.Equal(0, cache.Flights.Count);
+        Assert.Equal(0, cache.Diagnostics.FlightCount);
 
         // Without copy-on-read (and without a shared tier) values are never serialized: the same objects are fine.
         Assert.Same(cyclic, await cache.GetOrSetAsync("price:cycle", _ => T.Value(cyclic), cancellationToken: T.Ct));

@@ -82,7 +82,7 @@ public sealed class BadInputTests
         // From a factory: all callers get the typed exception and nothing is cached.
         await Assert.ThrowsAsync<PayloadTooLargeException>(async () => await cache.GetOrSetAsync("basket:2", _ => T.Value(big), cancellationToken: T.Ct));
         Assert.False((await cache.TryGetAsync<Basket>("basket:2", T.Ct)).Found);
-        Assert.Equal(0, cache.Flights.Count);
+        Assert.Equal(0, cache.Diagnostics.FlightCount);
     }
 
     [Fact]

@@ -52,21 +52,21 @@ public sealed class DoorkeeperTests
             await cache.SetAsync($"price:w{i}", i, cancellationToken: T.Ct);
         }
 
-        cache.Local.DoMaintenance();
+        cache.Diagnostics.MaintainLocal();
         Assert.InRange(cache.LocalCount, 1, 20);
 
         // Full: a new key is computed and served, not cached; its second miss caches it; the third read hits.
         runs = 0;
         Assert.Equal(7, await cache.GetOrSetAsync("price:new", Factory, cancellationToken: T.Ct));
-        Assert.False(cache.Local.Peek("price:new", out _));
+        Assert.False(cache.Diagnostics.HasLocal("price:new"));
         Assert.Equal(7, await cache.GetOrSetAsync("price:new", Factory, cancellationToken: T.Ct));
-        Assert.True(cache.Local.Peek("price:new", out _));
+        Assert.True(cache.Diagnostics.HasLocal("price:new"));
         Assert.Equal(7, await cache.GetOrSetAsync("price:new", Factory, cancellationToken: T.Ct));
         Assert.Equal(2, runs);
 
         // An explicit write is cached at once, full or not.
         await cache.SetAsync("price:written", 1, cancellationToken: T.Ct);
-        Assert.True(cache.Local.Peek("price:written", out _));
+        Assert.True(cache.Diagnostics.HasLocal("price:written"));
     }
 
     [Fact]
@@ -78,10 +78,10 @@ public sealed class DoorkeeperTests
             await cache.SetAsync($"price:w{i}", i, cancellationToken: T.Ct);
         }
 
-        cache.Local.DoMaintenance();
+        cache.Diagnostics.MaintainLocal();
         await cache.ClearAsync(T.Ct);
 
         Assert.Equal(3, await cache.GetOrSetAsync("price:after", _ => ValueTask.FromResult(3), cancellationToken: T.Ct));
-        Assert.True(cache.Local.Peek("price:after", out _));
+        Assert.True(cache.Diagnostics.HasLocal("price:after"));
     }
 }

@@ -59,7 +59,8 @@ public sealed class ExpiryTests
         for (var i = 0; i < 2_000; i++)
         {
             await cache.SetAsync($"price:{i}", i, cancellationToken: T.Ct);
-            Assert.True(cache.Local.Peek($"price:{i}", out var e));
+            var e = cache.Diagnostics.LocalEntry($"price:{i}");
+            Assert.NotNull(e);
             ttls.Add(e.ExpiresAtMs - start);
         }
 
@@ -228,7 +229,7 @@ public sealed class XFetchTests
 
         var runs = 0;
         Assert.Equal(1, await cache.GetOrSetAsync<int>("price:1", _ => { Interlocked.Increment(ref runs); throw new InvalidOperationException("down"); }, cancellationToken: T.Ct));
-        await T.Until(() => cache.Flights.Count == 0 && runs == 1, "background refresh failed");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0 && runs == 1, "background refresh failed");
         Assert.Equal(1, metrics.Counter("coherent.factory.failures", "price"));
         Assert.Equal(0, metrics.Counter("coherent.fail_safe.activations", "price"));
         Assert.Equal(0, metrics.Counter("coherent.requests", "price", "stale"));
@@ -281,13 +282,14 @@ public sealed class XFetchTests
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         for (var i = 0; i < 400; i++)
         {
-            Assert.True(cache.Local.Peek($"price:{i}", out var e));
+            var e = cache.Diagnostics.LocalEntry($"price:{i}");
+            Assert.NotNull(e);
             time.Advance(TimeSpan.FromMilliseconds(e.ExpiresAtMs - 100 - now));
             now = time.GetUtcNow().ToUnixTimeMilliseconds();
             await cache.GetOrSetAsync($"price:{i}", _ => { Interlocked.Increment(ref refreshed); return T.Value(1); }, cancellationToken: T.Ct);
         }
 
-        await T.Until(() => cache.Flights.Count == 0, "refreshes finished");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "refreshes finished");
         Assert.InRange(refreshed, (int)(400 * 0.26), (int)(400 * 0.47)); // e^-1 = 0.37 ± ~4.5σ
     }
 }

@@ -143,7 +143,7 @@ public sealed class FencingTests
         await T.Soon(refresh.Started.Task);
         await cache.InvalidateAsync("price:1", T.Ct);
         refresh.Release.SetResult();
-        await T.Until(() => cache.Flights.Count == 0, "refresh finished");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "refresh finished");
         Assert.False((await cache.TryGetAsync<string>("price:1", T.Ct)).Found);
     }
 }

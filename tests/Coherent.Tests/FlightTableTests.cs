@@ -12,7 +12,7 @@ public sealed class FlightTableTests
 {
     private static readonly Func<string, long, int, Flight> NewFlight = static (k, c, _) => new Flight(k, c, owned: true);
 
-    private static InvalidationGate NewGate() => new CoherentCacheBuilder().WithName($"flights-{Guid.NewGuid():N}").Build().Gate;
+    private static InvalidationGate NewGate() => new CoherentCacheBuilder().WithName($"flights-{Guid.NewGuid():N}").Build().Diagnostics.Gate;
 
     [Fact]
     public void A_finished_run_still_in_the_table_is_replaced_not_joined()

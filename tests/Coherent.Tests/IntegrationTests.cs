@@ -120,7 +120,7 @@ public sealed class IntegrationTests
 
         // DisableLocalCacheWrite: computed and returned, not kept; the next plain read computes again, and then keeps it.
         Assert.Equal("v1", await hybrid.GetOrCreateAsync("product:1", Load, noLocalWrite, cancellationToken: T.Ct));
-        Assert.False(coherent.Local.Peek("product:1", out _));
+        Assert.False(coherent.Diagnostics.HasLocal("product:1"));
         Assert.Equal("v2", await hybrid.GetOrCreateAsync("product:1", Load, cancellationToken: T.Ct));
         Assert.Equal("v2", await hybrid.GetOrCreateAsync("product:1", Load, cancellationToken: T.Ct));
 
@@ -136,7 +136,7 @@ public sealed class IntegrationTests
         // SetAsync with DisableLocalCacheWrite drops the older local value rather than leave it to be served.
         await hybrid.SetAsync("product:2", "old", cancellationToken: T.Ct);
         await hybrid.SetAsync("product:2", "new", noLocalWrite, cancellationToken: T.Ct);
-        Assert.False(coherent.Local.Peek("product:2", out _));
+        Assert.False(coherent.Diagnostics.HasLocal("product:2"));
         Assert.Equal("v4", await hybrid.GetOrCreateAsync("product:2", Load, cancellationToken: T.Ct));
     }
 }

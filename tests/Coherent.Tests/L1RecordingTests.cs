@@ -20,7 +20,7 @@ public sealed class L1RecordingTests
             Assert.Equal(7, await Hit(cache, "price:resident"));
         }
 
-        Assert.Equal(L1Store.FullyRecordedHits, cache.Local.PolicyCounts().Hits);
+        Assert.Equal(L1Store.FullyRecordedHits, cache.Diagnostics.LocalPolicyCounts.Hits);
 
         // A capacity's worth of writes (100, counting the first) opens a new epoch: the resident key's next 16 hits are
         // recorded again, so it keeps its frequency against the newcomers (each of which the sketch counted in full).
@@ -29,13 +29,13 @@ public sealed class L1RecordingTests
             await cache.SetAsync($"price:new{i}", i, cancellationToken: T.Ct);
         }
 
-        var before = cache.Local.PolicyCounts().Hits;
+        var before = cache.Diagnostics.LocalPolicyCounts.Hits;
         for (var i = 0; i < 40; i++)
         {
             Assert.Equal(7, await Hit(cache, "price:resident"));
         }
 
-        Assert.Equal(L1Store.FullyRecordedHits, cache.Local.PolicyCounts().Hits - before);
+        Assert.Equal(L1Store.FullyRecordedHits, cache.Diagnostics.LocalPolicyCounts.Hits - before);
     }
 
     [Fact]
@@ -47,7 +47,7 @@ public sealed class L1RecordingTests
         Assert.True((await cache.TryGetAsync<int>("price:1", T.Ct)).Found);               // hit
         await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct);   // hit
 
-        var (hits, misses) = cache.Local.PolicyCounts();
+        var (hits, misses) = cache.Diagnostics.LocalPolicyCounts;
         Assert.Equal(2, misses);
         Assert.Equal(2, hits);
     }

@@ -32,7 +32,7 @@ public sealed class LocalTierTests
             Assert.True(cache.LocalCount <= capacity, $"{cache.LocalCount} entries with capacity {capacity}");
         }
 
-        cache.Local.DoMaintenance();
+        cache.Diagnostics.MaintainLocal();
         Assert.InRange(cache.LocalCount, 1, capacity);
     }
 
@@ -60,7 +60,7 @@ public sealed class LocalTierTests
                 var read = cache.GetOrSetAsync(key, _ => { hit = false; return T.Value(1); }, cancellationToken: T.Ct);
                 Assert.True(read.IsCompletedSuccessfully);
                 return hit;
-            }, cache.Local.DoMaintenance, key => cache.Local.Peek(key, out _)));
+            }, cache.Diagnostics.MaintainLocal, key => cache.Diagnostics.HasLocal(key)));
 
             var rawLfu = new BitFaster.Caching.Lfu.ConcurrentLfu<string, int>(ScanCapacity);
             lfu.Add(RunScan(trial, key => !Missed(rawLfu.GetOrAdd, key), rawLfu.DoMaintenance, key => rawLfu.TryGet(key, out _)));
@@ -195,21 +195,21 @@ public sealed class LocalTierTests
         for (var i = 0; i < 100; i++)
         {
             await cache.SetAsync($"price:{i}", new string('x', 100), cancellationToken: T.Ct);
-            Assert.True(cache.Local.Weight <= 1_000, $"weight {cache.Local.Weight} after {i + 1} sets");
+            Assert.True(cache.Diagnostics.LocalWeight <= 1_000, $"weight {cache.Diagnostics.LocalWeight} after {i + 1} sets");
         }
 
         Assert.InRange(cache.LocalCount, 1, 10);
-        Assert.Equal(cache.LocalCount * 100, cache.Local.Weight);
+        Assert.Equal(cache.LocalCount * 100, cache.Diagnostics.LocalWeight);
         await T.Until(() => metrics.Counter("coherent.evictions") == 100 - cache.LocalCount, "weight evictions counted");
 
         // Overwrites and removals keep the weight exact.
-        var resident = cache.Local.Keys.First();
+        var resident = cache.Diagnostics.LocalKeys.First();
         await cache.SetAsync(resident, "short", cancellationToken: T.Ct);
-        Assert.Equal(((cache.LocalCount - 1) * 100) + 5, cache.Local.Weight);
+        Assert.Equal(((cache.LocalCount - 1) * 100) + 5, cache.Diagnostics.LocalWeight);
         await cache.InvalidateAsync(resident, T.Ct);
-        Assert.Equal(cache.LocalCount * 100, cache.Local.Weight);
+        Assert.Equal(cache.LocalCount * 100, cache.Diagnostics.LocalWeight);
         await cache.ClearAsync(T.Ct);
-        Assert.Equal(0, cache.Local.Weight);
+        Assert.Equal(0, cache.Diagnostics.LocalWeight);
     }
 
     [Fact]
@@ -218,7 +218,7 @@ public sealed class LocalTierTests
         await using var cache = T.Price(T.Clock()).WithLocalWeightLimit(100, (_, v) => v is string s ? s.Length : 1).Build();
         await cache.SetAsync("price:small", "x", cancellationToken: T.Ct);
         await cache.SetAsync("price:huge", new string('x', 500), cancellationToken: T.Ct);
-        Assert.True(cache.Local.Weight <= 100);
+        Assert.True(cache.Diagnostics.LocalWeight <= 100);
         Assert.False((await cache.TryGetAsync<string>("price:huge", T.Ct)).Found);
     }
 }
@@ -247,11 +247,11 @@ public sealed class LocalTierConcurrencyTests
             await cache.SetAsync($"price:new{i}", i, cancellationToken: T.Ct);
             if (i % 100 == 0)
             {
-                cache.Local.DoMaintenance();
+                cache.Diagnostics.MaintainLocal();
             }
         }
 
-        cache.Local.DoMaintenance();
+        cache.Diagnostics.MaintainLocal();
         await T.Until(() => cache.LocalCount <= 20, $"local count {cache.LocalCount} back within capacity 20");
     }
 }

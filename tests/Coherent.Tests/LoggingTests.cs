@@ -28,7 +28,7 @@ public sealed class LoggingTests
         time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(1, await T.Soon(call));
         time.Advance(TimeSpan.FromSeconds(2));
-        await T.Until(() => cache.Flights.Count == 0, "timed-out flight finished");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "timed-out flight finished");
 
         // 1006 fenced result dropped.
         var release = T.Gate();

@@ -188,7 +188,7 @@ public sealed class OperationTests
         await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("price:2", 2, emptyTag, T.Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(async () => await cache.SetAsync("price:2", 2, nullTag, T.Ct));
         await Assert.ThrowsAsync<ArgumentException>(async () => await cache.GetOrSetAsync("price:3", _ => T.Value(3), emptyTag, T.Ct));
-        Assert.Equal(0, cache.Flights.Count);
+        Assert.Equal(0, cache.Diagnostics.FlightCount);
     }
 
     [Fact]

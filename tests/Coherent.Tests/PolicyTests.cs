@@ -247,7 +247,7 @@ public sealed class PolicyReportTests
         }).Build();
         await using var cache = new CoherentCacheBuilder().WithTimeProvider(T.Clock()).FromConfiguration(config.GetSection("Coherent")).Build();
         Assert.StartsWith("configured-", cache.Name, StringComparison.Ordinal);
-        Assert.Equal(7, cache.Local.Capacity);
+        Assert.Equal(7, cache.Diagnostics.LocalCapacity);
         await Assert.ThrowsAsync<ArgumentException>(async () => await cache.SetAsync("basket:123456", 1, cancellationToken: T.Ct));
         await cache.SetAsync("basket:1", 1, cancellationToken: T.Ct);
         await Assert.ThrowsAsync<PayloadTooLargeException>(async () => await cache.SetAsync("basket:1", new string('x', 100), cancellationToken: T.Ct));

@@ -82,7 +82,7 @@ public sealed class SharedTierContractTests
         await using var cache = new CoherentCacheBuilder().WithName("capture").WithSharedTier(factory).Build();
 
         Assert.Equal(42, await cache.GetOrSetAsync("price:1", _ => ValueTask.FromResult(42), cancellationToken: T.Ct));
-        await T.Until(() => cache.Flights.Count == 0, "flight finished");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "flight finished");
         Assert.Equal(["price:1"], factory.Tier.Released.Select(l => l.Key));
         Assert.Empty(factory.Tier.Stored);
     }

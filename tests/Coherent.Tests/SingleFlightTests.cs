@@ -100,7 +100,7 @@ public sealed class SingleFlightTests
         await T.Soon(factoryCancelled.Task);
 
         // Nothing cached, and the next caller runs a new flight.
-        await T.Until(() => cache.Flights.Count == 0, "flight left the table");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "flight left the table");
         Assert.Equal(5, await cache.GetOrSetAsync("price:1", _ => T.Value(5), cancellationToken: T.Ct));
     }
 
@@ -187,7 +187,7 @@ public sealed class SingleFlightTests
     {
         await using var cache = T.Price(T.Clock()).Build();
         await Assert.ThrowsAsync<FormatException>(async () => await cache.GetOrSetAsync<int>("price:1", _ => throw new FormatException(), cancellationToken: T.Ct));
-        Assert.Equal(0, cache.Flights.Count);
+        Assert.Equal(0, cache.Diagnostics.FlightCount);
         Assert.Equal(1, await cache.GetOrSetAsync("price:1", _ => T.Value(1), cancellationToken: T.Ct));
     }
 

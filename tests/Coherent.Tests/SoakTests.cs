@@ -107,7 +107,7 @@ public sealed class SoakTests
         Assert.True(reads > 1_000, $"only {reads} reads");
 
         // Quiesce: let background refreshes finish, then a final write per key must be what every read sees.
-        await T.Until(() => cache.Flights.Count == 0, "background flights finished");
+        await T.Until(() => cache.Diagnostics.FlightCount == 0, "background flights finished");
         for (var k = 0; k < keys; k++)
         {
             var last = $"k:{k}#final";

@@ -59,7 +59,7 @@ public sealed class TelemetryTests
         // Ten callers on a cold key: one runs the factory, nine join it; all ten got a computed value.
         var gate = T.Gate<int>();
         var reads = Enumerable.Range(0, 10).Select(_ => cache.GetOrSetAsync("price:1", _ => new ValueTask<int>(gate.Task), cancellationToken: T.Ct).AsTask()).ToList();
-        await T.Until(() => cache.Flights.Count == 1 && metrics.Counter("coherent.single_flight.joins", "price", null) == 9, "nine callers joined");
+        await T.Until(() => cache.Diagnostics.FlightCount == 1 && metrics.Counter("coherent.single_flight.joins", "price", null) == 9, "nine callers joined");
         gate.SetResult(1);
         await Task.WhenAll(reads);
         Assert.Equal(10, metrics.Counter("coherent.requests", "price", "computed"));

@@ -35,7 +35,7 @@ internal sealed class MemcachedHitSetup : IAsyncDisposable
     {
         _server = server;
         Cache = cache;
-        Tier = (MemcachedTier)cache.Tier!;
+        Tier = cache.Diagnostics.SharedTierAs<MemcachedTier>();
         Store = Tier.Store;
         _bareKey = MemcachedKey.ToBase64("bare:product:42"u8);
         _clearRead = new MetaRequest(MetaVerb.Arithmetic, Store.VersionWireKey(VersionKey.Clear), MetaRequestFlags.Vivify | MetaRequestFlags.Initial | MetaRequestFlags.ReturnValue | MetaRequestFlags.Delta, Initial: 1, Delta: 0);

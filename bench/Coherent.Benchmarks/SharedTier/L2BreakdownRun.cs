@@ -82,7 +82,7 @@ internal static class L2BreakdownRun
                 await fusion.Cache.GetOrSetAsync<Product>(Key, static (_, _) => Task.FromResult(Product.Sample(0)), FusionSkipMemory)),
             ("10 no Redis: Local.Remove + GetOrSetAsync, factory returns the product at once (engine miss path, no I/O)", async () =>
             {
-                local.Local.Remove(Key);
+                local.Diagnostics.DropLocal(Key);
                 await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
             }),
         };

@@ -47,12 +47,12 @@ internal static class L2QuickRun
             ("tier read handed over a RunContinuationsAsynchronously TCS (as a flight does)", setup.TierReadHandedOverAsync),
             ("no Redis: Local.Remove + GetOrSetAsync (engine miss path)", async () =>
             {
-                local.Local.Remove(Key);
+                local.Diagnostics.DropLocal(Key);
                 await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
             }),
             ("sum: engine miss path (no Redis) + tier read handed over a TCS", async () =>
             {
-                local.Local.Remove(Key);
+                local.Diagnostics.DropLocal(Key);
                 await local.GetOrSetAsync(Key, sample, static (p, _) => ValueTask.FromResult(p));
                 await setup.TierReadHandedOverAsync();
             }),
@@ -72,7 +72,7 @@ internal static class L2QuickRun
         var before = await GetCallsAsync(info);
         for (var i = 0; i < 1000; i++)
         {
-            cache.Local.Remove(Key);
+            cache.Diagnostics.DropLocal(Key);
             await cache.GetOrSetAsync(Key, static _ => ValueTask.FromResult(Product.Sample(0)));
         }
 

@@ -21,7 +21,7 @@ internal sealed class L2Setup : IAsyncDisposable
         Db = connection.GetDatabase();
         Cache = cache;
         Local = local;
-        Tier = cache.Tier!;
+        Tier = cache.Diagnostics.SharedTier!;
         Family = cache.Families.Resolve(Key);
         Keys = new KeySpace(prefix);
     }

@@ -42,11 +42,11 @@ internal static class PropagationRun
             await Measure("Coherent (bus, InvalidateAsync → B's L1 drop)", trials, bound, async key =>
             {
                 await b.GetOrSetAsync(key, static _ => ValueTask.FromResult(Product.Sample(1)));
-                if (!b.Local.Peek(key, out _))
+                if (!b.Diagnostics.HasLocal(key))
                 {
                     throw new InvalidOperationException("B did not keep the key in L1.");
                 }
-            }, key => a.InvalidateAsync(key).AsTask(), key => b.Local.Peek(key, out _), spin: true);
+            }, key => a.InvalidateAsync(key).AsTask(), key => b.Diagnostics.HasLocal(key), spin: true);
         }
 
         await using (var a = SharedNodes.Fusion(server.Endpoint, "bench-prop"))

@@ -35,12 +35,12 @@ internal static class SharedNodes
     public static void DropLocal(CoherentCache cache, string key)
     {
         var spinner = default(SpinWait);
-        while (cache.Flights.TryGet(key, out _))
+        while (cache.Diagnostics.IsComputing(key))
         {
             spinner.SpinOnce(sleep1Threshold: -1);
         }
 
-        cache.Local.Remove(key);
+        cache.Diagnostics.DropLocal(key);
     }
 
     /// <summary>A Coherent node with its own connection (WithRedis(configuration) opens and owns it).</summary>

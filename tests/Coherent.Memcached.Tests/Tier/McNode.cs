@@ -25,7 +25,7 @@ internal sealed class McNode : IAsyncDisposable
 
     public CapturingLogs Logs { get; }
 
-    public MemcachedTier Tier => (MemcachedTier)Cache.Tier!;
+    public MemcachedTier Tier => Cache.Diagnostics.SharedTierAs<MemcachedTier>();
 
     public MemcachedStore Store => Tier.Store;
 
@@ -74,7 +74,7 @@ internal sealed class McNode : IAsyncDisposable
         return new McNode(builder.Build(), logs);
     }
 
-    public bool HasLocal(string key) => Cache.Local.Peek(key, out _);
+    public bool HasLocal(string key) => Cache.Diagnostics.HasLocal(key);
 
     public async ValueTask DisposeAsync()
     {

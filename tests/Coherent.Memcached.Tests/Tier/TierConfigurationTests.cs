@@ -46,7 +46,7 @@ public sealed class TierConfigurationTests
         var cache = provider.GetRequiredService<CoherentCache>();
         Assert.True(cache.HasSharedTier);
         Assert.Equal("a", await cache.GetOrSetAsync("item:1", _ => ValueTask.FromResult("a"), cancellationToken: Ct));
-        var tier = (MemcachedTier)cache.Tier!;
+        var tier = cache.Diagnostics.SharedTierAs<MemcachedTier>();
         Assert.Equal(65536, tier.Store.MaxItemBytes);
         var settings = tier.Store.Cluster.Settings;
         Assert.Equal(TimeSpan.FromMilliseconds(250), settings.OperationTimeout);
@@ -82,8 +82,8 @@ public sealed class TierConfigurationTests
         var users = provider.GetRequiredKeyedService<CoherentCache>("users");
         Assert.Equal("orders", await orders.GetOrSetAsync("item:1", _ => ValueTask.FromResult("orders"), cancellationToken: Ct));
         Assert.Equal("users", await users.GetOrSetAsync("item:1", _ => ValueTask.FromResult("users"), cancellationToken: Ct));
-        Assert.Equal("orders", ((MemcachedTier)orders.Tier!).Options.KeyPrefix);
-        Assert.Equal("users", ((MemcachedTier)users.Tier!).Options.KeyPrefix);
+        Assert.Equal("orders", orders.Diagnostics.SharedTierAs<MemcachedTier>().Options.KeyPrefix);
+        Assert.Equal("users", users.Diagnostics.SharedTierAs<MemcachedTier>().Options.KeyPrefix);
     }
 
     [Fact]

@@ -93,7 +93,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
         foreach (var length in new[] { 0, 1, 3, 20, 57, full.Length / 2, full.Length - 1 })
         {
             await db.StringSetAsync(key, full.AsMemory(0, length).ToArray(), TimeSpan.FromMinutes(1));
-            node.Cache.Local.Clear();
+            node.Cache.Diagnostics.DropAllLocal();
             Assert.Equal("recomputed", await node.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("recomputed"), cancellationToken: ct));
         }
 
@@ -158,7 +158,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
         var watch = Stopwatch.StartNew();
         Assert.Equal("small", await b.Cache.GetOrSetAsync("item:big", _ => ValueTask.FromResult("small"), cancellationToken: ct));
         Assert.True(watch.ElapsedMilliseconds < 500, $"B waited {watch.ElapsedMilliseconds} ms for a lease that should have been released");
-        Assert.Equal(0, a.Cache.Flights.Count);
+        Assert.Equal(0, a.Cache.Diagnostics.FlightCount);
     }
 
     [Fact]
@@ -219,7 +219,7 @@ public sealed class BadInputRedisTests(SharedRedis redis)
         // The flight the frozen read's caller abandoned runs on once the server answers (its read, factory and fill), and
         // a flight leaves the table just after handing over its result: none may stay. (Asserted at once, this failed in
         // two full-suite runs, one flight left, 460 ms into the test.)
-        await Eventually.TrueAsync(() => b.Cache.Flights.Count == 0, TimeSpan.FromSeconds(5), $"{b.Cache.Flights.Count} flight(s) never left the table");
+        await Eventually.TrueAsync(() => b.Cache.Diagnostics.FlightCount == 0, TimeSpan.FromSeconds(5), $"{b.Cache.Diagnostics.FlightCount} flight(s) never left the table");
     }
 
     [Fact]

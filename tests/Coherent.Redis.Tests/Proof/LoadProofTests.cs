@@ -36,7 +36,7 @@ public sealed class LoadProofTests(SharedRedis redis)
         var points = await LoadRun.DistinctKeysAsync(cache, "m", 2_000_000, parallelism: 4, checkpoints: 5, TestContext.Current.CancellationToken);
 
         TestContext.Current.SendDiagnosticMessage("heap by distinct keys: " + string.Join(", ", points.Select(p => $"{p.DistinctKeys:N0} → {p.HeapBytes / (double)MiB:F1} MiB")));
-        Assert.Equal(0, cache.Flights.Count);
+        Assert.Equal(0, cache.Diagnostics.FlightCount);
         Assert.True(cache.LocalCount <= 10_000 * 1.1, $"L1 holds {cache.LocalCount}");
 
         // From the first checkpoint (400k keys: L1 full, everything warmed) to the last (2M), the live heap is flat.
@@ -75,7 +75,7 @@ public sealed class LoadProofTests(SharedRedis redis)
         var points = await LoadRun.DistinctKeysAsync(node.Cache, "item", 150_000, parallelism: 16, checkpoints: 3, TestContext.Current.CancellationToken);
 
         TestContext.Current.SendDiagnosticMessage("heap by distinct keys (Redis tier): " + string.Join(", ", points.Select(p => $"{p.DistinctKeys:N0} → {p.HeapBytes / (double)MiB:F1} MiB")));
-        Assert.Equal(0, node.Cache.Flights.Count);
+        Assert.Equal(0, node.Cache.Diagnostics.FlightCount);
         Assert.Equal(0, node.Cache.PendingInvalidations);
         var growth = points[^1].HeapBytes - points[1].HeapBytes;
         Assert.True(growth < 8 * MiB, $"heap grew {growth / (double)MiB:F1} MiB over 100k more distinct keys");

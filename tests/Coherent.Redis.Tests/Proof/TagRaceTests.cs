@@ -31,7 +31,7 @@ public sealed class TagRaceTests
         await using var b = await Node.StartAsync(server.Endpoint, prefix);
         var ct = TestContext.Current.CancellationToken;
         await a.Cache.SetAsync("item:t", "old", Tagged, ct);
-        a.Cache.Local.Clear();
+        a.Cache.Diagnostics.DropAllLocal();
 
         gate.OnDeserialize.Arm();
         var read = Task.Run(() => a.Cache.GetOrSetAsync("item:t", _ => ValueTask.FromResult("new"), Tagged, ct).AsTask(), ct);
@@ -155,7 +155,7 @@ public sealed class TagRaceTests
         var ct = TestContext.Current.CancellationToken;
         await a.Cache.InvalidateTagAsync("catalog", ct); // the tier knows the tag
         await a.Cache.SetAsync("item:w", "old", Tagged, ct);
-        a.Cache.Local.Clear();
+        a.Cache.Diagnostics.DropAllLocal();
 
         // A's invalidation has landed in Redis and is held before A's tier learns the new version.
         Volatile.Write(ref dropOwnVersionMessages, 1);

@@ -20,7 +20,7 @@ public sealed class WriterNodeTests
         await using var a = await Node.StartAsync(server.Endpoint, NewPrefix(), build: b => b.WithSerializer(gate));
         var ct = TestContext.Current.CancellationToken;
         await a.Cache.SetAsync("item:w", "old", cancellationToken: ct);
-        a.Cache.Local.Clear(); // the next read of A goes to L2
+        a.Cache.Diagnostics.DropAllLocal(); // the next read of A goes to L2
 
         // The writer is held after its fence, before its Redis call.
         gate.OnSerialize.Arm();

@@ -26,7 +26,7 @@ public sealed class Node : IAsyncDisposable
 
     public CapturingLogs Logs { get; }
 
-    internal RedisTier Tier => (RedisTier)Cache.Tier!;
+    internal RedisTier Tier => Cache.Diagnostics.SharedTierAs<RedisTier>();
 
     public static async Task<Node> StartAsync(string configuration, string prefix, Action<CoherentRedisOptions>? redis = null, Action<CoherentCacheBuilder>? build = null, bool waitForBus = true)
     {
@@ -66,7 +66,7 @@ public sealed class Node : IAsyncDisposable
         await Eventually.TrueAsync(() => Tier.Bus!.ConfirmedUpToMs > start + 40, TimeSpan.FromSeconds(10), "bus of node never confirmed");
     }
 
-    public bool HasLocal(string key) => Cache.Local.Peek(key, out _);
+    public bool HasLocal(string key) => Cache.Diagnostics.HasLocal(key);
 
     public async ValueTask DisposeAsync()
     {
