@@ -185,6 +185,6 @@ public sealed class PairedBusTests
         // Released with its cache: a new cache may take it.
         await first.DisposeAsync();
         await using var second = new CoherentCacheBuilder().WithMemcached(server.Endpoint, o => o.InvalidationTransport = transport).Build();
-        Assert.True(second.Tier!.Guarantees.HasFlag(SharedTierGuarantees.InvalidationBus));
+        Assert.True(second.Diagnostics.SharedTier!.Guarantees.HasFlag(SharedTierGuarantees.InvalidationBus));
     }
 }
