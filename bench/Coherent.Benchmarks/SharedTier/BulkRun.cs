@@ -18,6 +18,7 @@ internal static class BulkRun
     public static async Task RunAsync(string[] args)
     {
         var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 31;
+        var only = args.Length > 1 ? args[1] : null; // run only the cases whose name contains this (profiling)
         await using var server = await RedisProcess.StartNewAsync();
         Console.WriteLine($"Bulk read: {Keys} keys, {rounds} rounds a case, interleaved; redis-server 127.0.0.1:{server.Port}; {Stats.Machine()}");
 
@@ -43,6 +44,11 @@ internal static class BulkRun
             ("HybridCache: loop of GetOrCreateAsync", keys => WriteAll(keys, k => hybridWriter.Cache.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await hybrid.Cache.GetOrCreateAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
         };
+
+        if (only is not null)
+        {
+            cases = cases.Where((c, i) => i == 0 || c.Name.Contains(only, StringComparison.OrdinalIgnoreCase)).ToArray();
+        }
 
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (var round = -3; round < rounds; round++) // three warm-up rounds
