@@ -50,32 +50,8 @@ internal static class HitAbRun
         }
 
         Console.WriteLine($"other context runs {loaded}");
-        var mine = new List<double>();
-        var theirs = new List<double>();
-        for (var i = 0; i < trials; i++)
-        {
-            if (i % 2 == 0)
-            {
-                mine.Add(thisLoop(Passes));
-                theirs.Add(otherLoop(Passes));
-            }
-            else
-            {
-                theirs.Add(otherLoop(Passes));
-                mine.Add(thisLoop(Passes));
-            }
-        }
-
-        mine.Sort();
-        theirs.Sort();
-        var (mineMin, mineMedian) = (mine[0], mine[mine.Count / 2]);
-        var (theirsMin, theirsMedian) = (theirs[0], theirs[theirs.Count / 2]);
-        Console.WriteLine();
-        Console.WriteLine("| Build | Min | Median | p90 |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        Console.WriteLine($"| other (baseline) | {theirsMin:F2} ns | {theirsMedian:F2} ns | {theirs[theirs.Count * 9 / 10]:F2} ns |");
-        Console.WriteLine($"| this | {mineMin:F2} ns | {mineMedian:F2} ns | {mine[mine.Count * 9 / 10]:F2} ns |");
-        Console.WriteLine($"| this / other | {mineMin / theirsMin:F3} | {mineMedian / theirsMedian:F3} | |");
+        var (mine, theirs) = AbTrials.Alternate(_ => thisLoop(Passes), _ => otherLoop(Passes), trials);
+        AbTrials.Print(mine, theirs, "ns", "F2");
     }
 
     private static CoherentCache? s_cache;

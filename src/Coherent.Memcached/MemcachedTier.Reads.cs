@@ -163,7 +163,7 @@ internal sealed partial class MemcachedTier
             ExpiresAtMs = envelope.ExpiresAtMs,
             DeltaMs = envelope.DeltaMs,
             Epoch = epoch,
-            Tags = TagNames(envelope.Tags),
+            Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
         });
     }
 
@@ -206,23 +206,7 @@ internal sealed partial class MemcachedTier
             _tagGuess.Clear();
         }
 
-        _tagGuess[key] = TagNames(tags)!;
-    }
-
-    private static string[]? TagNames((string Tag, long Version)[]? tags)
-    {
-        if (tags is null)
-        {
-            return null;
-        }
-
-        var names = new string[tags.Length];
-        for (var i = 0; i < tags.Length; i++)
-        {
-            names[i] = tags[i].Tag;
-        }
-
-        return names;
+        _tagGuess[key] = SharedTierEnvelopeData.TagNames(tags)!;
     }
 
     public async ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)

@@ -178,7 +178,7 @@ internal sealed partial class RedisTier
             ExpiresAtMs = envelope.ExpiresAtMs,
             DeltaMs = envelope.DeltaMs,
             Epoch = stored,
-            Tags = TagNames(envelope.Tags),
+            Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
         });
     }
 
@@ -207,7 +207,6 @@ internal sealed partial class RedisTier
         return SharedTierRead.Unavailable;
     }
 
-
     /// <summary>
     /// Bounds a read by the operation timeout. The client's own AsyncTimeout is not enough: it is checked on the client's
     /// heartbeat (up to a second late), and a connection passed in by the application may set it to anything.
@@ -218,20 +217,4 @@ internal sealed partial class RedisTier
     /// <summary>A call abandoned by its deadline faults later on its own: observe that, so it never surfaces as unobserved.</summary>
     private static void ObserveLateFault(Task? call) =>
         _ = call?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-
-    private static string[]? TagNames((string Tag, long Version)[]? tags)
-    {
-        if (tags is null)
-        {
-            return null;
-        }
-
-        var names = new string[tags.Length];
-        for (var i = 0; i < tags.Length; i++)
-        {
-            names[i] = tags[i].Tag;
-        }
-
-        return names;
-    }
 }

@@ -47,29 +47,8 @@ internal static class L2AbRun
         }
 
         Console.WriteLine($"other context runs {loaded}");
-        var mine = new List<double>();
-        var theirs = new List<double>();
-        for (var i = 0; i < trials; i++)
-        {
-            if (i % 2 == 0)
-            {
-                mine.Add(thisTrial($"a{i}"));
-                theirs.Add(otherTrial($"b{i}"));
-            }
-            else
-            {
-                theirs.Add(otherTrial($"b{i}"));
-                mine.Add(thisTrial($"a{i}"));
-            }
-        }
-
-        mine.Sort();
-        theirs.Sort();
-        Console.WriteLine("| Build | Min (µs) | Median (µs) | p90 (µs) |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        Console.WriteLine($"| other (baseline) | {theirs[0]:F1} | {theirs[theirs.Count / 2]:F1} | {theirs[theirs.Count * 9 / 10]:F1} |");
-        Console.WriteLine($"| this | {mine[0]:F1} | {mine[mine.Count / 2]:F1} | {mine[mine.Count * 9 / 10]:F1} |");
-        Console.WriteLine($"| this / other | {mine[0] / theirs[0]:F3} | {mine[mine.Count / 2] / theirs[theirs.Count / 2]:F3} | |");
+        var (mine, theirs) = AbTrials.Alternate(i => thisTrial($"a{i}"), i => otherTrial($"b{i}"), trials);
+        AbTrials.Print(mine, theirs, "µs", "F1");
     }
 
     private static CoherentCache? s_writer;

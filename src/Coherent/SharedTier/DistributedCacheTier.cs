@@ -114,7 +114,7 @@ internal sealed class DistributedCacheTier : ISharedTier
             CreatedAtMs = data.CreatedAtMs,
             ExpiresAtMs = data.ExpiresAtMs,
             DeltaMs = data.DeltaMs,
-            Tags = data.Tags?.Select(t => t.Tag).ToArray(),
+            Tags = SharedTierEnvelopeData.TagNames(data.Tags),
         };
         return verdict switch
         {

@@ -46,7 +46,25 @@ public enum SharedTierEnvelopeRejection
 /// <param name="Payload">The serialized value.</param>
 public readonly record struct SharedTierEnvelopeData(
     long CreatedAtMs, long ExpiresAtMs, long Epoch, double DeltaMs, long ClearVersion,
-    (string Tag, long Version)[]? Tags, ReadOnlyMemory<byte> Payload);
+    (string Tag, long Version)[]? Tags, ReadOnlyMemory<byte> Payload)
+{
+    /// <summary>The names of <see cref="Tags"/> (what <see cref="SharedTierEntry.Tags"/> carries), or null without tags.</summary>
+    public static string[]? TagNames((string Tag, long Version)[]? tags)
+    {
+        if (tags is null)
+        {
+            return null;
+        }
+
+        var names = new string[tags.Length];
+        for (var i = 0; i < tags.Length; i++)
+        {
+            names[i] = tags[i].Tag;
+        }
+
+        return names;
+    }
+}
 
 /// <summary>
 /// The shared tier's value format, one for every backend: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
