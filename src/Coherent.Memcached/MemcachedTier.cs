@@ -60,7 +60,7 @@ internal sealed partial class MemcachedTier : ISharedTier
 
     /// <summary>Fenced stores, and Memcached's own leases; an invalidation bus only over a lent transport (Memcached has no pub/sub).</summary>
     public SharedTierGuarantees Guarantees => SharedTierGuarantees.FencedStores | SharedTierGuarantees.FleetLeases
-        | (HasBus ? SharedTierGuarantees.InvalidationBus : SharedTierGuarantees.None);
+        | (HasBus ? SharedTierGuarantees.InvalidationBus | SharedTierGuarantees.AnnouncedAfterWrite : SharedTierGuarantees.None);
 
     /// <summary>
     /// Unavailable when every server is marked down, degraded when some are (their keys live elsewhere meanwhile) or while

@@ -51,6 +51,14 @@ public sealed class PolicyReport
             }
         }
 
+        if (tier is { } announced && announced.HasFlag(SharedTier.SharedTierGuarantees.InvalidationBus | SharedTier.SharedTierGuarantees.AnnouncedAfterWrite))
+        {
+            foreach (var p in rows.Where(p => p.LocalTtl > p.MaxStaleness))
+            {
+                notes.Add($"{p.Family}: bound {FormatDuration(p.LocalTtl)} (its local ttl), not {FormatDuration(p.MaxStaleness)}, if a writer dies between its write and the bus announcement, which this shared tier sends after the write.");
+            }
+        }
+
         if (tier is { } bus && !bus.HasFlag(SharedTier.SharedTierGuarantees.InvalidationBus))
         {
             notes.Add("No invalidation bus: every L1 copy lives at most its family's max-staleness.");

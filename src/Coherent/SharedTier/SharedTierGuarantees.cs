@@ -22,6 +22,13 @@ public enum SharedTierGuarantees
     /// <summary>One node in the fleet computes a missing key while the others wait for its fill.</summary>
     FleetLeases = 4,
 
+    /// <summary>
+    /// With <see cref="InvalidationBus"/>: a write is announced on the bus after it lands, in a step of its own (not
+    /// atomically with it, as Redis's scripts do). A writer that dies between the two leaves no gap for others to detect,
+    /// so their L1 copies can last up to their local lifetime. The policy report lists the families this widens.
+    /// </summary>
+    AnnouncedAfterWrite = 8,
+
     /// <summary>Everything: fenced stores, an invalidation bus and fleet leases (Coherent.Redis).</summary>
     All = FencedStores | InvalidationBus | FleetLeases,
 }
