@@ -5,7 +5,7 @@ namespace Coherent.Extensions.Tests;
 /// <summary>Compares a code block of a document with the region of a test that compiles and runs it, so the two cannot drift.</summary>
 internal static class DocumentedCode
 {
-    public static string Read(params string[] pathFromRoot) => File.ReadAllText(Path.Combine([Root(), .. pathFromRoot]));
+    public static string Read(params string[] pathFromRoot) => File.ReadAllText(Path.Combine([RepositoryRoot.Path, .. pathFromRoot]));
 
     /// <summary>The non-empty lines of a region <c>#region name</c> … <c>#endregion</c> of a file in this project, trimmed.</summary>
     public static List<string> Region(string file, string name)
@@ -24,17 +24,4 @@ internal static class DocumentedCode
     }
 
     private static List<string> Lines(string code) => [.. code.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0)];
-
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Coherent.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Coherent.slnx above {AppContext.BaseDirectory}");
-    }
 }

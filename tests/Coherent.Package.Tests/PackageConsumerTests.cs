@@ -21,7 +21,7 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
     [Fact]
     public void Packed_libraries_build_and_run_the_readme_quickstart_in_a_new_app()
     {
-        var repo = RepositoryRoot();
+        var repo = RepositoryRoot.Path;
         var work = Directory.CreateTempSubdirectory("coherent-package-test-");
         try
         {
@@ -146,19 +146,6 @@ public sealed partial class PackageConsumerTests(ITestOutputHelper output)
     }
 
     private static string Xml(string text) => SecurityElement.Escape(text);
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Coherent.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Coherent.slnx above {AppContext.BaseDirectory}");
-    }
 
     [GeneratedRegex(@"^## Quickstart\s*```csharp\r?\n(?<code>.*?)^```", RegexOptions.Singleline | RegexOptions.Multiline)]
     private static partial Regex QuickstartBlock();

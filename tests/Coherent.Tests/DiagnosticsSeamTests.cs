@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Coherent.InMemory;
+using Coherent.Testing;
 using Coherent.Invalidation;
 using Coherent.Local;
 using Coherent.SharedTier;
@@ -21,7 +22,7 @@ public sealed partial class DiagnosticsSeamTests
         var members = typeof(L1Store).GetMembers(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
             .Concat(typeof(InvalidationGate).GetMembers(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly))
             .Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
-        var root = Root();
+        var root = RepositoryRoot.Path;
         var reaches = new[] { "tests", "bench" }
             .SelectMany(d => Directory.EnumerateFiles(Path.Combine(root, d), "*.cs", SearchOption.AllDirectories))
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
@@ -69,17 +70,4 @@ public sealed partial class DiagnosticsSeamTests
 
     [GeneratedRegex(@"\.(?:Local|Gate)\.(?<member>\w+)")]
     private static partial Regex ReachAround();
-
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Coherent.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Coherent.slnx above {AppContext.BaseDirectory}");
-    }
 }
