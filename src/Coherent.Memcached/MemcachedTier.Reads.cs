@@ -130,25 +130,21 @@ internal sealed partial class MemcachedTier
 
         // The one judgement (SharedTierJudge), first with the counters read with the entry, then — when the entry carries
         // a tag the read did not ask for — with those read now (second round trip; guessed next time).
+        // An entry without tags (the common one) is judged without building a lookup of tag versions.
         var nowMs = Host.NowMs();
-        var known = new Dictionary<string, long>(StringComparer.Ordinal);
-        for (var i = 1; i < asked.Length; i++)
-        {
-            known[asked[i].Name] = (long)versions[i];
-        }
-
-        var verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known.TryGetValue);
+        var known = envelope.Tags is null ? null : AskedVersions(asked, versions);
+        var verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known is null ? null : known.TryGetValue);
         if (verdict == SharedTierVerdict.TagVersionUnknown)
         {
-            var missing = envelope.Tags!.Where(t => !known.ContainsKey(t.Tag)).Select(t => VersionKey.Tag(t.Tag)).ToList();
+            var missing = envelope.Tags!.Where(t => !known!.ContainsKey(t.Tag)).Select(t => VersionKey.Tag(t.Tag)).ToList();
             var more = await _store.ReadVersionsAsync(missing, cancellationToken).ConfigureAwait(false);
             Observe(missing, more);
             for (var i = 0; i < missing.Count; i++)
             {
-                known[missing[i].Name] = (long)more[i];
+                known![missing[i].Name] = (long)more[i];
             }
 
-            verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known.TryGetValue);
+            verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known!.TryGetValue);
         }
 
         if (verdict != SharedTierVerdict.Current)
@@ -165,6 +161,18 @@ internal sealed partial class MemcachedTier
             Epoch = epoch,
             Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
         });
+    }
+
+    /// <summary>The tag counters read with the entry (index 0 is the clear counter), by tag.</summary>
+    private static Dictionary<string, long> AskedVersions(VersionKey[] asked, ulong[] versions)
+    {
+        var known = new Dictionary<string, long>(asked.Length, StringComparer.Ordinal);
+        for (var i = 1; i < asked.Length; i++)
+        {
+            known[asked[i].Name] = (long)versions[i];
+        }
+
+        return known;
     }
 
     private static VersionKey[] VersionKeys(string[]? tags)

@@ -40,4 +40,12 @@ public sealed class SharedTierJudgeTests
     [Fact]
     public void A_stamp_newer_than_the_version_known_is_current() =>
         Assert.Equal(SharedTierVerdict.Current, Judge(101, 3, [("a", 4)]));
+
+    [Fact]
+    public void Without_a_tag_lookup_an_untagged_entry_is_judged_and_a_tagged_one_asks_for_its_versions()
+    {
+        Assert.Equal(SharedTierVerdict.Current, SharedTierJudge.Judge(101, 2, null, 100, 2, tagVersion: null));
+        Assert.Equal(SharedTierVerdict.Invalidated, SharedTierJudge.Judge(101, 1, [("a", 3)], 100, 2, tagVersion: null));
+        Assert.Equal(SharedTierVerdict.TagVersionUnknown, SharedTierJudge.Judge(101, 2, [("a", 3)], 100, 2, tagVersion: null));
+    }
 }

@@ -88,7 +88,7 @@ internal sealed class DistributedCacheTier : ISharedTier
 
         // Judged once with the versions known (the clear), then once more with the entry's tags read from storage.
         var nowMs = Host.NowMs();
-        var verdict = SharedTierJudge.Judge(data.ExpiresAtMs, data.ClearVersion, data.Tags, nowMs, clear, NoTagVersionKnown);
+        var verdict = SharedTierJudge.Judge(data.ExpiresAtMs, data.ClearVersion, data.Tags, nowMs, clear, tagVersion: null);
         if (verdict == SharedTierVerdict.TagVersionUnknown)
         {
             var current = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -123,12 +123,6 @@ internal sealed class DistributedCacheTier : ISharedTier
             _ => SharedTierRead.Miss(0),
         };
     }
-
-    private static readonly SharedTierTagVersion NoTagVersionKnown = (string _, out long version) =>
-    {
-        version = 0;
-        return false;
-    };
 
     /// <summary>No compare-and-set: the fill is stored (the epoch is not checked; see the class remarks).</summary>
     public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey key, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)

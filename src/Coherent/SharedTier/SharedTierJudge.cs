@@ -34,12 +34,13 @@ public static class SharedTierJudge
     /// <param name="stampedTags">The entry's tags with the versions it was stamped with (<see cref="SharedTierVersions.Stamp"/>), or null.</param>
     /// <param name="nowMs">Now, on the engine's clock.</param>
     /// <param name="clearVersion">The clear version current now.</param>
-    /// <param name="tagVersion">The tag versions current now; a tag it does not know makes the verdict <see cref="SharedTierVerdict.TagVersionUnknown"/>.</param>
+    /// <param name="tagVersion">
+    /// The tag versions current now; a tag it does not know makes the verdict <see cref="SharedTierVerdict.TagVersionUnknown"/>.
+    /// Null: none known yet (an entry without tags is judged without it).
+    /// </param>
     public static SharedTierVerdict Judge(long expiresAtMs, long stampedClearVersion, IReadOnlyList<(string Tag, long Version)>? stampedTags,
-        long nowMs, long clearVersion, SharedTierTagVersion tagVersion)
+        long nowMs, long clearVersion, SharedTierTagVersion? tagVersion)
     {
-        ArgumentNullException.ThrowIfNull(tagVersion);
-
         // Invalidation first: an invalidated entry must be told apart from a merely expired one, which fail-safe may serve.
         if (stampedClearVersion < clearVersion)
         {
@@ -52,7 +53,7 @@ public static class SharedTierJudge
             for (var i = 0; i < stampedTags.Count; i++)
             {
                 var (tag, stamped) = stampedTags[i];
-                if (!tagVersion(tag, out var current))
+                if (tagVersion is null || !tagVersion(tag, out var current))
                 {
                     unknown = true;
                 }
