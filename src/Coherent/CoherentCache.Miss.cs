@@ -154,7 +154,7 @@ public sealed partial class CoherentCache
         }
 
         var now = _clock.PreciseNowMs();
-        return entry.AgeMs(now) <= family.FailSafeMaxAgeMs && (!confirmedOnly || IsCurrent(entry, now)) ? entry : null;
+        return family.FailSafeAllows(entry.CreatedAtMs, now) && (!confirmedOnly || IsCurrent(entry, now)) ? entry : null;
     }
 
     /// <summary>

@@ -33,7 +33,7 @@ internal sealed class EntryBuilder(ICacheSerializer serializer, Random random, l
             stored = new SerializedValue(payload, typeof(T));
         }
 
-        var retain = family.FailSafeMaxAgeMs >= 0 ? Math.Max(expires, createdAt + family.FailSafeMaxAgeMs) : expires;
+        var retain = Math.Max(expires, family.FailSafeUntilMs(createdAt));
         var entry = new CacheEntry(key, stored, family)
         {
             CreatedAtMs = createdAt,

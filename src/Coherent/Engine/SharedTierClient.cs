@@ -208,7 +208,7 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         CreatedAtMs = entry.CreatedAtMs,
         ExpiresAtMs = entry.CreatedAtMs + EntryLifetime.TtlMs(entry.Family, options),
         // A fail-safe family's value stays in the tier past its expiry, for a node whose L1 never held it (SharedTierRead.Stale).
-        RetainUntilMs = entry.Family.FailSafeMaxAgeMs >= 0 ? entry.CreatedAtMs + entry.Family.FailSafeMaxAgeMs : 0,
+        RetainUntilMs = Math.Max(0, entry.Family.FailSafeUntilMs(entry.CreatedAtMs)),
         DeltaMs = entry.DeltaMs,
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),

@@ -30,6 +30,15 @@ internal sealed class FamilyState
     /// <summary>-1 when fail-safe is off.</summary>
     public long FailSafeMaxAgeMs { get; }
 
+    /// <summary>
+    /// The last instant fail-safe may serve a value computed at <paramref name="createdAtMs"/> (its FailSafeMaxAge later);
+    /// <see cref="long.MinValue"/> when fail-safe is off. The one rule for how long a last good value is kept and served.
+    /// </summary>
+    public long FailSafeUntilMs(long createdAtMs) => FailSafeMaxAgeMs >= 0 ? createdAtMs + FailSafeMaxAgeMs : long.MinValue;
+
+    /// <summary>Whether fail-safe may serve, at <paramref name="nowMs"/>, a value computed at <paramref name="createdAtMs"/>.</summary>
+    public bool FailSafeAllows(long createdAtMs, long nowMs) => nowMs <= FailSafeUntilMs(createdAtMs);
+
     public long FailSafeThrottleMs { get; }
     public FamilyStats Stats { get; } = new();
 }

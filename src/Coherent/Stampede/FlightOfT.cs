@@ -224,7 +224,7 @@ internal sealed partial class Flight<TState, T> : Flight
         {
             // An expired value the tier kept for fail-safe goes into L1 as what it is (expired, never served as fresh): the
             // fail-safe and its throttle find it there if the factory fails, on a node whose L1 never held the key.
-            if (result.Stale is { } kept && _family.FailSafeMaxAgeMs >= 0 && kept.CreatedAtMs + _family.FailSafeMaxAgeMs > Clock.PreciseNowMs())
+            if (result.Stale is { } kept && _family.FailSafeAllows(kept.CreatedAtMs, Clock.PreciseNowMs()))
             {
                 _ = FillFromShared(kept, ticket, startedAtMs);
             }
