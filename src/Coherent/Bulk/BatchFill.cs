@@ -34,12 +34,6 @@ internal sealed class BatchFill<T>
         _logger = logger;
     }
 
-    /// <summary>Rounds run so far (for tests and the bench).</summary>
-    public int Rounds { get; private set; }
-
-    /// <summary>Keys the factory returned that no round asked for, ignored.</summary>
-    public int Unasked { get; private set; }
-
     /// <summary>A key this call started a flight for: the first round waits for it to call its slot or finish.</summary>
     public void Expect()
     {
@@ -119,10 +113,8 @@ internal sealed class BatchFill<T>
 
         var round = _waiting.Values.ToList();
         _waiting.Clear();
-        _unsettled = Math.Max(0, _unsettled);
         _settle?.Dispose();
         _settle = null;
-        Rounds++;
         return round;
     }
 
@@ -172,11 +164,6 @@ internal sealed class BatchFill<T>
 
             if (unasked > 0)
             {
-                lock (_lock)
-                {
-                    Unasked += unasked;
-                }
-
                 BulkLog.UnaskedKeysIgnored(_logger, unasked, round.Count);
             }
         }
