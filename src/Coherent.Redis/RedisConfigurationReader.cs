@@ -22,53 +22,24 @@ internal static class RedisConfigurationReader
     /// <summary>Applies the section to <paramref name="options"/> and returns the configured connection string, if any.</summary>
     public static string? Read(IConfigurationSection section, CoherentRedisOptions options, ICollection<string> problems)
     {
-        if (section.Value is not null && !section.GetChildren().Any())
+        if (!ConfigurationValues.CheckSection(section, Keys, ConnectionKey, "the connection string", problems))
         {
-            // "Coherent:Redis": "host:6379" reads naturally but would hide where the rest goes: one shape only.
-            problems.Add($"Configuration: '{section.Path}' must be a section; put the connection string in '{section.Path}:{ConnectionKey}'.");
             return null;
         }
 
-        foreach (var child in section.GetChildren())
-        {
-            if (!Keys.Contains(child.Key))
-            {
-                problems.Add($"Configuration: unknown setting '{child.Path}' (known: {string.Join(", ", Keys)}).");
-            }
-        }
-
         if (section["KeyPrefix"] is { Length: > 0 } prefix) { options.KeyPrefix = prefix; }
-        if (ReadSigningKey(section, problems) is { } key) { options.SigningKey = key; }
+        if (ConfigurationValues.ReadSecret(section, "SigningKey", problems) is { } key) { options.SigningKey = key; }
         if (ConfigurationValues.ReadInt64(section, "MaxPayloadBytes", problems) is { } payload) { options.MaxPayloadBytes = payload; }
         if (ConfigurationValues.ReadDuration(section, "OperationTimeout", problems) is { } op) { options.OperationTimeout = op; }
         if (ConfigurationValues.ReadDuration(section, "ConnectTimeout", problems) is { } connect) { options.ConnectTimeout = connect; }
         if (ConfigurationValues.ReadDuration(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
-        if (ConfigurationValues.ReadInt64(section, "BreakerFailureThreshold", problems) is { } breaker) { options.BreakerFailureThreshold = Clamp(breaker); }
+        if (ConfigurationValues.ReadInt32(section, "BreakerFailureThreshold", problems) is { } breaker) { options.BreakerFailureThreshold = breaker; }
         if (ConfigurationValues.ReadDuration(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
-        if (ConfigurationValues.ReadInt64(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = Clamp(pending); }
+        if (ConfigurationValues.ReadInt32(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = pending; }
         if (ConfigurationValues.ReadDuration(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
         if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
         ReadVersionedFamilies(section.GetSection("VersionedFamilies"), options);
         return section[ConnectionKey] is { Length: > 0 } connection ? connection : null;
-    }
-
-    /// <summary>Base64, so a secret store (user secrets, Key Vault, environment) can hold it; the value is never echoed in a problem.</summary>
-    private static byte[]? ReadSigningKey(IConfigurationSection section, ICollection<string> problems)
-    {
-        if (section["SigningKey"] is not { Length: > 0 } raw)
-        {
-            return null;
-        }
-
-        try
-        {
-            return Convert.FromBase64String(raw);
-        }
-        catch (FormatException)
-        {
-            problems.Add($"Configuration: '{section.Path}:SigningKey' is not base64 (value not shown: it is a secret).");
-            return null;
-        }
     }
 
     /// <summary>Either a list (<c>VersionedFamilies:0</c>, ...) or one comma-separated value.</summary>
@@ -80,6 +51,4 @@ internal static class RedisConfigurationReader
             options.VersionedFamilies.Add(family);
         }
     }
-
-    private static int Clamp(long value) => (int)Math.Clamp(value, int.MinValue, int.MaxValue);
 }

@@ -46,6 +46,57 @@ public static class ConfigurationValues
         return null;
     }
 
+    /// <summary>As <see cref="ReadInt64"/>, clamped to the range of an <see cref="int"/> (the options' validation then reports a value out of its own range).</summary>
+    public static int? ReadInt32(IConfiguration s, string key, ICollection<string> problems) =>
+        ReadInt64(s, key, problems) is { } value ? (int)Math.Clamp(value, int.MinValue, int.MaxValue) : null;
+
+    /// <summary>
+    /// A secret at <paramref name="key"/>, base64 so a secret store (user secrets, Key Vault, environment) can hold it; null
+    /// when unset; a problem naming the setting when not base64 — never echoing the value.
+    /// </summary>
+    public static byte[]? ReadSecret(IConfiguration s, string key, ICollection<string> problems)
+    {
+        if (s[key] is not { Length: > 0 } raw)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Convert.FromBase64String(raw);
+        }
+        catch (FormatException)
+        {
+            problems.Add($"Configuration: '{Path(s, key)}' is not base64 (value not shown: it is a secret).");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A backend's section as one shape only: a plain value where the section belongs is a problem that says to put it at
+    /// <paramref name="mainKey"/> (returns false: read nothing else), and every key outside <paramref name="known"/> is a
+    /// problem listing the known ones. <paramref name="what"/> names what the main key holds, for the message.
+    /// </summary>
+    public static bool CheckSection(IConfigurationSection section, IReadOnlySet<string> known, string mainKey, string what, ICollection<string> problems)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        if (section.Value is not null && !section.GetChildren().Any())
+        {
+            problems.Add($"Configuration: '{section.Path}' must be a section; put {what} in '{section.Path}:{mainKey}'.");
+            return false;
+        }
+
+        foreach (var child in section.GetChildren())
+        {
+            if (!known.Contains(child.Key))
+            {
+                problems.Add($"Configuration: unknown setting '{child.Path}' (known: {string.Join(", ", known)}).");
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>The integer at <paramref name="key"/>; null when unset; a problem naming the setting when unparsable.</summary>
     public static long? ReadInt64(IConfiguration s, string key, ICollection<string> problems)
     {
