@@ -43,28 +43,32 @@ public sealed class CacheEntryOptions
     internal bool SkipSharedWrite { get => Decided is { } decided ? decided.SkipSharedWrite : _skipSharedWrite; init => _skipSharedWrite = value; }
 
     /// <summary>A copy of <paramref name="options"/> (or of no options) for one call, whose factory may decide on it.</summary>
-    internal static CacheEntryOptions ForOneCall(CacheEntryOptions? options) => options is null ? new CacheEntryOptions() : new CacheEntryOptions
-    {
-        Tags = options.Tags,
-        Ttl = options.Ttl,
-        LocalOnly = options.LocalOnly,
-        LocalTtl = options.LocalTtl,
-        ReplacesDefaultPolicy = options.ReplacesDefaultPolicy,
-        SkipLocalRead = options.SkipLocalRead,
-        SkipLocalWrite = options.SkipLocalWrite,
-        SkipSharedWrite = options.SkipSharedWrite,
-    };
+    internal static CacheEntryOptions ForOneCall(CacheEntryOptions? options) => options is null ? new CacheEntryOptions() : new CacheEntryOptions(options);
 
     /// <summary>These options with a factory's decision: a shorter TTL, or nothing stored in either tier.</summary>
-    internal CacheEntryOptions WithDecision(TimeSpan ttl, bool notCached) => new()
+    internal CacheEntryOptions WithDecision(TimeSpan ttl, bool notCached) => new(this)
     {
-        Tags = Tags,
         Ttl = ttl,
-        LocalOnly = LocalOnly,
         LocalTtl = LocalTtl is { } local && local < ttl ? local : ttl,
-        ReplacesDefaultPolicy = ReplacesDefaultPolicy,
-        SkipLocalRead = SkipLocalRead,
         SkipLocalWrite = SkipLocalWrite || notCached,
         SkipSharedWrite = SkipSharedWrite || notCached,
     };
+
+    /// <summary>Creates options with every default (the family's lifetimes, both tiers, no tags).</summary>
+    public CacheEntryOptions()
+    {
+    }
+
+    /// <summary>A copy of <paramref name="source"/>'s own settings (never a decision made on it): the one place that lists them.</summary>
+    private CacheEntryOptions(CacheEntryOptions source)
+    {
+        Tags = source.Tags;
+        _ttl = source._ttl;
+        LocalOnly = source.LocalOnly;
+        _localTtl = source._localTtl;
+        ReplacesDefaultPolicy = source.ReplacesDefaultPolicy;
+        SkipLocalRead = source.SkipLocalRead;
+        _skipLocalWrite = source._skipLocalWrite;
+        _skipSharedWrite = source._skipSharedWrite;
+    }
 }
