@@ -9,7 +9,7 @@ using Coherent.Benchmarks;
 //   hybrid-hit  the L1 hit through the HybridCache adapter against Coherent's own, interleaved (optional: rounds)
 //   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   l2-ab <other Coherent.dll> [trials]   the L2 hit of this build against another build's, alternating in one process
-//   redis-bulk [rounds]   100 keys at once (GetOrSetManyAsync) against one L2 hit and against loops of single calls
+//   redis-bulk [rounds] [cases|all] [small]   100 keys at once (GetOrSetManyAsync) against one L2 hit, the bare floor and loops of single calls
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 //   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads and Coherent's L2 hit on Memcached
 //   memcached-herd [rounds]   the fleet herd (4 nodes × 100 callers, cold key, 50 ms factory) on Memcached, and on Redis (bench/Coherent.Benchmarks/Memcached)

@@ -214,6 +214,10 @@ internal sealed partial class RedisTier
     private Task<T> Bounded<T>(Task<T> call, CancellationToken cancellationToken) =>
         call.IsCompleted ? call : call.WaitAsync(_options.OperationTimeout, _time, cancellationToken);
 
+    /// <summary>As <see cref="Bounded{T}"/>, for a batch's calls awaited together.</summary>
+    private Task Bounded(Task calls, CancellationToken cancellationToken) =>
+        calls.IsCompleted ? calls : calls.WaitAsync(_options.OperationTimeout, _time, cancellationToken);
+
     /// <summary>A call abandoned by its deadline faults later on its own: observe that, so it never surfaces as unobserved.</summary>
     private static void ObserveLateFault(Task? call) =>
         _ = call?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);

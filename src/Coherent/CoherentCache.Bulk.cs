@@ -1,5 +1,6 @@
 using Coherent.Bulk;
 using Coherent.Policies;
+using Coherent.Stampede;
 
 namespace Coherent;
 
@@ -20,42 +21,104 @@ public sealed partial class CoherentCache
         ArgumentNullException.ThrowIfNull(factory);
         var unique = ValidateBatch(keys);
         KeyRules.ValidateTags(options?.Tags);
+        cancellationToken.ThrowIfCancellationRequested();
         var batch = new BatchFill<T>(factory, _clock.TimeProvider, _logger);
-        // Every key the call will start is expected before any starts: a flight may reach its slot at once (a synchronous
-        // tier), and the round must not run before the other keys had their turn.
-        var keyCalls = new KeyCall<T>[unique.Count];
-        for (var i = 0; i < unique.Count; i++)
+        var found = new Dictionary<string, T>(unique.Count, StringComparer.Ordinal);
+        var shared = options?.LocalOnly == true ? null : _shared;
+
+        // 1. L1, key by key; then a flight for each key it did not serve: joined if one runs (the round does not wait for it:
+        // a batch that waited for a flight another batch owns, which waits for one of this batch's keys, would wait forever),
+        // new otherwise. New flights read the shared tier together (step 2). A family with a soft timeout keeps the single
+        // key's path, which owns that timeout.
+        var waits = new List<(KeyCall<T> Call, Flight Flight, FamilyState Family)>();
+        var toRead = new List<Flight<KeyCall<T>, T>>();
+        var single = new List<KeyCall<T>>();
+        foreach (var key in unique)
         {
-            // A key with a flight now joins it: the round does not wait for it (a batch that waited for a flight another
-            // batch owns, which waits for one of this batch's keys, would wait forever).
-            keyCalls[i] = new KeyCall<T>(batch, unique[i], Expected: !Flights.TryGet(unique[i], out _));
-            if (keyCalls[i].Expected)
+            var family = _families.Resolve(key);
+            var call = new KeyCall<T>(batch, key);
+            if (TryServeLocal(key, family, call, KeyCall<T>.SlotFactory, options, out var local))
             {
-                batch.Expect();
+                found[key] = local;
+            }
+            else if (shared is null || family.Policy.SoftTimeout is not null)
+            {
+                call.Expected = !Flights.TryGet(key, out _);
+                single.Add(call);
+            }
+            else
+            {
+                var (flight, owner) = _gate.JoinOrStart(key, Flight<KeyCall<T>, T>.ForCaller, new Flight<KeyCall<T>, T>.Args(this, family, call, KeyCall<T>.SlotFactory, options), asWaiter: true);
+                if (owner)
+                {
+                    toRead.Add((Flight<KeyCall<T>, T>)flight);
+                }
+                else
+                {
+                    _events.Joined(family);
+                }
+
+                waits.Add((call, flight, family));
             }
         }
 
-        var calls = new (KeyCall<T> Call, Task<T> Task)[unique.Count];
-        for (var i = 0; i < unique.Count; i++)
+        // Every key the batch factory may wait for is expected before any starts (a flight may reach its slot at once, and
+        // the round must not run before the others had their turn); the shared read holds one place until its misses are known.
+        foreach (var call in single.Where(c => c.Expected))
         {
-            var call = keyCalls[i];
-            var pending = GetOrSetAsync(call.Key, call, static (c, ct) => c.Slot(ct), options, cancellationToken);
-            calls[i] = (call, call.Expected ? WhenSettled(pending, call) : pending.AsTask());
+            batch.Expect();
         }
 
-        var found = new Dictionary<string, T>(unique.Count, StringComparer.Ordinal);
+        var reading = Task.CompletedTask;
+        if (toRead.Count > 0)
+        {
+            batch.Expect();
+            reading = Flight<KeyCall<T>, T>.ReadAllThenRunAsync(this, shared!, toRead, missed =>
+            {
+                foreach (var flight in missed)
+                {
+                    flight.State.Expected = true;
+                    batch.Expect();
+                }
+
+                batch.Finished();
+            });
+        }
+
+        var pending = new List<(string Key, Task<T> Task)>(waits.Count + single.Count);
+        foreach (var call in single)
+        {
+            pending.Add((call.Key, WhenSettled(GetOrSetAsync(call.Key, call, KeyCall<T>.SlotFactory, options, cancellationToken), call)));
+        }
+
+        // The flights are waited on once the shared read is back (it never throws): those it completed (the hits) are read
+        // here without suspending, and only the rest wait, each in a frame of its own.
+        await reading.ConfigureAwait(false);
+        foreach (var (call, flight, family) in waits)
+        {
+            var waiting = AwaitFlightAsync<T>(flight, family, softDeadline: null, cancellationToken);
+            if (waiting.IsCompletedSuccessfully && !call.Expected)
+            {
+                found[call.Key] = waiting.Result;
+            }
+            else
+            {
+                pending.Add((call.Key, WhenSettled(waiting, call)));
+            }
+        }
+
         Exception? failure = null;
-        foreach (var (call, task) in calls)
+        foreach (var (key, task) in pending)
         {
             try
             {
-                found[call.Key] = await task.ConfigureAwait(false);
+                found[key] = await task.ConfigureAwait(false);
             }
             catch (KeyNotReturnedException)
             {
                 // Absent: reported by leaving it out.
             }
-            catch (Exception ex) when (!batch.IsAbsent(call.Key))
+            catch (Exception ex) when (!batch.IsAbsent(key))
             {
                 failure ??= ex;
             }
@@ -181,7 +244,10 @@ public sealed partial class CoherentCache
         }
     }
 
-    /// <summary>A key's call that finishes without its slot (a hit, or another node's value) tells the batch it is settled.</summary>
+    /// <summary>
+    /// A key's call that the batch expected and that finishes without its slot (an L2 hit after waiting for another node,
+    /// or another node's value) tells the batch it is settled.
+    /// </summary>
     private static async Task<T> WhenSettled<T>(ValueTask<T> pending, KeyCall<T> call)
     {
         try
@@ -190,7 +256,7 @@ public sealed partial class CoherentCache
         }
         finally
         {
-            if (!call.SlotCalled)
+            if (call.Expected && !call.SlotCalled)
             {
                 call.Batch.Finished();
             }
@@ -198,14 +264,31 @@ public sealed partial class CoherentCache
     }
 
     /// <summary>One key of a batch, as the state of its flight's factory.</summary>
-    private sealed record KeyCall<T>(BatchFill<T> Batch, string Key, bool Expected)
+    private sealed class KeyCall<T>(BatchFill<T> batch, string key)
     {
-        public volatile bool SlotCalled;
+        /// <summary>The flight's factory: the key's slot in the batch.</summary>
+        public static readonly Func<KeyCall<T>, CancellationToken, ValueTask<T>> SlotFactory = static (c, ct) => c.Slot(ct);
+
+        private volatile bool _expected;
+        private volatile bool _slotCalled;
+
+        public BatchFill<T> Batch => batch;
+
+        public string Key => key;
+
+        /// <summary>Whether the batch's round waits for this key (set before the key's flight can reach its slot).</summary>
+        public bool Expected
+        {
+            get => _expected;
+            set => _expected = value;
+        }
+
+        public bool SlotCalled => _slotCalled;
 
         public ValueTask<T> Slot(CancellationToken flightToken)
         {
-            SlotCalled = true;
-            return Batch.ValueFor(Key, Expected, flightToken);
+            _slotCalled = true;
+            return batch.ValueFor(key, _expected, flightToken);
         }
     }
 }

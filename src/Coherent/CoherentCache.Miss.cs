@@ -26,27 +26,9 @@ public sealed partial class CoherentCache
             cancellationToken.ThrowIfCancellationRequested();
             var family = _families.Resolve(key);
             KeyRules.ValidateTags(options?.Tags);
-            var now = _clock.PreciseNowMs();
-            var readLocal = options?.SkipLocalRead != true;
-            if (readLocal && _l1.Peek(key, out var entry))
+            if (TryServeLocal(key, family, state, factory, options, out var local))
             {
-                if (IsServable(entry, now))
-                {
-                    // Hits that miss the fast path (copy-on-read families) get early refresh too.
-                    RecordServed(entry, now, state, factory, options);
-                    return new ValueTask<T>(ReadValue<T>(entry));
-                }
-
-                // Fail-safe throttle: the factory failed recently; keep serving the last value instead of hammering the source.
-                if (entry.ThrottleUntilMs > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
-                {
-                    _events.StaleServed(family, entry);
-                    return new ValueTask<T>(ReadValue<T>(entry));
-                }
-            }
-            else if (readLocal)
-            {
-                _l1.RecordMiss(key);
+                return new ValueTask<T>(local);
             }
 
             // Never join a flight a caller starting now may not see (invalidated or abandoned since it began): the gate starts a new one.
@@ -65,6 +47,41 @@ public sealed partial class CoherentCache
                 ? ValueTask.FromCanceled<T>(canceled.CancellationToken)
                 : ValueTask.FromException<T>(ex);
         }
+    }
+
+    /// <summary>
+    /// L1's answer for a caller past the fast path: a servable entry (counted, and maybe refreshed early), or the last value
+    /// while fail-safe's throttle holds the factory back. False when the caller must go to the key's flight.
+    /// </summary>
+    private bool TryServeLocal<TState, T>(string key, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, out T value)
+    {
+        var now = _clock.PreciseNowMs();
+        var readLocal = options?.SkipLocalRead != true;
+        if (readLocal && _l1.Peek(key, out var entry))
+        {
+            if (IsServable(entry, now))
+            {
+                // Hits that miss the fast path (copy-on-read families) get early refresh too.
+                RecordServed(entry, now, state, factory, options);
+                value = ReadValue<T>(entry);
+                return true;
+            }
+
+            // Fail-safe throttle: the factory failed recently; keep serving the last value instead of hammering the source.
+            if (entry.ThrottleUntilMs > now && now < entry.RetainUntilMs && entry.IsValid(_tags.ClearVersion))
+            {
+                _events.StaleServed(family, entry);
+                value = ReadValue<T>(entry);
+                return true;
+            }
+        }
+        else if (readLocal)
+        {
+            _l1.RecordMiss(key);
+        }
+
+        value = default!;
+        return false;
     }
 
     private async ValueTask<T> AwaitFlightAsync<T>(Flight flight, FamilyState family, Task? softDeadline, CancellationToken cancellationToken)

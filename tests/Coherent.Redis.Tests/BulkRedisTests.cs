@@ -40,4 +40,59 @@ public sealed class BulkRedisTests(SharedRedis redis)
         Assert.Equal("b5", await a.Cache.GetOrSetAsync("item:5", _ => ValueTask.FromResult("recomputed"), cancellationToken: ct));
         Assert.Equal("recomputed", await a.Cache.GetOrSetAsync("item:4", _ => ValueTask.FromResult("recomputed"), cancellationToken: ct));
     }
+
+    private static void Families(CoherentCacheBuilder b) => b
+        .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())
+        .Define("ver", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())
+        .Define("quote", p => p.MaxStaleness(TimeSpan.FromMilliseconds(300)).Ttl(TimeSpan.FromMilliseconds(300)).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromMinutes(1)));
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_batch_read_judges_every_key_as_a_single_read_would(bool signedEnvelopes)
+    {
+        var server = redis.Require();
+        var prefix = KeyPrefix.New("bulkjudge");
+        var ct = TestContext.Current.CancellationToken;
+        Action<CoherentRedisOptions> options = o =>
+        {
+            o.VersionedFamilies.Add("ver");
+            if (signedEnvelopes)
+            {
+                o.SigningKey = "a-signing-key-of-32-bytes-long!!"u8.ToArray();
+            }
+        };
+
+        await using var writer = await Node.StartAsync(server.Endpoint, prefix, options, Families);
+        await writer.Cache.SetAsync("item:hit", "stored", cancellationToken: ct);
+        await writer.Cache.SetAsync("item:tagged", "before-the-tag-moved", new CacheEntryOptions { Tags = ["t"] }, ct);
+        await writer.Cache.InvalidateTagAsync("t", ct);
+        await writer.Cache.SetAsync("ver:1", "first", cancellationToken: ct);
+        await writer.Cache.SetAsync("ver:1", "second", cancellationToken: ct);
+        await writer.Cache.GetOrSetAsync("quote:kept", _ => ValueTask.FromResult("last-good"), cancellationToken: ct);
+        await writer.Cache.GetOrSetAsync("quote:gone", _ => ValueTask.FromResult("invalidated"), cancellationToken: ct);
+        await writer.Cache.InvalidateAsync("quote:gone", ct);
+        await Eventually.TrueAsync(async () => !(await writer.Cache.TryGetAsync<string>("quote:kept", ct)).Found, TimeSpan.FromSeconds(10), "the quote never expired");
+
+        await using var reader = await Node.StartAsync(server.Endpoint, prefix, options, Families);
+        var asked = new List<string>();
+        var values = await reader.Cache.GetOrSetManyAsync<string>(["item:hit", "item:tagged", "ver:1", "item:none"], (keys, _) =>
+        {
+            asked.AddRange(keys);
+            return ValueTask.FromResult<IReadOnlyDictionary<string, string>>(keys.ToDictionary(k => k, k => "computed"));
+        }, cancellationToken: ct);
+
+        Assert.Equal(["item:none", "item:tagged"], asked.Order(StringComparer.Ordinal)); // a tag-invalidated entry is a miss
+        Assert.Equal("stored", values["item:hit"]);
+        Assert.Equal("second", values["ver:1"]); // the versioned family follows its pointer
+        Assert.Equal("computed", values["item:tagged"]);
+
+        // The misses were fenced by the epochs the batch read: their fills are in Redis for the writer.
+        Assert.Equal("computed", await writer.Cache.GetOrSetAsync("item:none", _ => ValueTask.FromResult("again"), cancellationToken: ct));
+
+        // Fail-safe through a batch: the value Redis kept past its Ttl is served when the factory fails; an invalidated one never.
+        static ValueTask<IReadOnlyDictionary<string, string>> Failing(IReadOnlyList<string> keys, CancellationToken _) => throw new InvalidOperationException("the source is down");
+        Assert.Equal("last-good", (await reader.Cache.GetOrSetManyAsync<string>(["quote:kept"], Failing, cancellationToken: ct))["quote:kept"]);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await reader.Cache.GetOrSetManyAsync<string>(["quote:gone"], Failing, cancellationToken: ct));
+    }
 }

@@ -69,6 +69,40 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task A_bulk_read_of_keys_on_every_master_reads_each_slot_and_computes_the_rest_once()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix);
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        var keys = Enumerable.Range(0, 40).Select(i => "item:" + i).ToArray(); // spread over the three masters
+        foreach (var key in keys.Take(30))
+        {
+            await a.Cache.SetAsync(key, "stored:" + key, cancellationToken: ct);
+        }
+
+        var calls = new List<string[]>();
+        ValueTask<IReadOnlyDictionary<string, string>> Load(IReadOnlyList<string> missing, CancellationToken _)
+        {
+            calls.Add(missing.ToArray());
+            return ValueTask.FromResult<IReadOnlyDictionary<string, string>>(missing.ToDictionary(k => k, k => "computed:" + k));
+        }
+
+        // The first batch meets the client's cross-slot refusal and reads again slot by slot; the second starts there and
+        // finds every key, the computed ones included, in Redis.
+        await using var c = await Node.StartAsync(cluster.Configuration, prefix);
+        foreach (var (reader, asked) in new[] { (b, keys.Skip(30).ToArray()), (c, Array.Empty<string>()) })
+        {
+            calls.Clear();
+            var values = await reader.Cache.GetOrSetManyAsync<string>(keys, Load, cancellationToken: ct);
+            Assert.All(keys.Take(30), k => Assert.Equal("stored:" + k, values[k]));
+            Assert.All(keys.Skip(30), k => Assert.Equal("computed:" + k, values[k]));
+            Assert.Equal(asked.Order(StringComparer.Ordinal), calls.SelectMany(k => k).Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task One_factory_run_and_tags_on_the_cluster()
     {
         var cluster = fixture.Require();

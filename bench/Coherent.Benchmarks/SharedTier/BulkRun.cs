@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Diagnostics;
 using Coherent.Testing;
 
@@ -18,9 +19,10 @@ internal static class BulkRun
     public static async Task RunAsync(string[] args)
     {
         var rounds = args.Length > 0 && int.TryParse(args[0], out var r) ? r : 31;
-        var only = args.Length > 1 ? args[1] : null; // run only the cases whose name contains this (profiling)
+        var only = args.Length > 1 && args[1] != "all" ? args[1] : null; // run only the cases whose name contains one of these ('|'-separated)
+        var small = args.Length > 2 && args[2] == "small"; // a ~60-byte product instead of ~1 KB: how much is deserialization
         await using var server = await RedisProcess.StartNewAsync();
-        Console.WriteLine($"Bulk read: {Keys} keys, {rounds} rounds a case, interleaved; redis-server 127.0.0.1:{server.Port}; {Stats.Machine()}");
+        Console.WriteLine($"Bulk read: {Keys} keys, {(small ? "small" : "1 KB")} values, {rounds} rounds a case, interleaved; redis-server 127.0.0.1:{server.Port}; {Stats.Machine()}");
 
         await using var writer = SharedNodes.Coherent(server.Endpoint, "bulk");
         await using var reader = SharedNodes.Coherent(server.Endpoint, "bulk");
@@ -30,7 +32,10 @@ internal static class BulkRun
         await using var hybrid = SharedNodes.Hybrid(server.Endpoint, "bulk-hybrid");
         await Task.Delay(500); // subscriptions live
 
-        var sample = Product.Sample(1);
+        var sample = small ? new Product { Id = 1, Name = "small", Price = 9.5m, Currency = "EUR" } : Product.Sample(1);
+        var sampleJson = Product.Utf8(sample);
+        using var bare = SharedNodes.Connect(server.Endpoint);
+        var db = bare.GetDatabase();
         var cases = new (string Name, Func<string[], Task> Write, Func<string[], Task> Read)[]
         {
             ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
@@ -39,6 +44,26 @@ internal static class BulkRun
                 async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Redis")))),
             ("Coherent: loop of GetOrSetAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
+            // The floor: what any client pays for the same bytes — the GETs pipelined, then one deserialization per value.
+            ("Bare: one GET + deserialize", keys => db.StringSetAsync("bare:" + keys[0], sampleJson),
+                async keys => _ = JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + keys[0]))!, Product.Json)),
+            ("Bare: 100 pipelined GETs + deserialize each", keys => WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
+                async keys =>
+                {
+                    var gets = keys.Select(k => db.StringGetAsync("bare:" + k)).ToArray();
+                    foreach (var value in await Task.WhenAll(gets))
+                    {
+                        _ = JsonSerializer.Deserialize<Product>((byte[])value!, Product.Json);
+                    }
+                }),
+            ("Bare: one MGET of 100 + deserialize each", keys => WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
+                async keys =>
+                {
+                    foreach (var value in await db.StringGetAsync(keys.Select(k => (StackExchange.Redis.RedisKey)("bare:" + k)).ToArray()))
+                    {
+                        _ = JsonSerializer.Deserialize<Product>((byte[])value!, Product.Json);
+                    }
+                }),
             ("FusionCache: loop of GetOrSetAsync", keys => WriteAll(keys, k => fusionWriter.Cache.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await fusion.Cache.GetOrSetAsync<Product>(k, static (_, _) => Task.FromResult(Product.Sample(0))); } }),
             ("HybridCache: loop of GetOrCreateAsync", keys => WriteAll(keys, k => hybridWriter.Cache.SetAsync(k, sample).AsTask()),
@@ -47,7 +72,7 @@ internal static class BulkRun
 
         if (only is not null)
         {
-            cases = cases.Where((c, i) => i == 0 || c.Name.Contains(only, StringComparison.OrdinalIgnoreCase)).ToArray();
+            cases = cases.Where((c, i) => i == 0 || only.Split('|').Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
         }
 
         var times = cases.Select(_ => new List<double>()).ToArray();

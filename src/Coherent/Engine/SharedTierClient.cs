@@ -48,6 +48,31 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         }
     }
 
+    /// <summary>
+    /// A bulk call's read of several keys, in their order. Bounded by the tier's own deadline, not a caller's token (a batch
+    /// is shared by every caller that joined one of its flights). A tier that throws answers Unavailable for every key.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(SharedTierKey[] keys)
+    {
+        try
+        {
+            var results = await tier.ReadManyAsync(keys, CancellationToken.None).ConfigureAwait(false);
+            if (results.Count != keys.Length)
+            {
+                throw new InvalidOperationException($"The shared tier answered {results.Count} reads for {keys.Length} keys.");
+            }
+
+            return results;
+        }
+        catch (Exception ex)
+        {
+            events.SharedReadFailed(keys.Length > 0 ? keys[0].Key : "", ex);
+            var unavailable = new SharedTierRead[keys.Length];
+            Array.Fill(unavailable, SharedTierRead.Unavailable);
+            return unavailable;
+        }
+    }
+
     /// <summary>A lookup's read (TryGetAsync): the entry, or null on a miss or a failure.</summary>
     public async ValueTask<SharedTierEntry?> LookupAsync(string key, FamilyState family, CancellationToken token)
     {

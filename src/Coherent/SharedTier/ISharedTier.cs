@@ -32,6 +32,31 @@ public interface ISharedTier : IAsyncDisposable
     ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Reads several keys for a bulk call (<c>GetOrSetManyAsync</c>): the answers in the order of <paramref name="keys"/>, each
+    /// what <see cref="ReadAsync"/> would answer for its key. The default issues every read before awaiting any (a pipelining
+    /// client sends them together); a backend overrides it when it can do better, e.g. one deadline for the whole batch.
+    /// </summary>
+    async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(IReadOnlyList<SharedTierKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var pending = new ValueTask<SharedTierRead>[keys.Count];
+        for (var i = 0; i < pending.Length; i++)
+        {
+#pragma warning disable CA2012 // each is awaited exactly once, below: issued first so they leave together
+            pending[i] = ReadAsync(keys[i], cancellationToken);
+#pragma warning restore CA2012
+        }
+
+        var results = new SharedTierRead[pending.Length];
+        for (var i = 0; i < pending.Length; i++)
+        {
+            results[i] = await pending[i].ConfigureAwait(false);
+        }
+
+        return results;
+    }
+
+    /// <summary>
     /// Like <see cref="ReadAsync"/>, for a caller that will not store what it computes (a lookup): a miss may come back
     /// without the key's epoch (<see cref="SharedTierRead.HasEpoch"/> false), which can save a round trip.
     /// </summary>

@@ -1,0 +1,232 @@
+using Coherent.SharedTier;
+using Coherent.Redis.Storage;
+using StackExchange.Redis;
+
+namespace Coherent.Redis;
+
+/// <summary>
+/// A bulk call's reads. The plain keys' data (with their epochs when envelopes are signed) come in one <c>MGET</c> — one
+/// command per Cluster slot once the client has refused a cross-slot one, as a cluster's does — under one deadline for
+/// the batch instead of one timer per key; each reply is then judged exactly as a single read's (<see cref="TryJudge"/>),
+/// and the misses' epochs are read in a second pipelined round trip. Versioned keys keep their single-key script, which
+/// follows the pointer.
+/// </summary>
+internal sealed partial class RedisTier
+{
+    public async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(IReadOnlyList<SharedTierKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var results = new SharedTierRead[keys.Count];
+        if (keys.Count == 0 || _breaker.IsOpen)
+        {
+            return results; // default: Unavailable
+        }
+
+        var versioned = new Task<SharedTierRead>?[keys.Count];
+        var plain = new List<int>(keys.Count);
+        var data = new RedisValue[keys.Count];
+        var epochs = _signingKey is null ? null : new RedisValue[keys.Count];
+        List<(List<int> Indexes, Task<RedisValue[]> Call)> calls = [];
+        try
+        {
+            if (!_versionsLoaded.IsCompletedSuccessfully)
+            {
+                await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < keys.Count; i++)
+            {
+                if (IsVersioned(keys[i]))
+                {
+                    versioned[i] = ReadAsync(keys[i].Key, versioned: true, epochOnMiss: true, cancellationToken).AsTask();
+                }
+                else
+                {
+                    plain.Add(i);
+                }
+            }
+
+            calls = StartGets(keys, plain);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            if (RefusedAcrossSlots(ex))
+            {
+                return await ReadManyAsync(keys, cancellationToken).ConfigureAwait(false);
+            }
+
+            return await AllFailedAsync(keys, results, versioned, calls.Select(c => (Task)c.Call).ToList(), ex).ConfigureAwait(false);
+        }
+
+        if (calls.Count > 0)
+        {
+            var all = Task.WhenAll(calls.Select(c => c.Call));
+            try
+            {
+                await Bounded(all, cancellationToken).ConfigureAwait(false);
+                _breaker.OnSuccess();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                if (RefusedAcrossSlots(ex))
+                {
+                    return await ReadManyAsync(keys, cancellationToken).ConfigureAwait(false);
+                }
+
+                return await AllFailedAsync(keys, results, versioned, [all], ex).ConfigureAwait(false);
+            }
+
+            foreach (var (indexes, call) in calls)
+            {
+                var values = call.Result;
+                for (var j = 0; j < indexes.Count; j++)
+                {
+                    data[indexes[j]] = values[j];
+                    if (epochs is not null)
+                    {
+                        epochs[indexes[j]] = values[indexes.Count + j];
+                    }
+                }
+            }
+        }
+
+        List<(int Index, SharedTierEntry? Stale)>? needEpoch = null;
+        foreach (var i in plain)
+        {
+            var key = keys[i].Key;
+            long? epoch = epochs is null ? null : ReadEpoch(_keys.Epoch(key), epochs[i]);
+            SharedTierEntry? stale = null;
+            if (!data[i].IsNull)
+            {
+                var verdict = TryJudge(key, data[i], epoch, out var hit);
+                if (verdict == Verdict.TagVersionUnknown)
+                {
+                    (verdict, hit) = await JudgeWithTagVersionsAsync(key, data[i], epoch, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (verdict == Verdict.Hit)
+                {
+                    results[i] = hit;
+                    continue;
+                }
+
+                stale = verdict == Verdict.Expired ? hit.Entry : null;
+            }
+
+            if (epoch is { } known)
+            {
+                results[i] = SharedTierRead.Miss(known, stale);
+            }
+            else
+            {
+                (needEpoch ??= []).Add((i, stale));
+            }
+        }
+
+        if (needEpoch is not null)
+        {
+            await ReadEpochsAsync(keys, results, needEpoch, cancellationToken).ConfigureAwait(false);
+        }
+
+        for (var i = 0; i < keys.Count; i++)
+        {
+            if (versioned[i] is { } single)
+            {
+                results[i] = await single.ConfigureAwait(false);
+            }
+        }
+
+        return results;
+    }
+
+    /// <summary>Whether one MGET may span Cluster slots; false once the client refused one (then one MGET per slot).</summary>
+    private volatile bool _mgetAcrossSlots = true;
+
+    /// <summary>
+    /// A cluster's client refuses keys of several slots in one command (before sending it): from then on, one MGET per slot.
+    /// True when this was that refusal, seen for the first time (the batch is then read again).
+    /// </summary>
+    private bool RefusedAcrossSlots(Exception ex)
+    {
+        if (ex is not RedisCommandException || !_mgetAcrossSlots)
+        {
+            return false;
+        }
+
+        _mgetAcrossSlots = false;
+        return true;
+    }
+
+    /// <summary>The MGETs for the plain keys: their data keys, then (signed) their epoch keys, which share each key's slot.</summary>
+    private List<(List<int> Indexes, Task<RedisValue[]> Call)> StartGets(IReadOnlyList<SharedTierKey> keys, List<int> plain)
+    {
+        var groups = new List<List<int>>();
+        if (_mgetAcrossSlots)
+        {
+            groups.Add(plain);
+        }
+        else
+        {
+            groups.AddRange(plain.GroupBy(i => _connection.HashSlot(_keys.Data(keys[i].Key))).Select(g => g.ToList()));
+        }
+
+        var calls = new List<(List<int>, Task<RedisValue[]>)>(groups.Count);
+        foreach (var group in groups.Where(g => g.Count > 0))
+        {
+            var names = new RedisKey[group.Count * (_signingKey is null ? 1 : 2)];
+            for (var j = 0; j < group.Count; j++)
+            {
+                names[j] = _keys.Data(keys[group[j]].Key);
+                if (_signingKey is not null)
+                {
+                    names[group.Count + j] = _keys.Epoch(keys[group[j]].Key);
+                }
+            }
+
+            calls.Add((group, _db.StringGetAsync(names)));
+        }
+
+        return calls;
+    }
+
+    /// <summary>The misses' epochs, pipelined (created at the floor when missing, as a single read's: see epoch.lua).</summary>
+    private async ValueTask ReadEpochsAsync(IReadOnlyList<SharedTierKey> keys, SharedTierRead[] results, List<(int Index, SharedTierEntry? Stale)> misses, CancellationToken cancellationToken)
+    {
+        var floor = EpochFloor();
+        var scripts = new Task<RedisResult>[misses.Count];
+        for (var m = 0; m < misses.Count; m++)
+        {
+            scripts[m] = _db.ScriptEvaluateAsync(Scripts.Epoch, [_keys.Epoch(keys[misses[m].Index].Key)], [floor, EpochRetentionMs]);
+        }
+
+        var all = Task.WhenAll(scripts);
+        try
+        {
+            await Bounded(all, cancellationToken).ConfigureAwait(false);
+            _breaker.OnSuccess();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            ReadFailed(keys[misses[0].Index].Key, all, ex);
+            return; // those keys stay Unavailable: computed, not stored
+        }
+
+        for (var m = 0; m < misses.Count; m++)
+        {
+            var (index, stale) = misses[m];
+            results[index] = SharedTierRead.Miss(ReadEpoch(_keys.Epoch(keys[index].Key), (RedisValue)scripts[m].Result), stale);
+        }
+    }
+
+    /// <summary>The batch's plain reads failed together: each is Unavailable (logged once); versioned reads still answer on their own.</summary>
+    private async ValueTask<IReadOnlyList<SharedTierRead>> AllFailedAsync(IReadOnlyList<SharedTierKey> keys, SharedTierRead[] results, Task<SharedTierRead>?[] versioned, List<Task> calls, Exception ex)
+    {
+        ReadFailed(keys[0].Key, calls.Count > 0 ? Task.WhenAll(calls) : null, ex);
+        for (var i = 0; i < keys.Count; i++)
+        {
+            results[i] = versioned[i] is { } single ? await single.ConfigureAwait(false) : SharedTierRead.Unavailable;
+        }
+
+        return results;
+    }
+}

@@ -1,0 +1,170 @@
+using Coherent.InMemory;
+using Coherent.SharedTier;
+using Coherent.Testing;
+
+namespace Coherent.Tests;
+
+/// <summary>
+/// The bulk call's shared read (issue 15, part 2): one <see cref="ISharedTier.ReadManyAsync"/> for every key L1 did not
+/// serve, each key still fenced on its own by its flight. A gating decorator over the in-memory tier (an injected fault:
+/// the read is held after it returned, before the engine sees it) makes each race deterministic.
+/// </summary>
+public sealed class BulkReadTests
+{
+    private static CoherentCache Node(InMemorySharedTierHub hub, ISharedTierFactory? tier = null) =>
+        new CoherentCacheBuilder().WithName($"bulkread-{Guid.NewGuid():N}")
+            .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(TimeSpan.FromMinutes(10)).Jitter(0).NoEarlyRefresh())
+            .WithSharedTier(tier ?? hub.Node())
+            .Build();
+
+    private static ValueTask<IReadOnlyDictionary<string, string>> Computed(IReadOnlyList<string> keys, CancellationToken _) =>
+        ValueTask.FromResult<IReadOnlyDictionary<string, string>>(keys.ToDictionary(k => k, k => "computed:" + k));
+
+    [Fact]
+    public async Task A_batch_reads_every_key_L1_did_not_serve_in_one_shared_read()
+    {
+        var hub = new InMemorySharedTierHub();
+        var gated = new GatedTier(hub.Node());
+        await using var writer = Node(hub);
+        await using var reader = Node(hub, gated);
+        var keys = Enumerable.Range(0, 50).Select(i => $"item:{i}").ToArray();
+        foreach (var key in keys.Take(40))
+        {
+            await writer.SetAsync(key, "stored:" + key, cancellationToken: T.Ct);
+        }
+
+        await reader.GetOrSetAsync("item:0", _ => ValueTask.FromResult("unused"), cancellationToken: T.Ct); // in L1 now
+        var before = (gated.Batches, gated.SingleReads);
+
+        var values = await reader.GetOrSetManyAsync<string>(keys, Computed, cancellationToken: T.Ct);
+
+        Assert.Equal(1, gated.Batches - before.Batches);
+        Assert.Equal(49, gated.LastBatchSize);
+        Assert.Equal(0, gated.SingleReads - before.SingleReads); // the misses go on from the batch's answer, not a read of their own
+        Assert.All(keys.Take(40), k => Assert.Equal("stored:" + k, values[k]));
+        Assert.All(keys.Skip(40), k => Assert.Equal("computed:" + k, values[k]));
+    }
+
+    [Fact]
+    public async Task An_invalidation_while_the_batch_read_is_out_keeps_the_value_it_returned_out_of_L1()
+    {
+        var hub = new InMemorySharedTierHub();
+        var gated = new GatedTier(hub.Node()) { Hold = true };
+        await using var reader = Node(hub, gated);
+        // Written by the reader itself (no other node's invalidation frame can reach it during the batch), then dropped from
+        // its L1; and past its first heartbeat (a read in flight across the bus's first reconciliation serves but does not fill).
+        await Eventually.TrueAsync(() => reader.SharedTierState == SharedTierState.Healthy, TimeSpan.FromSeconds(10), "the reader's bus never became healthy");
+        await reader.SetAsync("item:1", "old", cancellationToken: T.Ct);
+        await reader.SetAsync("item:2", "kept", cancellationToken: T.Ct);
+        reader.Diagnostics.DropAllLocal();
+
+        var batch = reader.GetOrSetManyAsync<string>(["item:1", "item:2"], Computed, cancellationToken: T.Ct).AsTask();
+        await gated.Read.Task; // the tier answered "old" for item:1; the engine has not seen it yet
+        await reader.InvalidateAsync("item:1", T.Ct);
+        gated.Release.SetResult();
+        var values = await batch;
+
+        Assert.Equal("old", values["item:1"]); // read before the invalidation returned: served once ...
+        Assert.False(reader.Diagnostics.HasLocal("item:1")); // ... never kept
+        Assert.True(reader.Diagnostics.HasLocal("item:2"));
+        Assert.Equal("new", await reader.GetOrSetAsync("item:1", _ => ValueTask.FromResult("new"), cancellationToken: T.Ct));
+    }
+
+    [Fact]
+    public async Task A_batch_read_that_throws_computes_every_key_and_stores_none_in_the_shared_tier()
+    {
+        var hub = new InMemorySharedTierHub();
+        var gated = new GatedTier(hub.Node()) { Throw = true };
+        await using var writer = Node(hub);
+        await using var reader = Node(hub, gated);
+        await writer.SetAsync("item:1", "stored", cancellationToken: T.Ct);
+
+        var values = await reader.GetOrSetManyAsync<string>(["item:1", "item:2"], Computed, cancellationToken: T.Ct);
+
+        Assert.Equal("computed:item:1", values["item:1"]); // unavailable: computed, as a single read that fails
+        Assert.Equal("computed:item:2", values["item:2"]);
+        Assert.Equal("stored", await writer.GetOrSetAsync("item:1", _ => ValueTask.FromResult("unused"), cancellationToken: T.Ct));
+        Assert.False((await writer.TryGetAsync<string>("item:2", T.Ct)).Found); // never stored without the epoch a read fences with
+    }
+
+    /// <summary>Counts reads; optionally holds a batch's answer until released, or throws from the batch read.</summary>
+    private sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
+    {
+        private ISharedTier? _tier;
+
+        public bool Hold { get; init; }
+
+        public bool Throw { get; init; }
+
+        public TaskCompletionSource Read { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Batches;
+        public int LastBatchSize;
+        public int SingleReads;
+
+        public void Validate(SharedTierContext context, ICollection<string> problems) => inner.Validate(context, problems);
+
+        public ISharedTier Create(SharedTierContext context) => new Tier(this, _tier = inner.Create(context));
+
+        private sealed class Tier(GatedTier owner, ISharedTier inner) : ISharedTier
+        {
+            public async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(IReadOnlyList<SharedTierKey> keys, CancellationToken cancellationToken)
+            {
+                Interlocked.Increment(ref owner.Batches);
+                owner.LastBatchSize = keys.Count;
+                if (owner.Throw)
+                {
+                    throw new IOException("the batch read failed");
+                }
+
+                var results = await inner.ReadManyAsync(keys, cancellationToken);
+                owner.Read.TrySetResult();
+                if (owner.Hold)
+                {
+                    await owner.Release.Task;
+                }
+
+                return results;
+            }
+
+            public ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken)
+            {
+                Interlocked.Increment(ref owner.SingleReads);
+                return inner.ReadAsync(key, cancellationToken);
+            }
+
+            public void Start(ISharedTierHost host) => inner.Start(host);
+
+            public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) => inner.LookupAsync(key, cancellationToken);
+
+            public ValueTask<bool> StoreIfEpochAsync(SharedTierKey key, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken) =>
+                inner.StoreIfEpochAsync(key, entry, expectedEpoch, lease, cancellationToken);
+
+            public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken) => inner.CaptureVersionsAsync(tags, cancellationToken);
+
+            public ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken) => inner.SetAsync(key, entry, cancellationToken);
+
+            public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => inner.InvalidateAsync(key, cancellationToken);
+
+            public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => inner.InvalidateTagAsync(tag, cancellationToken);
+
+            public ValueTask ClearAsync(CancellationToken cancellationToken) => inner.ClearAsync(cancellationToken);
+
+            public ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken) => inner.TryAcquireLeaseAsync(key, leaseTime, cancellationToken);
+
+            public ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken) => inner.ReleaseLeaseAsync(lease, cancellationToken);
+
+            public ValueTask<bool> WaitForFillAsync(string key, TimeSpan timeout, CancellationToken cancellationToken) => inner.WaitForFillAsync(key, timeout, cancellationToken);
+
+            public SharedTierGuarantees Guarantees => inner.Guarantees;
+
+            public SharedTierState State => inner.State;
+
+            public long PendingInvalidations => inner.PendingInvalidations;
+
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
+}
