@@ -7,9 +7,9 @@ namespace Coherent.Redis;
 /// <summary>
 /// A bulk call's reads. The plain keys' data (with their epochs when envelopes are signed) come in one <c>MGET</c> — one
 /// command per Cluster slot once the client has refused a cross-slot one, as a cluster's does — under one deadline for
-/// the batch instead of one timer per key; each reply is then judged exactly as a single read's (<see cref="TryJudge"/>),
-/// and the misses' epochs are read in a second pipelined round trip. Versioned keys keep their single-key script, which
-/// follows the pointer.
+/// the batch instead of one timer per key; each reply is then judged exactly as a single read's (<see cref="TryJudge"/>).
+/// A miss comes without its epoch, as <see cref="ReadForLeaseAsync"/>'s: the lease that follows reads it. Versioned keys
+/// keep their single-key script, which follows the pointer.
 /// </summary>
 internal sealed partial class RedisTier
 {
@@ -38,7 +38,7 @@ internal sealed partial class RedisTier
             {
                 if (IsVersioned(keys[i]))
                 {
-                    versioned[i] = ReadAsync(keys[i].Key, versioned: true, epochOnMiss: true, cancellationToken).AsTask();
+                    versioned[i] = ReadForLeaseAsync(keys[i], cancellationToken).AsTask();
                 }
                 else
                 {
@@ -90,7 +90,6 @@ internal sealed partial class RedisTier
             }
         }
 
-        List<(int Index, SharedTierEntry? Stale)>? needEpoch = null;
         foreach (var i in plain)
         {
             var key = keys[i].Key;
@@ -113,19 +112,7 @@ internal sealed partial class RedisTier
                 stale = verdict == Verdict.Expired ? hit.Entry : null;
             }
 
-            if (epoch is { } known)
-            {
-                results[i] = SharedTierRead.Miss(known, stale);
-            }
-            else
-            {
-                (needEpoch ??= []).Add((i, stale));
-            }
-        }
-
-        if (needEpoch is not null)
-        {
-            await ReadEpochsAsync(keys, results, needEpoch, cancellationToken).ConfigureAwait(false);
+            results[i] = epoch is { } known ? SharedTierRead.Miss(known, stale) : SharedTierRead.MissWithoutEpochKeeping(stale);
         }
 
         for (var i = 0; i < keys.Count; i++)
@@ -187,35 +174,6 @@ internal sealed partial class RedisTier
         }
 
         return calls;
-    }
-
-    /// <summary>The misses' epochs, pipelined (created at the floor when missing, as a single read's: see epoch.lua).</summary>
-    private async ValueTask ReadEpochsAsync(IReadOnlyList<SharedTierKey> keys, SharedTierRead[] results, List<(int Index, SharedTierEntry? Stale)> misses, CancellationToken cancellationToken)
-    {
-        var floor = EpochFloor();
-        var scripts = new Task<RedisResult>[misses.Count];
-        for (var m = 0; m < misses.Count; m++)
-        {
-            scripts[m] = _db.ScriptEvaluateAsync(Scripts.Epoch, [_keys.Epoch(keys[misses[m].Index].Key)], [floor, EpochRetentionMs]);
-        }
-
-        var all = Task.WhenAll(scripts);
-        try
-        {
-            await Bounded(all, cancellationToken).ConfigureAwait(false);
-            _breaker.OnSuccess();
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            ReadFailed(keys[misses[0].Index].Key, all, ex);
-            return; // those keys stay Unavailable: computed, not stored
-        }
-
-        for (var m = 0; m < misses.Count; m++)
-        {
-            var (index, stale) = misses[m];
-            results[index] = SharedTierRead.Miss(ReadEpoch(_keys.Epoch(keys[index].Key), (RedisValue)scripts[m].Result), stale);
-        }
     }
 
     /// <summary>The batch's plain reads failed together: each is Unavailable (logged once); versioned reads still answer on their own.</summary>

@@ -20,7 +20,11 @@ internal sealed partial class RedisTier
     public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) =>
         ReadAsync(key.Key, IsVersioned(key), epochOnMiss: false, cancellationToken);
 
-    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool epochOnMiss, CancellationToken cancellationToken)
+    /// <summary>The lease script reads (or creates) the epoch: a miss here skips the epoch's round trip and keeps its stale entry.</summary>
+    public ValueTask<SharedTierRead> ReadForLeaseAsync(SharedTierKey key, CancellationToken cancellationToken) =>
+        ReadAsync(key.Key, IsVersioned(key), epochOnMiss: false, cancellationToken, keepStale: true);
+
+    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool epochOnMiss, CancellationToken cancellationToken, bool keepStale = false)
     {
         if (_breaker.IsOpen)
         {
@@ -87,12 +91,12 @@ internal sealed partial class RedisTier
                 return hit;
             }
 
-            stale = verdict == Verdict.Expired && epochOnMiss ? hit.Entry : null;
+            stale = verdict == Verdict.Expired && (epochOnMiss || keepStale) ? hit.Entry : null;
         }
 
         return epoch is { } known ? SharedTierRead.Miss(known, stale)
             : epochOnMiss ? await ReadEpochAsync(key, stale, cancellationToken).ConfigureAwait(false)
-            : SharedTierRead.MissWithoutEpoch;
+            : SharedTierRead.MissWithoutEpochKeeping(stale);
     }
 
     /// <summary>The tag versions this node has read or been told, for the judgement (one delegate for the tier's life).</summary>

@@ -22,8 +22,12 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
     /// A flight's read: a hit, a miss with the key's epoch, or Unavailable. Not an async method unless traced, so an L2 hit
     /// adds no frame of its own; the caller catches what the tier throws and answers with <see cref="ReadFailed"/>.
     /// </summary>
-    public ValueTask<SharedTierRead> ReadAsync(string key, FamilyState family, CancellationToken token) =>
-        CacheEvents.Tracing ? ReadTracedAsync(key, family, token) : tier.ReadAsync(new SharedTierKey(key, family.Name), token);
+    public ValueTask<SharedTierRead> ReadAsync(string key, FamilyState family, bool forLease, CancellationToken token) =>
+        CacheEvents.Tracing ? ReadTracedAsync(key, family, forLease, token) : Read(new SharedTierKey(key, family.Name), forLease, token);
+
+    /// <summary><paramref name="forLease"/>: a miss goes on to the lease, whose epoch the backend may let it use instead of reading one.</summary>
+    private ValueTask<SharedTierRead> Read(SharedTierKey key, bool forLease, CancellationToken token) =>
+        forLease ? tier.ReadForLeaseAsync(key, token) : tier.ReadAsync(key, token);
 
     /// <summary>A read that threw (a tier should answer Unavailable instead): logged, and Unavailable.</summary>
     public SharedTierRead ReadFailed(string key, Exception exception)
@@ -32,12 +36,12 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         return SharedTierRead.Unavailable;
     }
 
-    private async ValueTask<SharedTierRead> ReadTracedAsync(string key, FamilyState family, CancellationToken token)
+    private async ValueTask<SharedTierRead> ReadTracedAsync(string key, FamilyState family, bool forLease, CancellationToken token)
     {
         using var span = events.StartSpan("coherent.l2.read", key, family);
         try
         {
-            var result = await tier.ReadAsync(new SharedTierKey(key, family.Name), token).ConfigureAwait(false);
+            var result = await Read(new SharedTierKey(key, family.Name), forLease, token).ConfigureAwait(false);
             CacheEvents.SetOutcome(span, CacheEvents.ReadOutcome(result));
             return result;
         }

@@ -32,9 +32,19 @@ public interface ISharedTier : IAsyncDisposable
     ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken);
 
     /// <summary>
+    /// The first read of a computation that, on a miss, goes on to <see cref="TryAcquireLeaseAsync"/>. A backend whose lease
+    /// reads the key's epoch (<see cref="SharedTierLease.Epoch"/>) may answer a miss without it (<see cref="SharedTierRead.HasEpoch"/>
+    /// false, with the fail-safe <see cref="SharedTierRead.Stale"/> entry still attached), which saves a round trip on every
+    /// miss: the engine then stores only under the lease's epoch, and keeps its value locally when no lease could be asked
+    /// for. The default is <see cref="ReadAsync"/>.
+    /// </summary>
+    ValueTask<SharedTierRead> ReadForLeaseAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key, cancellationToken);
+
+    /// <summary>
     /// Reads several keys for a bulk call (<c>GetOrSetManyAsync</c>): the answers in the order of <paramref name="keys"/>, each
-    /// what <see cref="ReadAsync"/> would answer for its key. The default issues every read before awaiting any (a pipelining
-    /// client sends them together); a backend overrides it when it can do better, e.g. one deadline for the whole batch.
+    /// what <see cref="ReadForLeaseAsync"/> would answer for its key. The default issues every read before awaiting any (a
+    /// pipelining client sends them together); a backend overrides it when it can do better, e.g. one command and one
+    /// deadline for the whole batch.
     /// </summary>
     async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(IReadOnlyList<SharedTierKey> keys, CancellationToken cancellationToken)
     {
@@ -43,7 +53,7 @@ public interface ISharedTier : IAsyncDisposable
         for (var i = 0; i < pending.Length; i++)
         {
 #pragma warning disable CA2012 // each is awaited exactly once, below: issued first so they leave together
-            pending[i] = ReadAsync(keys[i], cancellationToken);
+            pending[i] = ReadForLeaseAsync(keys[i], cancellationToken);
 #pragma warning restore CA2012
         }
 

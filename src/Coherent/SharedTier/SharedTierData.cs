@@ -155,8 +155,14 @@ public readonly struct SharedTierRead
     /// <summary>A miss, with the key's current epoch and the expired, not invalidated entry kept for fail-safe (or null).</summary>
     public static SharedTierRead Miss(long epoch, SharedTierEntry? stale) => new(SharedTierReadStatus.Miss, null, epoch, hasEpoch: true, stale);
 
-    /// <summary>A miss whose epoch was not read (a lookup only).</summary>
+    /// <summary>A miss whose epoch was not read (a lookup, or a read before a lease that carries it).</summary>
     public static SharedTierRead MissWithoutEpoch => new(SharedTierReadStatus.Miss, null, 0, hasEpoch: false);
+
+    /// <summary>
+    /// A miss whose epoch was not read (<see cref="ISharedTier.ReadForLeaseAsync"/>), with the expired, not invalidated entry
+    /// kept for fail-safe (or null).
+    /// </summary>
+    public static SharedTierRead MissWithoutEpochKeeping(SharedTierEntry? stale) => new(SharedTierReadStatus.Miss, null, 0, hasEpoch: false, stale);
 
     /// <summary>The backend could not be asked.</summary>
     public static SharedTierRead Unavailable => new(SharedTierReadStatus.Unavailable, null, 0, hasEpoch: false);

@@ -100,7 +100,8 @@ internal sealed partial class Flight<TState, T> : Flight
             SharedTierRead result;
             try
             {
-                result = await client.ReadAsync(Key, _family, FactoryToken).ConfigureAwait(false);
+                // The first read goes on to the lease on a miss (which may carry the epoch); the read after a fill does not.
+                result = await client.ReadAsync(Key, _family, forLease: !afterFill, FactoryToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -229,12 +230,12 @@ internal sealed partial class Flight<TState, T> : Flight
                 _ = FillFromShared(kept, ticket, startedAtMs);
             }
 
-            return SharedOutcome.Miss(result.Epoch);
+            return SharedOutcome.Miss(result);
         }
 
         return FillFromShared(shared, ticket, startedAtMs) is { } entry
             ? SharedOutcome.Hit(entry, shared.Epoch)
-            : SharedOutcome.Miss(result.Epoch);
+            : SharedOutcome.Miss(result);
     }
 
     /// <summary>A shared entry as an L1 entry, filled into L1 if the gate lets it; null when its bytes are unreadable.</summary>
@@ -273,7 +274,8 @@ internal sealed partial class Flight<TState, T> : Flight
         var (lease, failed) = await client.TryAcquireLeaseAsync(Key, leaseTime, FactoryToken).ConfigureAwait(false);
         if (failed)
         {
-            return SharedOutcome.Miss(read.Epoch);
+            // Computed without the fleet's lease: stored under the read's epoch, or (read without it) kept locally only.
+            return read.Standing == SharedStanding.MissBeforeLease ? SharedOutcome.Down : SharedOutcome.Miss(read.Epoch);
         }
 
         if (lease is not null)

@@ -15,6 +15,12 @@ internal enum SharedStanding
     /// <summary>A miss with the key's epoch: compute, and store under that epoch.</summary>
     Miss,
 
+    /// <summary>
+    /// A miss read before the lease, whose epoch comes with it: take the lease (then store under its epoch); without one,
+    /// nothing can be stored.
+    /// </summary>
+    MissBeforeLease,
+
     /// <summary>This node holds the fleet's lease: compute, and store under the lease's epoch (which releases it).</summary>
     Leased,
 
@@ -39,6 +45,9 @@ internal readonly record struct SharedOutcome(SharedStanding Standing, CacheEntr
     public static SharedOutcome Down => new(SharedStanding.Down);
 
     public static SharedOutcome Miss(long epoch) => new(SharedStanding.Miss, Epoch: epoch);
+
+    /// <summary>A read's miss: with its epoch, or (read before a lease that carries it) without.</summary>
+    public static SharedOutcome Miss(in SharedTierRead read) => read.HasEpoch ? Miss(read.Epoch) : new(SharedStanding.MissBeforeLease);
 
     public static SharedOutcome Leased(SharedTierLease lease) => new(SharedStanding.Leased, Epoch: lease.Epoch, Lease: lease);
 
