@@ -39,7 +39,9 @@ internal sealed partial class MemcachedTier
                 return true;
             }
 
-            var outcome = await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
+            var outcome = IsVersioned(sharedKey)
+                ? await StoreVersionedAsync(key, envelope, StorageTtl(entry), cas, expectedEpoch, cancellationToken).ConfigureAwait(false)
+                : await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
             return outcome == StoreOutcome.Stored;
         }
         catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
@@ -53,13 +55,16 @@ internal sealed partial class MemcachedTier
     public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
     {
         var key = sharedKey.Key;
+        var write = KeyInvalidation(sharedKey);
         try
         {
             var envelope = await EnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
             var owner = Owner(key);
-            var epoch = Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
-            await AnnounceAsync(PendingInvalidation.ForKey(key), version: 0).ConfigureAwait(false);
-            return epoch;
+            var cas = write.State is true
+                ? await WriteVersionedAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false)
+                : await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false);
+            await AnnounceAsync(write, version: 0).ConfigureAwait(false);
+            return Epoch(owner, cas);
         }
         catch (PayloadTooLargeException)
         {
@@ -68,16 +73,19 @@ internal sealed partial class MemcachedTier
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // The new value did not land: other nodes must at least stop reading the old one, so an invalidation is retried.
-            throw Retries.Queue(PendingInvalidation.ForKey(key), ex);
+            throw Retries.Queue(write, ex);
         }
         catch (OperationCanceledException)
         {
-            Retries.Requeue(PendingInvalidation.ForKey(key));
+            Retries.Requeue(write);
             throw;
         }
     }
 
-    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForKey(key.Key), cancellationToken);
+    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(KeyInvalidation(key), cancellationToken);
+
+    /// <summary>A key's invalidation, carrying whether the key is versioned (its state), so a retry removes the pointer too.</summary>
+    private PendingInvalidation KeyInvalidation(SharedTierKey key) => PendingInvalidation.ForKey(key.Key, IsVersioned(key) ? true : null);
 
     public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForTag(tag), cancellationToken);
 
@@ -110,6 +118,9 @@ internal sealed partial class MemcachedTier
         long version = 0;
         switch (write.Kind)
         {
+            case PendingInvalidationKind.Key when write.State is true:
+                await InvalidateVersionedAsync(write.Name, cancellationToken).ConfigureAwait(false);
+                break;
             case PendingInvalidationKind.Key:
                 await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
                 break;

@@ -100,8 +100,12 @@ internal sealed partial class MemcachedTier : ISharedTier
         _retries.Start();
     }
 
-    /// <summary>The remaining time to live on the engine's clock, plus a second: Memcached counts whole seconds and may expire an item up to one early.</summary>
-    private TimeSpan StorageTtl(SharedTierEntry entry) => TimeSpan.FromMilliseconds(Math.Max(1, entry.ExpiresAtMs - Host.NowMs())) + TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long Memcached keeps the item: until its expiry on the engine's clock, or past it while fail-safe may still serve
+    /// it (<see cref="SharedTierEntry.KeepUntilMs"/>), plus a second: Memcached counts whole seconds and may expire an item
+    /// up to one early.
+    /// </summary>
+    private TimeSpan StorageTtl(SharedTierEntry entry) => TimeSpan.FromMilliseconds(Math.Max(1, entry.KeepUntilMs - Host.NowMs())) + TimeSpan.FromSeconds(1);
 
     private void Reject(string key, SharedTierEnvelopeRejection rejection)
     {
