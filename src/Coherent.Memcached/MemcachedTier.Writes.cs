@@ -6,8 +6,9 @@ namespace Coherent.Memcached;
 /// <summary>
 /// Writes. A fill stores only while its key's CAS is the one its read saw (<c>ms … C&lt;cas&gt;</c>); a write-through stores
 /// unconditionally and returns the new CAS; an invalidation deletes the item (<c>md</c>), so a fill started before it finds
-/// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A failed invalidation is
-/// queued and retried (<c>MemcachedTier.Retries.cs</c>) and reported as <see cref="InvalidationFailedException"/>.
+/// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A versioned key's writes go
+/// through its pointer (<c>MemcachedTier.Versioned.cs</c>), with the same fences. A failed invalidation is queued and
+/// retried (<c>MemcachedTier.Retries.cs</c>) and reported as <see cref="InvalidationFailedException"/>.
 /// </summary>
 internal sealed partial class MemcachedTier
 {
@@ -22,14 +23,18 @@ internal sealed partial class MemcachedTier
                 return false; // no CAS to compare with, or one from another server or before its restart: cannot be fenced
             }
 
-            byte[] envelope;
             try
             {
-                envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+                var envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+                var outcome = IsVersioned(sharedKey)
+                    ? await StoreVersionedAsync(key, envelope, StorageTtl(entry), cas, expectedEpoch, cancellationToken).ConfigureAwait(false)
+                    : await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
+                return outcome == StoreOutcome.Stored;
             }
             catch (PayloadTooLargeException)
             {
-                // Over Memcached's item limit (not the cache's): kept in this node's L1 only; the waiters compute their own.
+                // Over Memcached's item limit (not the cache's), refused before anything was sent: kept in this node's L1
+                // only; the waiters compute their own.
                 MemcachedLog.OversizedFill(_logger, key, entry.Payload.Length, _store.MaxItemBytes);
                 if (lease is not null)
                 {
@@ -38,11 +43,6 @@ internal sealed partial class MemcachedTier
 
                 return true;
             }
-
-            var outcome = IsVersioned(sharedKey)
-                ? await StoreVersionedAsync(key, envelope, StorageTtl(entry), cas, expectedEpoch, cancellationToken).ConfigureAwait(false)
-                : await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
-            return outcome == StoreOutcome.Stored;
         }
         catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
         {
