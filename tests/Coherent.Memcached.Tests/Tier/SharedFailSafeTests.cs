@@ -1,4 +1,5 @@
 using Coherent.Memcached.Store;
+using Coherent.SharedTier;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Coherent.Memcached.Tests.Tier;
@@ -115,5 +116,44 @@ public sealed class SharedFailSafeTests
         await using var c = Node(server.Endpoint, prefix, time);
         Assert.Equal("v2", await c.Cache.GetOrSetAsync(key, Failing, cancellationToken: Ct)); // the recompute landed, as a fresh value
         Assert.Equal(0, c.Logs.Count(1003));
+    }
+
+    [Fact]
+    public async Task A_lookup_never_returns_an_expired_kept_value()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("fs");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var writer = Node(server.Endpoint, prefix, time);
+        await writer.Cache.GetOrSetAsync("safe:look", _ => ValueTask.FromResult("v1"), cancellationToken: Ct);
+
+        time.Advance(Ttl + TimeSpan.FromMinutes(1));
+        await using var reader = Node(server.Endpoint, prefix, time);
+        Assert.False((await reader.Cache.TryGetAsync<string>("safe:look", Ct)).Found); // kept for fail-safe only: no factory here to fail
+        Assert.Equal("v1", await reader.Cache.GetOrSetAsync("safe:look", Failing, cancellationToken: Ct)); // and still kept
+    }
+
+    [Fact]
+    public async Task A_node_that_wins_the_recompute_of_a_kept_value_and_dies_leaves_the_key_computable_after_the_lease()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("fs");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var writer = Node(server.Endpoint, prefix, time);
+        await writer.Cache.GetOrSetAsync("safe:dies", _ => ValueTask.FromResult("v1"), cancellationToken: Ct);
+        time.Advance(Ttl + TimeSpan.FromMinutes(1));
+        var key = new SharedTierKey("safe:dies", "safe");
+
+        // The tier's read marks the kept value stale and wins it; the node then never asks for the lease nor releases it.
+        await using var dying = Node(server.Endpoint, prefix, time);
+        var won = await dying.Tier.ReadAsync(key, Ct);
+        Assert.NotNull(won.Stale);
+        await using var other = Node(server.Endpoint, prefix, time);
+        Assert.Equal(ReadOutcome.HeldByOther, (await other.Store.ReadAsync("safe:dies", LeaseOptions.None, Ct)).Outcome);
+
+        // The mark lives the placeholder's TTL (3 s on Memcached's clock, which ticks in whole seconds): then another node wins.
+        Assert.True(await Eventually.WithinAsync(async () => (await other.Tier.ReadAsync(key, Ct)) is { Status: SharedTierReadStatus.Miss } read
+            && (await other.Tier.TryAcquireLeaseAsync("safe:dies", TimeSpan.FromSeconds(1), Ct)) is not null, TimeSpan.FromSeconds(6), pollMs: 200),
+            "the dead winner's mark never expired");
     }
 }

@@ -165,4 +165,32 @@ public sealed class VersionedKeyTests
         Assert.Equal("Memcached: versioned family 'prodcut' is not declared on the cache: declare it (Define(\"prodcut\", ...)) or remove it from VersionedFamilies.", problem);
         await Task.CompletedTask;
     }
+
+    [Fact]
+    public async Task Early_refresh_of_a_versioned_key_moves_the_pointer_and_leaves_the_old_version_to_its_grace_period()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = Prefix();
+        void Hot(CoherentCacheBuilder b) => b.Define("hot", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).EarlyRefresh(1e6));
+        void Versioned(CoherentMemcachedOptions o) { o.VersionedFamilies.Add("hot"); o.OldVersionGrace = TimeSpan.FromSeconds(20); }
+        await using var a = McNode.Start(server.Endpoint, prefix, Versioned, Hot);
+        await using var b = McNode.Start(server.Endpoint, prefix, Versioned, Hot);
+        var source = new Source();
+        async ValueTask<long> Slow(CancellationToken c)
+        {
+            await Task.Delay(20, c);
+            return await source.ReadAsync(c);
+        }
+
+        Assert.Equal(1, await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct));
+        Assert.Equal(1, await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct));
+        var first = await PointerAsync(a, "hot:1");
+        source.Bump(); // no invalidation: only early refresh can pick this up before the TTL
+        await Eventually.TrueAsync(async () => await a.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct) == 2 & await b.Cache.GetOrSetAsync("hot:1", Slow, cancellationToken: Ct) == 2,
+            TimeSpan.FromSeconds(5), "early refresh never produced the new value");
+
+        Assert.NotEqual(first, await PointerAsync(a, "hot:1"));
+        var ttl = (await a.Store.Cluster.SendAsync(new MetaRequest(MetaVerb.Get, VersionWireKey(a, "hot:1", first), MetaRequestFlags.ReturnTtl), Ct)).Ttl;
+        Assert.InRange(ttl ?? -1, 1, 20); // the refreshed-over version: shortened from 5 minutes to the grace period
+    }
 }
