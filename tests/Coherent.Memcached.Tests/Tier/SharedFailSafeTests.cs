@@ -43,15 +43,20 @@ public sealed class SharedFailSafeTests
 
         // The failed recompute gives its lease back (after the caller is answered) with the value kept: not deleted, and no
         // longer marked stale, so another empty node still has it to serve and the next recompute can win it.
-        await Eventually.TrueAsync(async () => await restarted.Store.ReadAsync(key, LeaseOptions.None, Ct) is { IsStale: false, Payload: not null, Outcome: ReadOutcome.Hit },
-            TimeSpan.FromSeconds(5), "the kept value was not stored back when the lease was released");
+        await StoredBackAsync(restarted, key);
         await using var another = Node(server.Endpoint, prefix, time);
         Assert.Equal("v1", await another.Cache.GetOrSetAsync(key, Failing, cancellationToken: Ct));
 
-        // Stale values are served, never stored as fresh: once the source is back, the next call computes.
+        // Stale values are served, never stored as fresh: once the source is back, the next call computes (once the failed
+        // recompute gave the key back: until then a caller gets the kept value at once, as while any node recomputes).
+        await StoredBackAsync(another, key);
         await using var recovered = Node(server.Endpoint, prefix, time);
         Assert.Equal("v2", await recovered.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult("v2"), cancellationToken: Ct));
     }
+
+    private static Task StoredBackAsync(McNode node, string key) =>
+        Eventually.TrueAsync(async () => await node.Store.ReadAsync(key, LeaseOptions.None, Ct) is { IsStale: false, Payload: not null, Outcome: ReadOutcome.Hit },
+            TimeSpan.FromSeconds(5), "the kept value was not stored back when the lease was released");
 
     [Fact]
     public async Task An_invalidated_kept_value_is_never_served_by_fail_safe_on_another_node()
@@ -155,5 +160,30 @@ public sealed class SharedFailSafeTests
         Assert.True(await Eventually.WithinAsync(async () => (await other.Tier.ReadAsync(key, Ct)) is { Status: SharedTierReadStatus.Miss } read
             && (await other.Tier.TryAcquireLeaseAsync("safe:dies", TimeSpan.FromSeconds(1), Ct)) is not null, TimeSpan.FromSeconds(6), pollMs: 200),
             "the dead winner's mark never expired");
+    }
+
+    [Fact]
+    public async Task Memcached_keeps_a_fail_safe_familys_item_until_its_fail_safe_age_and_any_other_only_until_its_Ttl()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("fs");
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var writer = McNode.Start(server.Endpoint, prefix, build: b => b.WithTimeProvider(time)
+            .Define("safe", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(Ttl).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromHours(1), TimeSpan.FromSeconds(30)))
+            .Define("plain", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(Ttl).Jitter(0).NoEarlyRefresh()));
+        await writer.Cache.GetOrSetAsync("safe:ttl", _ => ValueTask.FromResult("s"), cancellationToken: Ct);
+        await writer.Cache.GetOrSetAsync("plain:ttl", _ => ValueTask.FromResult("p"), cancellationToken: Ct);
+
+        Assert.InRange((await writer.Store.ReadAsync("safe:ttl", LeaseOptions.None, Ct)).RemainingTtlSeconds ?? -1, 3500, 3602);
+        Assert.InRange((await writer.Store.ReadAsync("plain:ttl", LeaseOptions.None, Ct)).RemainingTtlSeconds ?? -1, 55, 62);
+
+        // Memcached's clock has not moved, the engine's has: whatever Memcached still holds, the engine's clock decides.
+        time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(1));
+        await using var reader = McNode.Start(server.Endpoint, prefix, build: b => b.WithTimeProvider(time)
+            .Define("safe", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(Ttl).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromHours(1), TimeSpan.FromSeconds(30)))
+            .Define("plain", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(Ttl).Jitter(0).NoEarlyRefresh()));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await reader.Cache.GetOrSetAsync("safe:ttl", Failing, cancellationToken: Ct)); // past FailSafeMaxAge
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await reader.Cache.GetOrSetAsync("plain:ttl", Failing, cancellationToken: Ct)); // no fail-safe
+        Assert.Equal(0, reader.Logs.Count(1003));
     }
 }
