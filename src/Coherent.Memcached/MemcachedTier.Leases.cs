@@ -34,8 +34,8 @@ internal sealed partial class MemcachedTier
     /// <summary>A kept value's lease token: epoch, this mark, then until when it is kept (engine clock), which a release stores it back for.</summary>
     private const char KeptMark = 'k';
 
-    /// <summary>Memcached's longest relative TTL: a recache threshold every item stored by the tier is below.</summary>
-    private static readonly TimeSpan AnyTtl = TimeSpan.FromDays(30);
+    /// <summary>A recache threshold every item's remaining TTL is below, even one kept for fail-safe past Memcached's 30-day relative TTLs.</summary>
+    private static readonly TimeSpan AnyTtl = TimeSpan.FromSeconds(int.MaxValue);
 
     private void RecordWon(string key, long epoch, long keepUntilMs) => _won[key] = (epoch, _time.GetTimestamp(), keepUntilMs);
 

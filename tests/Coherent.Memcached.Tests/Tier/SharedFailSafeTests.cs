@@ -186,4 +186,20 @@ public sealed class SharedFailSafeTests
         await Assert.ThrowsAsync<InvalidOperationException>(async () => await reader.Cache.GetOrSetAsync("plain:ttl", Failing, cancellationToken: Ct)); // no fail-safe
         Assert.Equal(0, reader.Logs.Count(1003));
     }
+
+    [Fact]
+    public async Task An_early_refresh_still_wins_on_a_value_kept_longer_than_30_days()
+    {
+        // Past 30 days Memcached takes a TTL as an absolute time, and a recache threshold of 30 days never wins on such an item.
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        await using var node = McNode.Start(server.Endpoint, KeyPrefix.New("fs"), build: b => b
+            .Define("long", p => p.MaxStaleness(TimeSpan.FromSeconds(5)).Ttl(Ttl).FailSafe(TimeSpan.FromDays(60), TimeSpan.FromSeconds(30))));
+        await node.Cache.GetOrSetAsync("long:1", _ => ValueTask.FromResult("v1"), cancellationToken: Ct);
+        Assert.True((await node.Store.ReadAsync("long:1", LeaseOptions.None, Ct)).RemainingTtlSeconds > TimeSpan.FromDays(59).TotalSeconds);
+        Assert.True((await node.Tier.ReadAsync(new SharedTierKey("long:1", "long"), Ct)).Found);
+
+        var refresh = await node.Tier.TryAcquireLeaseAsync("long:1", TimeSpan.FromSeconds(1), Ct);
+        Assert.NotNull(refresh);
+        await node.Tier.ReleaseLeaseAsync(refresh, Ct);
+    }
 }
