@@ -81,6 +81,18 @@ public sealed class CoherentMemcachedOptions
     /// <summary>How often the bus (with <see cref="InvalidationTransport"/>) publishes this node's heartbeat. Default 250 ms; keep each family's MaxStaleness at least 4 times it.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>
+    /// Families stored as versioned keys, as on Redis: the key's item holds a pointer to its current version (<c>product:42</c>
+    /// → version 8) and the value lives under the version's own item. A write stores the new version first and then moves
+    /// the pointer (fenced by the pointer's CAS for a fill), so a reader never sees a half-written value; the superseded
+    /// version stays readable for <see cref="OldVersionGrace"/>. A hit costs a second round trip (pointer, then version).
+    /// Each name must be a family declared on the cache (<c>Define</c>).
+    /// </summary>
+    public ISet<string> VersionedFamilies { get; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>How long a superseded version of a versioned key stays readable. Default 10 s.</summary>
+    public TimeSpan OldVersionGrace { get; set; } = TimeSpan.FromSeconds(10);
+
     internal void Validate(ICollection<string> problems)
     {
         ParseServers(Servers, problems);
@@ -104,6 +116,7 @@ public sealed class CoherentMemcachedOptions
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(ProbeInterval), ProbeInterval, TimeSpan.FromMinutes(10));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(RetryInterval), RetryInterval, TimeSpan.FromMinutes(10));
         ConfigurationValues.CheckDuration(problems, "Memcached", nameof(HeartbeatInterval), HeartbeatInterval, TimeSpan.FromMinutes(1));
+        ConfigurationValues.CheckDuration(problems, "Memcached", nameof(OldVersionGrace), OldVersionGrace, TimeSpan.FromDays(1));
         if (InvalidationTransport is { } transport && Memcached.MemcachedTier.IsClaimed(transport))
         {
             problems.Add("Memcached InvalidationTransport is already used by another cache: give each cache its own transport.");

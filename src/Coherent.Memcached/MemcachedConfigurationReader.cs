@@ -16,7 +16,7 @@ internal static class MemcachedConfigurationReader
     {
         ServersKey, "KeyPrefix", "SigningKey", "MaxItemBytes", "OperationTimeout", "ConnectTimeout", "PoolSize",
         "BreakerFailureThreshold", "ProbeInterval", "FlushOnReadmit", "RetryInterval", "MaxPendingInvalidations",
-        "HeartbeatInterval",
+        "HeartbeatInterval", "VersionedFamilies", "OldVersionGrace",
     };
 
     public static void Read(IConfigurationSection section, CoherentMemcachedOptions options, ICollection<string> problems)
@@ -42,5 +42,7 @@ internal static class MemcachedConfigurationReader
         if (ConfigurationValues.ReadDuration(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
         if (ConfigurationValues.ReadInt32(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = pending; }
         if (ConfigurationValues.ReadDuration(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
+        if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
+        options.VersionedFamilies.UnionWith(ConfigurationValues.ReadNames(section, "VersionedFamilies"));
     }
 }

@@ -31,6 +31,7 @@ internal sealed class MemcachedSetup(CoherentCacheBuilder builder, string? serve
 
             _options = given;
             given.Validate(problems);
+            CheckVersionedFamilies(given, context, problems);
             return;
         }
 
@@ -64,8 +65,12 @@ internal sealed class MemcachedSetup(CoherentCacheBuilder builder, string? serve
 
         configure?.Invoke(options);
         options.Validate(problems);
+        CheckVersionedFamilies(options, context, problems);
         _options = options;
     }
+
+    private static void CheckVersionedFamilies(CoherentMemcachedOptions options, SharedTierContext context, ICollection<string> problems) =>
+        ConfigurationValues.CheckDeclaredFamilies(problems, "Memcached", nameof(options.VersionedFamilies), options.VersionedFamilies, context);
 
     public ISharedTier Create(SharedTierContext context)
     {

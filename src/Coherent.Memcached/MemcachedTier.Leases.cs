@@ -8,7 +8,9 @@ namespace Coherent.Memcached;
 /// <summary>
 /// Fleet leases are Memcached's own: the read that misses creates a placeholder (<c>mg … N</c>) and exactly one caller in the
 /// fleet is told it won (<c>W</c>); the others see <c>Z</c> and poll for the fill. The lease's token and epoch are the
-/// placeholder's CAS, so the winner's store is fenced by it and a release deletes only that placeholder.
+/// placeholder's CAS, so the winner's store is fenced by it and a release deletes only that placeholder. A value kept for
+/// fail-safe and marked stale by the read (<c>X W</c>) is a lease too: the others get the value at once (<c>X Z</c>), and
+/// a release stores it back for the rest of its retention rather than delete it.
 /// </summary>
 internal sealed partial class MemcachedTier
 {
@@ -17,8 +19,11 @@ internal sealed partial class MemcachedTier
     private static readonly TimeSpan PollCap = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan SlowPollCap = TimeSpan.FromMilliseconds(50);
 
-    /// <summary>Placeholders this node's reads won, by key, with when (timestamp): the lease the engine asks for next.</summary>
-    private readonly ConcurrentDictionary<string, (long Epoch, long At)> _won = new(StringComparer.Ordinal);
+    /// <summary>
+    /// Placeholders (or kept values marked stale) this node's reads won, by key, with when (timestamp) and, for a kept value,
+    /// until when it is kept (engine clock; 0 for a placeholder): the lease the engine asks for next.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, (long Epoch, long At, long KeepUntilMs)> _won = new(StringComparer.Ordinal);
 
     /// <summary>Keys whose last read on this node found another caller's lease (a miss): the engine asks for the lease next.</summary>
     private readonly ConcurrentDictionary<string, long> _held = new(StringComparer.Ordinal);
@@ -26,10 +31,13 @@ internal sealed partial class MemcachedTier
     /// <summary>A refresh lease's token ends with this: its item holds a value, which a release must keep.</summary>
     private const string RefreshMark = "r";
 
-    /// <summary>Memcached's longest relative TTL: a recache threshold every item stored by the tier is below.</summary>
-    private static readonly TimeSpan AnyTtl = TimeSpan.FromDays(30);
+    /// <summary>A kept value's lease token: epoch, this mark, then until when it is kept (engine clock), which a release stores it back for.</summary>
+    private const char KeptMark = 'k';
 
-    private void RecordWon(string key, long epoch) => _won[key] = (epoch, _time.GetTimestamp());
+    /// <summary>A recache threshold every item's remaining TTL is below, even one kept for fail-safe past Memcached's 30-day relative TTLs.</summary>
+    private static readonly TimeSpan AnyTtl = TimeSpan.FromSeconds(int.MaxValue);
+
+    private void RecordWon(string key, long epoch, long keepUntilMs) => _won[key] = (epoch, _time.GetTimestamp(), keepUntilMs);
 
     private void RecordHeld(string key)
     {
@@ -41,16 +49,18 @@ internal sealed partial class MemcachedTier
         _held[key] = _time.GetTimestamp();
     }
 
-    /// <summary>The placeholder this node's last read of the key won, if it is still young enough to be alive.</summary>
-    private bool TakeWon(string key, out long epoch)
+    /// <summary>The placeholder (or kept value) this node's last read of the key won, if it is still young enough to be alive.</summary>
+    private bool TakeWon(string key, out long epoch, out long keepUntilMs)
     {
         epoch = 0;
+        keepUntilMs = 0;
         if (!_won.TryRemove(key, out var won) || _time.GetElapsedTime(won.At) >= PlaceholderTtl - TimeSpan.FromSeconds(1))
         {
             return false;
         }
 
         epoch = won.Epoch;
+        keepUntilMs = won.KeepUntilMs;
         return epoch > 0;
     }
 
@@ -63,7 +73,7 @@ internal sealed partial class MemcachedTier
     public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
         var refresh = false;
-        if (!TakeWon(key, out var epoch))
+        if (!TakeWon(key, out var epoch, out var keepUntilMs))
         {
             LeaseRead read;
             (int Server, int Generation) owner;
@@ -83,7 +93,13 @@ internal sealed partial class MemcachedTier
                 return null;
             }
 
-            refresh = read.Payload is { Length: > 0 };
+            // A value not marked stale is refreshed early (it stays a hit meanwhile); one marked stale is a kept value.
+            refresh = read.Payload is { Length: > 0 } && !read.IsStale;
+            keepUntilMs = read.Payload is { Length: > 0 } && read.IsStale ? KeepUntil(read) : 0;
+            if (read.Payload is { } pointer && VersionPointer.TryRead(pointer.Span, out var version))
+            {
+                RememberPointer(key, epoch, version);
+            }
         }
 
         var placeholderTtl = leaseTime + TimeSpan.FromSeconds(1);
@@ -99,19 +115,26 @@ internal sealed partial class MemcachedTier
             }
         }
 
-        var token = epoch.ToString(CultureInfo.InvariantCulture) + (refresh ? RefreshMark : "");
+        var token = epoch.ToString(CultureInfo.InvariantCulture)
+            + (refresh ? RefreshMark : keepUntilMs > 0 ? KeptMark + keepUntilMs.ToString(CultureInfo.InvariantCulture) : "");
         return new SharedTierLease(key, token, epoch);
     }
 
     /// <summary>
     /// Gives the lease back without a fill: a placeholder is deleted (if unchanged), so a waiter takes over at its next poll; a
-    /// refreshed value is kept and its recache win cleared by storing it back unchanged (if unchanged), so a later refresh can win.
+    /// refreshed value is kept and its recache win cleared by storing it back unchanged (if unchanged), so a later refresh can
+    /// win; a kept value is stored back the same way for the rest of its retention (its stale mark and win cleared), so it
+    /// still serves fail-safe and the next read past the fail-safe throttle can win it again.
     /// </summary>
     public async ValueTask ReleaseLeaseAsync(SharedTierLease lease, CancellationToken cancellationToken)
     {
         _won.TryRemove(lease.Key, out _);
-        var refresh = lease.Token.EndsWith(RefreshMark, StringComparison.Ordinal);
-        if (!long.TryParse(refresh ? lease.Token[..^RefreshMark.Length] : lease.Token, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch))
+        var token = lease.Token;
+        var refresh = token.EndsWith(RefreshMark, StringComparison.Ordinal);
+        var kept = token.IndexOf(KeptMark, StringComparison.Ordinal);
+        long keepUntilMs = 0;
+        if (!long.TryParse(refresh ? token[..^RefreshMark.Length] : kept >= 0 ? token[..kept] : token, NumberStyles.None, CultureInfo.InvariantCulture, out var epoch)
+            || (kept >= 0 && !long.TryParse(token[(kept + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out keepUntilMs)))
         {
             return;
         }
@@ -123,16 +146,18 @@ internal sealed partial class MemcachedTier
                 return; // the key moved to another server, or its server went down: that placeholder is gone or unreachable
             }
 
-            if (!refresh)
+            var keepFor = TimeSpan.FromMilliseconds(keepUntilMs - Host.NowMs());
+            if (!refresh && keepFor < TimeSpan.FromSeconds(1))
             {
                 await _store.DeleteIfAsync(lease.Key, cas, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
             var current = await _store.ReadAsync(lease.Key, LeaseOptions.None, cancellationToken).ConfigureAwait(false);
-            if (current.Cas == cas && current.Payload is { } payload && current.RemainingTtlSeconds is > 0 and var seconds)
+            var ttl = refresh ? TimeSpan.FromSeconds(current.RemainingTtlSeconds ?? 0) : keepFor;
+            if (current.Cas == cas && current.Payload is { } payload && ttl > TimeSpan.Zero)
             {
-                await _store.StoreAsync(lease.Key, payload, TimeSpan.FromSeconds(seconds), cas, cancellationToken).ConfigureAwait(false);
+                await _store.StoreAsync(lease.Key, payload, ttl, cas, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)

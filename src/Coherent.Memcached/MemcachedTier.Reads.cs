@@ -7,17 +7,22 @@ namespace Coherent.Memcached;
 
 /// <summary>
 /// L2 reads: the entry (<c>mg v c t</c>, with <c>N</c> when the caller may compute) and the clear and tag counters
-/// (<c>ma … D0</c>) in one pipelined round trip. Which tags to ask for is guessed from the key's last read entry; a guess that
-/// misses a tag costs a second round trip for it. A value no reader may use (expired on the engine's clock, stamped before
-/// its tag's or the clear's version, unreadable) is deleted if unchanged (<c>md … C</c>) and read again, so the next
-/// <c>mg … N</c> hands one caller the lease: a miss always carries a CAS to fence the recompute with.
+/// (<c>ma … D0</c>) in one pipelined round trip; a versioned key's item is its pointer, and the version it names is read
+/// next (<c>MemcachedTier.Versioned.cs</c>). Which tags to ask for is guessed from the key's last read entry; a guess that
+/// misses a tag costs a second round trip for it. A value no reader may use (stamped before its tag's or the clear's
+/// version, unreadable) is deleted if unchanged (<c>md … C</c>) and read again, so the next <c>mg … N</c> hands one caller
+/// the lease: a miss always carries a CAS to fence the recompute with. A value merely expired on the engine's clock (kept
+/// past its Ttl for fail-safe, <see cref="SharedTierEntry.RetainUntilMs"/>) is marked stale instead (<c>md … I C</c>): the
+/// next read wins the lease with it (<c>X W</c>) and every other reader gets it at once (<c>X Z</c>), each as the
+/// <see cref="SharedTierRead.Stale"/> value of its miss, which the engine serves only when its factory fails or while
+/// another node recomputes.
 /// </summary>
 internal sealed partial class MemcachedTier
 {
     /// <summary>
-    /// TTL of the placeholder a missing read creates (<c>N</c>): the lease until the winner asks for its real lease time
-    /// (<see cref="TryAcquireLeaseAsync"/> extends it when longer). Three seconds, because Memcached's clock ticks in whole
-    /// seconds: it lives two to three, above the engine's shortest lease (one second).
+    /// TTL of the placeholder a missing read creates (<c>N</c>), and of a kept value marked stale: the lease until the winner
+    /// asks for its real lease time (<see cref="TryAcquireLeaseAsync"/> extends it when longer). Three seconds, because
+    /// Memcached's clock ticks in whole seconds: it lives two to three, above the engine's shortest lease (one second).
     /// </summary>
     private static readonly TimeSpan PlaceholderTtl = TimeSpan.FromSeconds(3);
 
@@ -28,16 +33,20 @@ internal sealed partial class MemcachedTier
 
     private static readonly VersionKey[] ClearOnly = [VersionKey.Clear];
 
-    public ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, lease: true, cancellationToken);
+    public ValueTask<SharedTierRead> ReadAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, IsVersioned(key), lease: true, cancellationToken);
 
-    public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, lease: false, cancellationToken);
+    public ValueTask<SharedTierRead> LookupAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key.Key, IsVersioned(key), lease: false, cancellationToken);
 
-    private async ValueTask<SharedTierRead> ReadAsync(string key, bool lease, CancellationToken cancellationToken)
+    /// <summary>What a read made of the stored bytes: no verdict when they were unusable (refused, or a pointer to a version that is gone).</summary>
+    private readonly record struct Judged(SharedTierVerdict? Verdict, SharedTierEntry? Entry, ulong Version);
+
+    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool lease, CancellationToken cancellationToken)
     {
         try
         {
             var keyUtf8 = MemcachedKey.Utf8(key);
             var wireKey = _store.DataKey(keyUtf8);
+            long keepUntilMs = 0; // set when this read marked a kept value stale, to win its lease with it
             for (var attempt = 0; ; attempt++)
             {
                 var guess = _tagGuess.IsEmpty ? null : _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
@@ -46,34 +55,39 @@ internal sealed partial class MemcachedTier
                 var read = await _store.ReadWithVersionsAsync(keyUtf8, wireKey, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
                 Observe(asked, read.Versions);
                 var entry = read.Entry;
+                var epoch = Epoch(owner, entry.Cas);
+                var judged = entry.Payload is { } stored
+                    ? await JudgeAsync(key, keyUtf8, versioned, stored, epoch, asked, read.Versions, cancellationToken).ConfigureAwait(false)
+                    : default;
+                if (entry.Payload is null && entry.Rejection != FrameRejection.None)
+                {
+                    Reject(key, entry.Rejection == FrameRejection.Aliased ? SharedTierEnvelopeRejection.Aliased
+                        : entry.Rejection == FrameRejection.Foreign ? SharedTierEnvelopeRejection.Foreign : SharedTierEnvelopeRejection.Corrupt);
+                }
+
+                // Expired on the engine's clock and not invalidated (an item marked stale was marked for that alone: a key's
+                // invalidation deletes it): the fail-safe value of this miss. Never for a plain lookup, which runs no factory.
+                var stale = lease && (judged.Verdict == SharedTierVerdict.Expired || (entry.IsStale && judged.Verdict == SharedTierVerdict.Current)) ? judged.Entry : null;
                 if (entry.Outcome == ReadOutcome.Won)
                 {
                     if (!lease)
                     {
-                        // A plain read may be handed the win of an item invalidated by someone else's md … I: give it back.
+                        // A plain read may be handed the win of an item another reader has just marked stale: give it back.
                         await _store.DeleteIfAsync(key, entry.Cas, cancellationToken).ConfigureAwait(false);
                         return SharedTierRead.MissWithoutEpoch;
                     }
 
-                    var won = Epoch(owner, entry.Cas);
-                    RecordWon(key, won);
-                    return SharedTierRead.Miss(won);
+                    var keep = stale is null ? 0 : keepUntilMs > 0 ? keepUntilMs : KeepUntil(entry);
+                    RecordWon(key, epoch, keep);
+                    RememberPointer(key, epoch, judged.Version);
+                    return SharedTierRead.Miss(epoch, stale);
                 }
 
-                if (entry.Payload is { } payload && !entry.IsStale)
+                if (!entry.IsStale && judged.Verdict == SharedTierVerdict.Current)
                 {
-                    // Judged even while another node holds the item's recache win: that is an early refresh elsewhere,
-                    // and the value stays a hit until it is replaced.
-                    var hit = await JudgeAsync(key, payload, Epoch(owner, entry.Cas), asked, read.Versions, cancellationToken).ConfigureAwait(false);
-                    if (hit.Found)
-                    {
-                        return hit;
-                    }
-                }
-                else if (entry.Payload is null && entry.Rejection != FrameRejection.None)
-                {
-                    Reject(key, entry.Rejection == FrameRejection.Aliased ? SharedTierEnvelopeRejection.Aliased
-                        : entry.Rejection == FrameRejection.Foreign ? SharedTierEnvelopeRejection.Foreign : SharedTierEnvelopeRejection.Corrupt);
+                    // Served even while another node holds the item's recache win: that is an early refresh elsewhere, and
+                    // the value stays a hit until it is replaced.
+                    return SharedTierRead.Hit(judged.Entry!);
                 }
 
                 if (entry.Outcome == ReadOutcome.HeldByOther || entry.IsStale)
@@ -84,7 +98,8 @@ internal sealed partial class MemcachedTier
                     }
 
                     RecordHeld(key);
-                    return SharedTierRead.Miss(Epoch(owner, entry.Cas));
+                    RememberPointer(key, epoch, judged.Version);
+                    return SharedTierRead.Miss(epoch, stale);
                 }
 
                 if (entry.Cas == 0)
@@ -99,11 +114,22 @@ internal sealed partial class MemcachedTier
 
                 if (attempt == 1)
                 {
-                    return SharedTierRead.Miss(Epoch(owner, entry.Cas)); // changed under us twice: fence on what is there, without a lease
+                    // Changed under us twice: fence on what is there, without a lease.
+                    RememberPointer(key, epoch, judged.Version);
+                    return SharedTierRead.Miss(epoch, stale);
                 }
 
-                // Unusable and nobody recomputes it: remove it if unchanged, so the next read's N hands out the lease.
-                await _store.DeleteIfAsync(key, entry.Cas, cancellationToken).ConfigureAwait(false);
+                if (stale is not null && entry.RemainingTtlSeconds is > 0)
+                {
+                    // Kept for fail-safe: marked stale if unchanged rather than removed, so the next read wins the lease with it.
+                    keepUntilMs = KeepUntil(entry);
+                    await _store.InvalidateIfAsync(key, entry.Cas, PlaceholderTtl, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Unusable and nobody recomputes it: remove it if unchanged, so the next read's N hands out the lease.
+                    await _store.DeleteIfAsync(key, entry.Cas, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -113,23 +139,38 @@ internal sealed partial class MemcachedTier
         }
     }
 
+    /// <summary>Until when (engine clock) Memcached keeps the item just read, from its remaining TTL: how long a released fail-safe value is stored back for.</summary>
+    private long KeepUntil(LeaseRead read) => read.RemainingTtlSeconds is > 0 and var seconds ? Host.NowMs() + seconds * 1000 : 0;
+
     /// <summary>
-    /// Judges a stored envelope: refused bytes, expired on the engine's clock, or stamped with an older clear or tag version
-    /// than the counters hold is a miss. Tags the read did not ask for are read now (second round trip) and guessed next time.
+    /// Judges a stored value: refused bytes (or, for a versioned key, a pointer to a version that is gone) have no verdict;
+    /// otherwise <see cref="SharedTierJudge"/> decides, first with the counters read with the entry, then — when the entry
+    /// carries a tag the read did not ask for — with those read now (second round trip; guessed next time).
     /// </summary>
-    private async ValueTask<SharedTierRead> JudgeAsync(string key, ReadOnlyMemory<byte> payload, long epoch, VersionKey[] asked, ulong[] versions, CancellationToken cancellationToken)
+    private async ValueTask<Judged> JudgeAsync(string key, byte[] keyUtf8, bool versioned, ReadOnlyMemory<byte> stored, long epoch, VersionKey[] asked, ulong[] versions, CancellationToken cancellationToken)
     {
+        var payload = stored;
+        ulong version = 0;
+        if (versioned)
+        {
+            (var resolved, version) = await ResolveAsync(key, keyUtf8, stored, cancellationToken).ConfigureAwait(false);
+            if (resolved is not { } value)
+            {
+                return new Judged(null, null, version);
+            }
+
+            payload = value;
+        }
+
         var rejection = SharedTierEnvelope.TryRead(key, payload, _signingKey, _maxPayloadBytes, out var envelope);
         if (rejection != SharedTierEnvelopeRejection.None)
         {
             Reject(key, rejection);
-            return SharedTierRead.MissWithoutEpoch;
+            return new Judged(null, null, version);
         }
 
         RememberTags(key, envelope.Tags);
 
-        // The one judgement (SharedTierJudge), first with the counters read with the entry, then — when the entry carries
-        // a tag the read did not ask for — with those read now (second round trip; guessed next time).
         // An entry without tags (the common one) is judged without building a lookup of tag versions.
         var nowMs = Host.NowMs();
         var known = envelope.Tags is null ? null : AskedVersions(asked, versions);
@@ -147,12 +188,12 @@ internal sealed partial class MemcachedTier
             verdict = SharedTierJudge.Judge(envelope.ExpiresAtMs, envelope.ClearVersion, envelope.Tags, nowMs, (long)versions[0], known!.TryGetValue);
         }
 
-        if (verdict != SharedTierVerdict.Current)
+        if (verdict is not (SharedTierVerdict.Current or SharedTierVerdict.Expired))
         {
-            return SharedTierRead.MissWithoutEpoch;
+            return new Judged(verdict, null, version);
         }
 
-        return SharedTierRead.Hit(new SharedTierEntry
+        return new Judged(verdict, new SharedTierEntry
         {
             Payload = envelope.Payload,
             CreatedAtMs = envelope.CreatedAtMs,
@@ -160,7 +201,7 @@ internal sealed partial class MemcachedTier
             DeltaMs = envelope.DeltaMs,
             Epoch = epoch,
             Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
-        });
+        }, version);
     }
 
     /// <summary>The tag counters read with the entry (index 0 is the clear counter), by tag.</summary>

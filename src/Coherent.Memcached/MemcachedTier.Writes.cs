@@ -6,8 +6,9 @@ namespace Coherent.Memcached;
 /// <summary>
 /// Writes. A fill stores only while its key's CAS is the one its read saw (<c>ms … C&lt;cas&gt;</c>); a write-through stores
 /// unconditionally and returns the new CAS; an invalidation deletes the item (<c>md</c>), so a fill started before it finds
-/// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A failed invalidation is
-/// queued and retried (<c>MemcachedTier.Retries.cs</c>) and reported as <see cref="InvalidationFailedException"/>.
+/// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A versioned key's writes go
+/// through its pointer (<c>MemcachedTier.Versioned.cs</c>), with the same fences. A failed invalidation is queued and
+/// retried (<c>MemcachedTier.Retries.cs</c>) and reported as <see cref="InvalidationFailedException"/>.
 /// </summary>
 internal sealed partial class MemcachedTier
 {
@@ -22,14 +23,18 @@ internal sealed partial class MemcachedTier
                 return false; // no CAS to compare with, or one from another server or before its restart: cannot be fenced
             }
 
-            byte[] envelope;
             try
             {
-                envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+                var envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
+                var outcome = IsVersioned(sharedKey)
+                    ? await StoreVersionedAsync(key, envelope, StorageTtl(entry), cas, expectedEpoch, cancellationToken).ConfigureAwait(false)
+                    : await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
+                return outcome == StoreOutcome.Stored;
             }
             catch (PayloadTooLargeException)
             {
-                // Over Memcached's item limit (not the cache's): kept in this node's L1 only; the waiters compute their own.
+                // Over Memcached's item limit (not the cache's), refused before anything was sent: kept in this node's L1
+                // only; the waiters compute their own.
                 MemcachedLog.OversizedFill(_logger, key, entry.Payload.Length, _store.MaxItemBytes);
                 if (lease is not null)
                 {
@@ -38,9 +43,6 @@ internal sealed partial class MemcachedTier
 
                 return true;
             }
-
-            var outcome = await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
-            return outcome == StoreOutcome.Stored;
         }
         catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
         {
@@ -53,13 +55,16 @@ internal sealed partial class MemcachedTier
     public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
     {
         var key = sharedKey.Key;
+        var write = KeyInvalidation(sharedKey);
         try
         {
             var envelope = await EnvelopeAsync(key, entry, entry.Epoch, cancellationToken).ConfigureAwait(false);
             var owner = Owner(key);
-            var epoch = Epoch(owner, await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false));
-            await AnnounceAsync(PendingInvalidation.ForKey(key), version: 0).ConfigureAwait(false);
-            return epoch;
+            var cas = write.State is true
+                ? await WriteVersionedAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false)
+                : await _store.WriteAsync(key, envelope, StorageTtl(entry), cancellationToken).ConfigureAwait(false);
+            await AnnounceAsync(write, version: 0).ConfigureAwait(false);
+            return Epoch(owner, cas);
         }
         catch (PayloadTooLargeException)
         {
@@ -68,16 +73,19 @@ internal sealed partial class MemcachedTier
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // The new value did not land: other nodes must at least stop reading the old one, so an invalidation is retried.
-            throw Retries.Queue(PendingInvalidation.ForKey(key), ex);
+            throw Retries.Queue(write, ex);
         }
         catch (OperationCanceledException)
         {
-            Retries.Requeue(PendingInvalidation.ForKey(key));
+            Retries.Requeue(write);
             throw;
         }
     }
 
-    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForKey(key.Key), cancellationToken);
+    public ValueTask InvalidateAsync(SharedTierKey key, CancellationToken cancellationToken) => ApplyAsync(KeyInvalidation(key), cancellationToken);
+
+    /// <summary>A key's invalidation, carrying whether the key is versioned (its state), so a retry removes the pointer too.</summary>
+    private PendingInvalidation KeyInvalidation(SharedTierKey key) => PendingInvalidation.ForKey(key.Key, IsVersioned(key) ? true : null);
 
     public ValueTask InvalidateTagAsync(string tag, CancellationToken cancellationToken) => ApplyAsync(PendingInvalidation.ForTag(tag), cancellationToken);
 
@@ -110,6 +118,9 @@ internal sealed partial class MemcachedTier
         long version = 0;
         switch (write.Kind)
         {
+            case PendingInvalidationKind.Key when write.State is true:
+                await InvalidateVersionedAsync(write.Name, cancellationToken).ConfigureAwait(false);
+                break;
             case PendingInvalidationKind.Key:
                 await _store.DeleteAsync(write.Name, cancellationToken).ConfigureAwait(false);
                 break;

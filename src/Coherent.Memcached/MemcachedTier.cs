@@ -14,8 +14,10 @@ namespace Coherent.Memcached;
 /// the item, so a fill computed before it fails. Leases are Memcached's own (<c>mg … N</c> → <c>W</c>/<c>Z</c>); tags and
 /// clear are <c>ma</c> counters read with the entry in one round trip. No invalidation bus of its own: without a transport
 /// lent by another backend the engine keeps L1 copies at most their family's MaxStaleness; with one, the core's bus runs
-/// over it (<c>MemcachedTier.Bus.cs</c>). Reads (<c>MemcachedTier.Reads.cs</c>), writes and the retry queue
-/// (<c>MemcachedTier.Writes.cs</c>, <c>MemcachedTier.Retries.cs</c>), leases (<c>MemcachedTier.Leases.cs</c>).
+/// over it (<c>MemcachedTier.Bus.cs</c>). A fail-safe family's item is kept until its retention horizon
+/// (<see cref="SharedTierEntry.KeepUntilMs"/>) and read back past its expiry as the stale value of a miss. Reads
+/// (<c>MemcachedTier.Reads.cs</c>), writes and the retry queue (<c>MemcachedTier.Writes.cs</c>, <c>MemcachedTier.Retries.cs</c>),
+/// leases (<c>MemcachedTier.Leases.cs</c>), versioned keys (<c>MemcachedTier.Versioned.cs</c>).
 /// No Memcached exception ever leaves the tier: reads answer Unavailable, writes throw Coherent's typed exceptions.
 /// </summary>
 internal sealed partial class MemcachedTier : ISharedTier
@@ -100,8 +102,12 @@ internal sealed partial class MemcachedTier : ISharedTier
         _retries.Start();
     }
 
-    /// <summary>The remaining time to live on the engine's clock, plus a second: Memcached counts whole seconds and may expire an item up to one early.</summary>
-    private TimeSpan StorageTtl(SharedTierEntry entry) => TimeSpan.FromMilliseconds(Math.Max(1, entry.ExpiresAtMs - Host.NowMs())) + TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long Memcached keeps the item: until its expiry on the engine's clock, or past it while fail-safe may still serve
+    /// it (<see cref="SharedTierEntry.KeepUntilMs"/>), plus a second: Memcached counts whole seconds and may expire an item
+    /// up to one early.
+    /// </summary>
+    private TimeSpan StorageTtl(SharedTierEntry entry) => TimeSpan.FromMilliseconds(Math.Max(1, entry.KeepUntilMs - Host.NowMs())) + TimeSpan.FromSeconds(1);
 
     private void Reject(string key, SharedTierEnvelopeRejection rejection)
     {

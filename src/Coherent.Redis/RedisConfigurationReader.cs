@@ -38,17 +38,7 @@ internal static class RedisConfigurationReader
         if (ConfigurationValues.ReadInt32(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = pending; }
         if (ConfigurationValues.ReadDuration(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
         if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
-        ReadVersionedFamilies(section.GetSection("VersionedFamilies"), options);
+        options.VersionedFamilies.UnionWith(ConfigurationValues.ReadNames(section, "VersionedFamilies"));
         return section[ConnectionKey] is { Length: > 0 } connection ? connection : null;
-    }
-
-    /// <summary>Either a list (<c>VersionedFamilies:0</c>, ...) or one comma-separated value.</summary>
-    private static void ReadVersionedFamilies(IConfigurationSection section, CoherentRedisOptions options)
-    {
-        var values = section.GetChildren().Select(c => c.Value).Append(section.Value);
-        foreach (var family in values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
-        {
-            options.VersionedFamilies.Add(family);
-        }
     }
 }

@@ -41,12 +41,7 @@ internal sealed class RedisSetup(CoherentCacheBuilder builder, string? connectio
 
         configure?.Invoke(options);
         options.Validate(problems);
-        foreach (var family in options.VersionedFamilies.Where(f => !context.Families.Any(d => d.Name == f && d.Name != SharedTierFamily.DefaultName)))
-        {
-            // Only a declared family resolves alike on every node; an undeclared one would be versioned on some and not others.
-            problems.Add($"Redis: versioned family '{family}' is not declared on the cache: declare it (Define(\"{family}\", ...)) or remove it from VersionedFamilies.");
-        }
-
+        ConfigurationValues.CheckDeclaredFamilies(problems, "Redis", nameof(options.VersionedFamilies), options.VersionedFamilies, context);
         _options = options;
         _given = null;
         _parsed = null;

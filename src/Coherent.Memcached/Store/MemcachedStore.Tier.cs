@@ -29,15 +29,17 @@ internal sealed partial class MemcachedStore
         DeleteIfAsync(key, cas, MetaRequestFlags.CompareCas, cancellationToken);
 
     /// <summary>
-    /// Marks the key stale only while its CAS is still <paramref name="cas"/> (<c>md … I C</c>): a value no reader may use (expired
-    /// on the engine's clock, stamped before a tag or clear, unreadable) becomes a lease the next read wins (<c>X W</c>).
+    /// Marks the key stale only while its CAS is still <paramref name="cas"/> (<c>md … I C T</c>), for <paramref name="staleTtl"/>:
+    /// a value kept past its expiry for fail-safe becomes a lease the next read wins with the value (<c>X W</c>) while the
+    /// others get it marked stale (<c>X Z</c>). The short TTL bounds how long a winner that dies leaves it won; the winner
+    /// extends it to its lease time, and a release stores the value back for its full retention.
     /// </summary>
-    public ValueTask<bool> InvalidateIfAsync(string key, ulong cas, CancellationToken cancellationToken = default) =>
-        DeleteIfAsync(key, cas, MetaRequestFlags.CompareCas | MetaRequestFlags.Invalidate, cancellationToken);
+    public ValueTask<bool> InvalidateIfAsync(string key, ulong cas, TimeSpan staleTtl, CancellationToken cancellationToken = default) =>
+        DeleteIfAsync(key, cas, MetaRequestFlags.CompareCas | MetaRequestFlags.Invalidate | MetaRequestFlags.SetTtl, cancellationToken, TtlToken(staleTtl));
 
-    private async ValueTask<bool> DeleteIfAsync(string key, ulong cas, MetaRequestFlags flags, CancellationToken cancellationToken)
+    private async ValueTask<bool> DeleteIfAsync(string key, ulong cas, MetaRequestFlags flags, CancellationToken cancellationToken, int ttl = 0)
     {
-        var response = await Cluster.SendAsync(new MetaRequest(MetaVerb.Delete, DataKey(key), flags, Cas: cas), cancellationToken).ConfigureAwait(false);
+        var response = await Cluster.SendAsync(new MetaRequest(MetaVerb.Delete, DataKey(key), flags, Cas: cas, Ttl: ttl), cancellationToken).ConfigureAwait(false);
         return response.Status switch
         {
             MetaStatus.Header => true,

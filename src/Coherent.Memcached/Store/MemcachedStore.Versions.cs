@@ -84,10 +84,15 @@ internal sealed partial class MemcachedStore
             | (lease.RecacheBelow is null ? 0 : MetaRequestFlags.Recache)
             | (quiet ? MetaRequestFlags.Quiet : 0);
         return new MetaRequest(MetaVerb.Get, wireKey, flags,
-            VivifyTtl: Seconds(lease.LeaseTtl), RecacheTtl: Seconds(lease.RecacheBelow));
+            VivifyTtl: Seconds(lease.LeaseTtl, MaxRelativeTtlSeconds), RecacheTtl: Seconds(lease.RecacheBelow, int.MaxValue));
     }
 
-    private static int Seconds(TimeSpan? span) => span is { } s ? (int)Math.Clamp(Math.Ceiling(s.TotalSeconds), 1, MaxRelativeTtlSeconds) : 0;
+    /// <summary>
+    /// A TTL token in whole seconds, at most <paramref name="max"/>: 30 days for a TTL (above it Memcached reads an absolute
+    /// time), but a recache threshold is only compared with the remaining TTL, so it may go higher (an item kept for
+    /// fail-safe past 30 days must still be refreshable).
+    /// </summary>
+    private static int Seconds(TimeSpan? span, long max) => span is { } s ? (int)Math.Clamp(Math.Ceiling(s.TotalSeconds), 1, max) : 0;
 
     private static LeaseRead ToLeaseRead(MetaResponse response, byte[] keyUtf8)
     {

@@ -22,7 +22,8 @@ internal enum ReadOutcome
 /// <summary>
 /// The answer of <see cref="MemcachedStore.ReadAsync"/>. <see cref="Payload"/> is the stored payload (without the framing),
 /// null when there is none (miss, lease placeholder, or a value refused for <see cref="Rejection"/>). <see cref="IsStale"/>:
-/// the value was invalidated (<c>X</c>) and is only fit for a fail-safe answer. <see cref="Cas"/> is the fencing token for
+/// the item is marked stale (<c>X</c>); the tier marks only a value kept past its expiry for fail-safe (a key's
+/// invalidation deletes the item), so such a value is fit for a fail-safe answer once judged, never for a hit. <see cref="Cas"/> is the fencing token for
 /// <see cref="MemcachedStore.StoreAsync"/>; 0 on a miss without lease.
 /// </summary>
 internal readonly record struct LeaseRead(

@@ -97,6 +97,35 @@ public static class ConfigurationValues
         return true;
     }
 
+    /// <summary>
+    /// The names at <paramref name="key"/>: either a list (<c>key:0</c>, <c>key:1</c>, ...) or one comma-separated value,
+    /// trimmed, empty ones dropped; empty when unset.
+    /// </summary>
+    public static IReadOnlyList<string> ReadNames(IConfiguration s, string key)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        var section = s.GetSection(key);
+        var values = section.GetChildren().Select(c => c.Value).Append(section.Value);
+        return values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)).ToArray();
+    }
+
+    /// <summary>
+    /// Adds a problem for each of <paramref name="families"/> that is not a family declared on the cache (the default
+    /// family does not count): only a declared family resolves alike on every node, so a backend setting keyed on an
+    /// undeclared one (versioned keys) would apply on some nodes and not others. <paramref name="owner"/> names the backend
+    /// and <paramref name="setting"/> the option, for the message.
+    /// </summary>
+    public static void CheckDeclaredFamilies(ICollection<string> problems, string owner, string setting, IEnumerable<string> families, SharedTierContext context)
+    {
+        ArgumentNullException.ThrowIfNull(problems);
+        ArgumentNullException.ThrowIfNull(families);
+        ArgumentNullException.ThrowIfNull(context);
+        foreach (var family in families.Where(f => !context.Families.Any(d => d.Name == f && d.Name != SharedTierFamily.DefaultName)))
+        {
+            problems.Add($"{owner}: versioned family '{family}' is not declared on the cache: declare it (Define(\"{family}\", ...)) or remove it from {setting}.");
+        }
+    }
+
     /// <summary>The integer at <paramref name="key"/>; null when unset; a problem naming the setting when unparsable.</summary>
     public static long? ReadInt64(IConfiguration s, string key, ICollection<string> problems)
     {

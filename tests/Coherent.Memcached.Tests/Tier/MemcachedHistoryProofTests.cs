@@ -4,7 +4,8 @@ namespace Coherent.Memcached.Tests.Tier;
 /// The history checker against the Memcached tier: three nodes (each through its own TCP proxy) read and write the three
 /// families of the proof over a SQLite source of truth while the schedule pauses, kills and restarts memcached empty,
 /// partitions one node, makes a factory throw and stall, adds a node and steps the wall clock. Memcached has no bus, so the
-/// bound checked is the family's MaxStaleness as it stands: L1 copies live at most that long.
+/// bound checked is the family's MaxStaleness as it stands: L1 copies live at most that long. The write-through family
+/// (<c>prod</c>) is versioned, as in the Redis proof.
 /// </summary>
 public sealed class MemcachedHistoryProofTests
 {
@@ -29,6 +30,7 @@ public sealed class MemcachedHistoryProofTests
                 o.ConnectTimeout = TimeSpan.FromMilliseconds(300);
                 o.ProbeInterval = TimeSpan.FromMilliseconds(200);
                 o.RetryInterval = TimeSpan.FromMilliseconds(100);
+                o.VersionedFamilies.Add("prod"); // as on Redis (ProofFleet): the write-through family is versioned
             }),
         };
 

@@ -37,7 +37,9 @@ public sealed class TierConfigurationTests
             ("Coherent:Memcached:ProbeInterval", "00:00:00.300"),
             ("Coherent:Memcached:FlushOnReadmit", "false"),
             ("Coherent:Memcached:RetryInterval", "00:00:00.150"),
-            ("Coherent:Memcached:MaxPendingInvalidations", "7")));
+            ("Coherent:Memcached:MaxPendingInvalidations", "7"),
+            ("Coherent:Memcached:VersionedFamilies", "item"),
+            ("Coherent:Memcached:OldVersionGrace", "00:00:03")));
         services.AddCoherentCache(b => b.WithMemcached());
 
         await using var provider = services.BuildServiceProvider();
@@ -59,6 +61,8 @@ public sealed class TierConfigurationTests
         Assert.False(tier.Options.FlushOnReadmit);
         Assert.Equal(TimeSpan.FromMilliseconds(150), tier.Options.RetryInterval);
         Assert.Equal(7, tier.Options.MaxPendingInvalidations);
+        Assert.Equal(["item"], tier.Options.VersionedFamilies);
+        Assert.Equal(TimeSpan.FromSeconds(3), tier.Options.OldVersionGrace);
 
         // Signed: an entry written without the key is refused by this cache.
         await using var unsigned = new CoherentCacheBuilder().Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(1)))
