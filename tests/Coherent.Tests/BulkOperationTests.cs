@@ -135,6 +135,26 @@ public sealed class BulkOperationTests
     }
 
     [Fact]
+    public async Task A_key_the_factory_does_not_return_is_absent_not_failed_and_fail_safe_does_not_serve_its_last_value()
+    {
+        var time = T.Clock();
+        await using var cache = T.Price(time, TimeSpan.FromSeconds(10), p => p.FailSafe(TimeSpan.FromSeconds(60), TimeSpan.FromSeconds(5))).Build();
+        using var metrics = new Metrics(cache.Name);
+        await cache.SetAsync("price:gone", 1, cancellationToken: T.Ct);
+        time.Advance(TimeSpan.FromSeconds(10)); // expired: a failing factory would get it back from fail-safe
+
+        var values = await cache.GetOrSetManyAsync<int>(["price:gone", "price:here"], (keys, _) =>
+            ValueTask.FromResult<IReadOnlyDictionary<string, int>>(new Dictionary<string, int> { ["price:here"] = 2 }), cancellationToken: T.Ct);
+
+        Assert.Equal(["price:here"], values.Keys);
+        Assert.Equal(0, metrics.Counter("coherent.factory.failures", "price")); // the source answered: the key is gone
+        Assert.Equal(0, metrics.Counter("coherent.fail_safe.activations", "price"));
+
+        // The source said the key is gone, it did not fail: no fail-safe throttle holds the next caller on the last value.
+        Assert.Equal(7, await cache.GetOrSetAsync("price:gone", _ => ValueTask.FromResult(7), cancellationToken: T.Ct));
+    }
+
+    [Fact]
     public async Task A_bad_key_fails_the_call_naming_it_before_anything_is_read_or_computed()
     {
         var time = T.Clock();

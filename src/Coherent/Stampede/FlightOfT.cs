@@ -181,6 +181,14 @@ internal sealed partial class Flight<TState, T> : Flight
             }
             catch (Exception ex) when (!(ex is OperationCanceledException && FactoryToken.IsCancellationRequested && !IsBackground && ex is not FactoryTimeoutException))
             {
+                if (ex is KeyNotReturnedException)
+                {
+                    // A batch factory left the key out: the source answered that it has none. Not a failure (nothing counted
+                    // or throttled), and fail-safe must not bring back a value the source no longer has.
+                    Fail(ex);
+                    return;
+                }
+
                 // 5. Fail-safe. A background refresh nobody waits on serves no one: it still starts the throttle, but counts no activation.
                 Events.FactoryFailed(Key, _family, ex, IsBackground);
                 if (TryFailSafe(serving: !IsBackground || HasWaiters) is { } stale)
