@@ -70,6 +70,13 @@ internal sealed class CacheClock : IDisposable
         return MonotonicNowMs();
     }
 
+    /// <summary>
+    /// The times this process's clock thread found the cheap reading more than <see cref="CoarseGuardMs"/> behind (the
+    /// process or its machine was not scheduled: a VM paused, CPU starved), and the longest lag seen. Hits judged in such a
+    /// moment, before the thread ran again, may have been served past their bound by up to that lag.
+    /// </summary>
+    public static ClockStalls Stalls => Ticker.Stalls;
+
     public long GetTimestamp() => _time.GetTimestamp();
 
     public TimeSpan GetElapsedTime(long start) => _time.GetElapsedTime(start);
@@ -127,11 +134,16 @@ internal sealed class CacheClock : IDisposable
             }
         }
 
+        /// <summary>How often, and how far, the shared value had fallen behind when this thread next ran (process-wide).</summary>
+        public static readonly ClockStalls Stalls = new();
+
         private static void Run()
         {
             while (true)
             {
-                Advance(Read());
+                var now = Read();
+                Stalls.Observe(Volatile.Read(ref NowMs), now);
+                Advance(now);
                 Thread.Sleep(1);
                 lock (Gate)
                 {

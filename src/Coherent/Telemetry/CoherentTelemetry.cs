@@ -47,6 +47,7 @@ internal sealed class CoherentTelemetry : IDisposable
         _meter.CreateObservableCounter("coherent.invalidations", () => Observe(families, static s => s.Invalidations, null), "{invalidation}", description: "InvalidateAsync calls.");
         _meter.CreateObservableCounter("coherent.evictions", () => new Measurement<long>(Evictions.Value, _cacheTag), "{entry}", description: "Entries evicted from L1 by the size bound.");
         _meter.CreateObservableUpDownCounter("coherent.l1.entries", () => new Measurement<long>(l1Count(), _cacheTag), "{entry}", description: "Entries in L1.");
+        _meter.CreateObservableCounter("coherent.clock.stalls", () => new Measurement<long>(Local.CacheClock.Stalls.Count, _cacheTag), "{stall}", description: "Times (process-wide) the clock thread found the cheap clock more than 50 ms behind: the process was not scheduled. Hits judged just before it ran again may have been served past their bound by up to the lag.");
         _meter.CreateObservableUpDownCounter("coherent.invalidations.pending", () => new Measurement<long>(pendingInvalidations(), _cacheTag), "{invalidation}", description: "Invalidations not yet applied to the shared tier (retrying).");
     }
 
