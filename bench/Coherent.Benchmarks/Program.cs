@@ -9,6 +9,7 @@ using Coherent.Benchmarks;
 //   hybrid-hit  the L1 hit through the HybridCache adapter against Coherent's own, interleaved (optional: rounds)
 //   serializers  JSON against MessagePack on one realistic value: payload bytes, then interleaved serialize/deserialize times
 //   l2-ab <other Coherent.dll> [trials]   the L2 hit of this build against another build's, alternating in one process
+//   bulk-engine [rounds] [small]   the engine's own cost per key of a bulk read (in-memory tier) against deserializing alone
 //   redis-bulk [rounds] [cases|all] [small]   100 keys at once (GetOrSetManyAsync) against one L2 hit, the bare floor and loops of single calls
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 //   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads and Coherent's L2 hit on Memcached

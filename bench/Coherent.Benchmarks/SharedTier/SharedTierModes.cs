@@ -25,6 +25,9 @@ internal static class SharedTierModes
             case "redis-bulk":
                 await BulkRun.RunAsync(args[1..]);
                 return true;
+            case "bulk-engine":
+                await BulkEngineRun.RunAsync(args[1..]);
+                return true;
             case "redis-l2-quick":
                 await L2QuickRun.RunAsync(args[1..]);
                 return true;
