@@ -13,6 +13,8 @@ public sealed partial class CoherentCache
     /// As <see cref="GetOrSetAsync{T}(string, Func{CancellationToken, ValueTask{T}}, CacheEntryOptions?, CancellationToken)"/>,
     /// with a factory that sees the previous value and decides how its result is cached (<see cref="CacheFactoryContext{T}"/>).
     /// This overload allocates its context and options on every call, hits included: keep the plain overload on hot paths.
+    /// On a miss with a shared tier it also reads the fleet's count of tag invalidations before the factory (and again at
+    /// store time when the factory added tags): one round trip each on Redis.
     /// </summary>
     public ValueTask<T> GetOrSetAsync<T>(string key, Func<CacheFactoryContext<T>, CancellationToken, ValueTask<T>> factory,
         CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
