@@ -69,6 +69,12 @@ internal sealed class InMemorySharedTier(InMemorySharedTierHub hub, string name)
         return hub.Versions(tags);
     }
 
+    public async ValueTask<long?> ReadTagBumpSequenceAsync(CancellationToken cancellationToken)
+    {
+        await EnterForWriteAsync(cancellationToken).ConfigureAwait(false);
+        return hub.TagBumps();
+    }
+
     public async ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken)
     {
         await EnterForWriteAsync(cancellationToken).ConfigureAwait(false);

@@ -31,6 +31,9 @@ public sealed class InMemorySharedTierHub
     private int _framesDropped;
     private TaskCompletionSource? _paused;
     private long _clearVersion;
+
+    /// <summary>Tag invalidations so far, any tag (moved with the tag's version, under the gate).</summary>
+    private long _tagBumps;
     private long _nextLease;
     private int _waitingOnPause;
 
@@ -197,6 +200,15 @@ public sealed class InMemorySharedTierHub
         return stored;
     }
 
+    /// <summary>The fleet's count of tag invalidations (<see cref="ISharedTier.ReadTagBumpSequenceAsync"/>).</summary>
+    internal long TagBumps()
+    {
+        lock (_gate)
+        {
+            return _tagBumps;
+        }
+    }
+
     internal SharedTierVersions Versions(IReadOnlyList<string>? tags)
     {
         lock (_gate)
@@ -244,6 +256,7 @@ public sealed class InMemorySharedTierHub
         long version;
         lock (_gate)
         {
+            _tagBumps++;
             _tagVersions[tag] = version = _tagVersions.GetValueOrDefault(tag) + 1;
         }
 
@@ -358,6 +371,7 @@ public sealed class InMemorySharedTierHub
             DeltaMs = entry.DeltaMs,
             Epoch = epoch,
             Tags = entry.Tags,
+            Metadata = entry.Metadata,
         };
         return new StoredEntry(stamped, versions);
     }

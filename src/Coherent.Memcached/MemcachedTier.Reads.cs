@@ -201,6 +201,7 @@ internal sealed partial class MemcachedTier
             DeltaMs = envelope.DeltaMs,
             Epoch = epoch,
             Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
+            Metadata = envelope.Metadata,
         }, version);
     }
 

@@ -149,7 +149,7 @@ internal sealed partial class MemcachedTier
         }
 
         var versions = entry.Versions ?? await CaptureVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
-        var data = new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload);
+        var data = new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload) { Metadata = entry.Metadata };
         var envelope = SharedTierEnvelope.Write(key, data, _signingKey);
         _store.CheckSize(key, envelope.Length);
         return envelope;

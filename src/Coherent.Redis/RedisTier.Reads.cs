@@ -183,6 +183,7 @@ internal sealed partial class RedisTier
             DeltaMs = envelope.DeltaMs,
             Epoch = stored,
             Tags = SharedTierEnvelopeData.TagNames(envelope.Tags),
+            Metadata = envelope.Metadata,
         });
     }
 

@@ -57,6 +57,13 @@ internal sealed partial class RedisTier
         return await KnownVersionsAsync(tags, cancellationToken).ConfigureAwait(false);
     }
 
+    public async ValueTask<long?> ReadTagBumpSequenceAsync(CancellationToken cancellationToken)
+    {
+        // Read from Redis, never from what this node knows: the count is what tells a bump this node has not heard of yet.
+        var value = await CallAsync(_db.StringGetAsync(_keys.TagBumps), cancellationToken).ConfigureAwait(false);
+        return value.IsNull ? 0 : value.TryParse(out long count) ? count : null;
+    }
+
     /// <summary>The clear version and the tags' versions as this node knows them now (a tag never seen is read from Redis).</summary>
     private async ValueTask<SharedTierVersions> KnownVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
     {

@@ -164,7 +164,16 @@ internal sealed partial class RedisTier
              versioned ? _keys.VersionBase(key) : "", (long)_options.OldVersionGrace.TotalMilliseconds, EpochFloor()]));
     }
 
-    private Task<RedisResult> SendTagBump(string tag) => StartedBus.SendTagInvalidation(tag, frame => Bump(_keys.Tag(tag), KnownTagVersion(tag), frame));
+    /// <summary>
+    /// A tag bump, after the fleet's count of tag invalidations moved: a fill that sees the new version and then reads the
+    /// count sees it moved (its own key: a tag's version key may be in another cluster slot). A count left moved by a bump
+    /// that then failed costs a fill with factory-added tags its shared store, nothing more.
+    /// </summary>
+    private async Task<RedisResult> SendTagBump(string tag)
+    {
+        await _db.StringIncrementAsync(_keys.TagBumps).ConfigureAwait(false);
+        return await StartedBus.SendTagInvalidation(tag, frame => Bump(_keys.Tag(tag), KnownTagVersion(tag), frame)).ConfigureAwait(false);
+    }
 
     private Task<RedisResult> SendClearBump() => StartedBus.SendClear(frame => Bump(_keys.ClearKey, Volatile.Read(ref _clearVersion), frame));
 

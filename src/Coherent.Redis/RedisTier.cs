@@ -169,7 +169,7 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener,
 
         // A fill carries the versions captured before its factory ran; a write is stamped with the versions known now.
         var versions = entry.Versions ?? await KnownVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
-        return new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload);
+        return new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, epoch, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload) { Metadata = entry.Metadata };
     }
 
     private void Reject(string key, SharedTierEnvelopeRejection rejection)

@@ -21,6 +21,26 @@ public sealed class CacheEntryOptions
     /// </summary>
     internal CacheEntryOptions? Decided { get; set; }
 
+    /// <summary>
+    /// The tags a context factory added (<see cref="CacheFactoryContext{T}.AddTags"/>), none of them among <see cref="Tags"/>:
+    /// their versions before the factory are unknown, so the flight fences them with the tag-bump counts it captured before
+    /// the factory (<see cref="Invalidation.InvalidationGate.TryStampAddedTags"/>). Only ever set on a decision.
+    /// </summary>
+    internal IReadOnlyList<string>? AddedTags { get => Decided is { } decided ? decided.AddedTags : _addedTags; private init => _addedTags = value; }
+
+    private readonly IReadOnlyList<string>? _addedTags;
+
+    /// <summary>The metadata a context factory stored beside the value (<see cref="CacheFactoryContext{T}.Metadata"/>), or null.</summary>
+    internal string? Metadata { get => Decided is { } decided ? decided.Metadata : _metadata; private init => _metadata = value; }
+
+    private readonly string? _metadata;
+
+    /// <summary>
+    /// Set for a call whose factory gets a context (it may add tags): the flight captures the tag-bump counts its added tags
+    /// are fenced with, and a caller joins it only while no tag was bumped since it began.
+    /// </summary>
+    internal bool FactoryDecides { get; init; }
+
     /// <summary>Stores the value in the local tier only, never in the shared tier. Default false.</summary>
     public bool LocalOnly { get; init; }
 
@@ -45,13 +65,19 @@ public sealed class CacheEntryOptions
     /// <summary>A copy of <paramref name="options"/> (or of no options) for one call, whose factory may decide on it.</summary>
     internal static CacheEntryOptions ForOneCall(CacheEntryOptions? options) => options is null ? new CacheEntryOptions() : new CacheEntryOptions(options);
 
-    /// <summary>These options with a factory's decision: a shorter TTL, or nothing stored in either tier.</summary>
-    internal CacheEntryOptions WithDecision(TimeSpan ttl, bool notCached) => new(this)
+    /// <summary>A copy for one call whose factory gets a context (<see cref="FactoryDecides"/>).</summary>
+    internal static CacheEntryOptions ForContextCall(CacheEntryOptions? options) =>
+        options is null ? new CacheEntryOptions { FactoryDecides = true } : new CacheEntryOptions(options) { FactoryDecides = true };
+
+    /// <summary>These options with a factory's decision: a shorter TTL, nothing stored in either tier, added tags, metadata.</summary>
+    internal CacheEntryOptions WithDecision(TimeSpan ttl, bool notCached, IReadOnlyList<string>? addedTags, string? metadata) => new(this)
     {
         Ttl = ttl,
         LocalTtl = LocalTtl is { } local && local < ttl ? local : ttl,
         SkipLocalWrite = SkipLocalWrite || notCached,
         SkipSharedWrite = SkipSharedWrite || notCached,
+        AddedTags = addedTags,
+        Metadata = metadata,
     };
 
     /// <summary>Creates options with every default (the family's lifetimes, both tiers, no tags).</summary>
@@ -70,5 +96,6 @@ public sealed class CacheEntryOptions
         SkipLocalRead = source.SkipLocalRead;
         _skipLocalWrite = source._skipLocalWrite;
         _skipSharedWrite = source._skipSharedWrite;
+        FactoryDecides = source.FactoryDecides;
     }
 }

@@ -13,12 +13,14 @@ public sealed partial class CoherentCache
     /// As <see cref="GetOrSetAsync{T}(string, Func{CancellationToken, ValueTask{T}}, CacheEntryOptions?, CancellationToken)"/>,
     /// with a factory that sees the previous value and decides how its result is cached (<see cref="CacheFactoryContext{T}"/>).
     /// This overload allocates its context and options on every call, hits included: keep the plain overload on hot paths.
+    /// On a miss with a shared tier it also reads the fleet's count of tag invalidations before the factory (and again at
+    /// store time when the factory added tags): one round trip each on Redis.
     /// </summary>
     public ValueTask<T> GetOrSetAsync<T>(string key, Func<CacheFactoryContext<T>, CancellationToken, ValueTask<T>> factory,
         CacheEntryOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(factory);
-        var call = new ContextCall<T>(this, key, factory, CacheEntryOptions.ForOneCall(options));
+        var call = new ContextCall<T>(this, key, factory, CacheEntryOptions.ForContextCall(options));
         return GetOrSetAsync(key, call, static (c, ct) => c.RunAsync(ct), call.Options, cancellationToken);
     }
 
@@ -32,7 +34,7 @@ public sealed partial class CoherentCache
             var value = await factory(context, cancellationToken).ConfigureAwait(false);
             if (context.Changed)
             {
-                Options.Decided = Options.WithDecision(context.Ttl, context.NotCached);
+                Options.Decided = Options.WithDecision(context.Ttl, context.NotCached, context.AddedTags, context.Metadata);
             }
 
             return value;
@@ -47,12 +49,9 @@ public sealed partial class CoherentCache
 
         // The previous value: any local copy not invalidated since (expired ones included; a fail-safe family's copy may
         // have come from the shared tier's retention).
-        if (_l1.Peek(key, out var entry) && entry.IsValid(_tags.ClearVersion))
-        {
-            var createdAt = DateTimeOffset.FromUnixTimeMilliseconds(entry.CreatedAtMs);
-            return new CacheFactoryContext<T>(key, family.Name, ttl, familyTtl, hasPrevious: true, ReadValue<T>(entry), createdAt);
-        }
-
-        return new CacheFactoryContext<T>(key, family.Name, ttl, familyTtl, hasPrevious: false, default, null);
+        var previous = _l1.Peek(key, out var entry) && entry.IsValid(_tags.ClearVersion)
+            ? new CacheFactoryContext<T>.Previous(true, ReadValue<T>(entry), DateTimeOffset.FromUnixTimeMilliseconds(entry.CreatedAtMs), entry.Metadata)
+            : default;
+        return new CacheFactoryContext<T>(key, family.Name, ttl, familyTtl, options.Tags, previous);
     }
 }

@@ -125,6 +125,39 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
         await Eventually.TrueAsync(async () => await b.Cache.GetOrSetAsync("item:herd", _ => ValueTask.FromResult(2), tagged, ct) == 2, TimeSpan.FromSeconds(2), "tag did not reach B");
     }
 
+    /// <summary>
+    /// A tag the factory adds, invalidated by another node while the factory runs, its message never reaching the storing
+    /// node: the fleet's count of tag invalidations lives in its own slot, apart from the tag's version key, and still
+    /// keeps the value out of L2.
+    /// </summary>
+    [Fact]
+    public async Task A_tag_the_factory_adds_is_fenced_across_slots_on_the_cluster()
+    {
+        var cluster = fixture.Require();
+        var prefix = Prefix();
+        await using var a = await Node.StartAsync(cluster.Configuration, prefix,
+            o => o.DropIncomingMessage = m => m.StartsWith("T|", StringComparison.Ordinal));
+        await using var b = await Node.StartAsync(cluster.Configuration, prefix);
+        var ct = TestContext.Current.CancellationToken;
+        await b.Cache.InvalidateTagAsync("catalog", ct);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var fill = a.Cache.GetOrSetAsync<string>("item:added", async (context, token) =>
+        {
+            entered.SetResult();
+            await release.Task.WaitAsync(token);
+            context.AddTags("catalog");
+            return "old";
+        }, cancellationToken: ct).AsTask();
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        await b.Cache.InvalidateTagAsync("catalog", ct);
+        release.SetResult();
+        Assert.Equal("old", await fill);
+
+        await using var c = await Node.StartAsync(cluster.Configuration, prefix);
+        Assert.Equal("new", await c.Cache.GetOrSetAsync("item:added", _ => ValueTask.FromResult("new"), cancellationToken: ct));
+    }
+
     [Fact]
     public async Task Dropped_message_on_the_cluster_is_still_detected()
     {

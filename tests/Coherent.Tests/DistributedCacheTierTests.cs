@@ -37,6 +37,23 @@ public sealed class DistributedCacheTierTests
     }
 
     [Fact]
+    public async Task Metadata_travels_with_the_value_and_a_value_with_tags_added_by_its_factory_stays_local()
+    {
+        var time = T.Clock();
+        var store = Store();
+        await using var a = Node(time, store, ttl: TimeSpan.FromMinutes(10));
+        await using var b = Node(time, store, ttl: TimeSpan.FromMinutes(10));
+        await a.GetOrSetAsync<int>("price:m", (context, _) => { context.Metadata = "etag-1"; return ValueTask.FromResult(1); }, cancellationToken: T.Ct);
+        Assert.Equal(1, await b.GetOrSetAsync("price:m", _ => ValueTask.FromResult(2), cancellationToken: T.Ct));
+        Assert.Equal("etag-1", b.Diagnostics.LocalEntry("price:m")!.Metadata);
+
+        // This tier keeps no fleet-wide count of tag invalidations: a tag added by the factory cannot be fenced in it.
+        Assert.Equal(1, await a.GetOrSetAsync<int>("price:t", (context, _) => { context.AddTags("t"); return ValueTask.FromResult(1); }, cancellationToken: T.Ct));
+        Assert.Equal(1, await a.GetOrSetAsync("price:t", _ => ValueTask.FromResult(3), cancellationToken: T.Ct)); // L1
+        Assert.Equal(2, await b.GetOrSetAsync("price:t", _ => ValueTask.FromResult(2), cancellationToken: T.Ct));
+    }
+
+    [Fact]
     public async Task Another_nodes_copy_lives_at_most_max_staleness_after_an_invalidation()
     {
         var time = T.Clock();

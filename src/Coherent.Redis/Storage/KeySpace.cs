@@ -17,7 +17,11 @@ internal sealed class KeySpace
         Channel = RedisChannel.Literal(prefix + ":bus");
         ClearKey = prefix + ":clear";
         Senders = prefix + ":senders";
+        TagBumps = prefix + ":tagbumps";
     }
+
+    /// <summary>The fleet's count of tag invalidations begun: moved before each tag bump (<see cref="Coherent.SharedTier.ISharedTier.ReadTagBumpSequenceAsync"/>).</summary>
+    public RedisKey TagBumps { get; }
 
     public RedisChannel Channel { get; }
 

@@ -15,7 +15,8 @@ internal sealed class EntryBuilder(ICacheSerializer serializer, Random random, l
 {
     /// <summary>Builds an entry. Returns the payload too if it had to serialize (copy-on-read), so a shared store need not again.</summary>
     public (CacheEntry Entry, byte[]? Payload) Create<T>(string key, FamilyState family, T value, long createdAt, long now, double deltaMs,
-        CacheEntryOptions? options, TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null, long? fetchedAtMs = null)
+        CacheEntryOptions? options, TagState[]? tags, long[]? stamps, long clearStamp, long epoch, long? sharedExpiresAt = null, long? fetchedAtMs = null,
+        string? metadata = null)
     {
         var ttlMs = EntryLifetime.TtlMs(family, options);
         var localMs = EntryLifetime.LocalMs(family, options, ttlMs);
@@ -46,6 +47,7 @@ internal sealed class EntryBuilder(ICacheSerializer serializer, Random random, l
             ClearStamp = clearStamp,
             Tags = tags,
             TagStamps = stamps,
+            Metadata = metadata ?? options?.Metadata,
         };
         return (entry, payload);
     }

@@ -129,6 +129,23 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
     }
 
     /// <summary>
+    /// The fleet's count of tag invalidations begun (<see cref="ISharedTier.ReadTagBumpSequenceAsync"/>); null when the tier
+    /// keeps none or it cannot be read (then a value whose factory adds tags is not stored in the tier).
+    /// </summary>
+    public async ValueTask<long?> ReadTagBumpSequenceAsync(string key, CancellationToken token)
+    {
+        try
+        {
+            return await tier.ReadTagBumpSequenceAsync(token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            events.SharedReadFailed(key, ex);
+            return null;
+        }
+    }
+
+    /// <summary>
     /// A computed value under the epoch read before computing. False when fenced out; true (keep it locally) when the tier
     /// failed. The cache's disposal cancels it; the token is read inside the try, where a store after disposal meets it.
     /// </summary>
@@ -242,6 +259,7 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         Epoch = entry.Epoch,
         Tags = entry.Tags?.Select(t => t.Name).ToArray(),
         Versions = versions,
+        Metadata = entry.Metadata,
     };
 
     /// <summary>About three times the usual compute time (bounded to 1–30 s), or the hard timeout when one is set.</summary>

@@ -72,7 +72,7 @@ internal sealed class InvalidationGate(L1Store l1, CacheEvents events)
         {
             if (_flights.TryGet(key, out var existing))
             {
-                if (MayJoin(existing, clearVersion))
+                if (MayJoin(existing, clearVersion, _tags.BumpCount))
                 {
                     return (existing, false);
                 }
@@ -99,11 +99,17 @@ internal sealed class InvalidationGate(L1Store l1, CacheEvents events)
     /// Whether a caller starting at <paramref name="clearVersion"/> may receive the run's result: not if the key was
     /// invalidated, overwritten, cleared or tag-invalidated since the run began (its data may predate the write), nor if the
     /// run was abandoned (a newcomer would inherit a cancellation), nor if it has finished but not yet left the table (its
-    /// outcome is given out already: a failure joined here would be a cached exception).
+    /// outcome is given out already: a failure joined here would be a cached exception). A run whose factory may add tags
+    /// is joined only while no tag at all was bumped since its snapshot: the tags it will carry are not known yet.
     /// </summary>
-    private static bool MayJoin(Flight flight, long clearVersion)
+    private static bool MayJoin(Flight flight, long clearVersion, long tagBumps)
     {
         if (flight.Task.IsCompleted || flight.Fenced || flight.Abandoned || flight.ClearStamp != clearVersion)
+        {
+            return false;
+        }
+
+        if (flight.MayAddTags && flight.TagBumpsAtStart is var atStart && atStart >= 0 && atStart != tagBumps)
         {
             return false;
         }
@@ -129,9 +135,37 @@ internal sealed class InvalidationGate(L1Store l1, CacheEvents events)
     /// <summary>Snapshots the tag versions a run starts from (on the flight, so a tag invalidation during it stops new joiners).</summary>
     public (TagState[]? Tags, long[]? Stamps) SnapshotFor(Flight flight, IReadOnlyList<string>? tags)
     {
+        var bumps = _tags.BumpCount; // before the versions: never later than what they show
         var (states, stamps) = _tags.Snapshot(tags);
-        flight.SetTagSnapshot(states, stamps);
+        flight.SetTagSnapshot(states, stamps, bumps);
         return (states, stamps);
+    }
+
+    /// <summary>
+    /// The tags a run's factory added, stamped with their versions now — which may be trusted only if no tag at all was
+    /// bumped on this node (locally or from the bus) since the run's snapshot, before its factory: their versions then were
+    /// never read, so any bump since may have been one of theirs. The versions are read before the count (a bump counts
+    /// before its version moves): a bump they show is a bump the count shows. On success, the run's snapshot with the added
+    /// tags appended; false (logged as a dropped result) when the value may be stored in neither tier.
+    /// </summary>
+    public bool TryStampAddedTags(Flight flight, IReadOnlyList<string> added, out TagState[]? tags, out long[]? stamps)
+    {
+        var (addedStates, addedStamps) = _tags.Snapshot(added);
+        if (flight.TagBumpsAtStart is var atStart && (atStart < 0 || atStart != _tags.BumpCount))
+        {
+            events.FencedResultDropped(flight.Key);
+            (tags, stamps) = (null, null);
+            return false;
+        }
+
+        (tags, stamps) = (flight.Tags, flight.TagStamps);
+        if (addedStates is not null)
+        {
+            tags = [.. tags ?? [], .. addedStates];
+            stamps = [.. stamps ?? [], .. addedStamps!];
+        }
+
+        return true;
     }
 
     /// <summary>Fences the run; after this returns its entry is in L1 already or never will be (<see cref="TryStoreComputed"/>).</summary>

@@ -130,6 +130,19 @@ internal sealed class CacheEntry
         }
     }
 
+    /// <summary>The metadata a context factory stored beside the value (an ETag), or null; in the extras, as few entries carry any.</summary>
+    public string? Metadata
+    {
+        get => _extras?.Metadata;
+        init
+        {
+            if (value is not null)
+            {
+                Extras().Metadata = value;
+            }
+        }
+    }
+
     /// <summary>Whether a hit on this entry was recorded since it was stored (eviction spares such entries first). Store-owned.</summary>
     public bool WasHit => (_flags & HitFlag) != 0;
 
@@ -283,6 +296,7 @@ internal sealed class CacheEntryExtras
 
     public TagState[]? Tags;
     public long[]? TagStamps;
+    public string? Metadata;
     public long EarlyRefreshFromMs = long.MaxValue;
     public long RetainUntilMs = SameAsExpiry;
     public long Epoch;

@@ -115,6 +115,7 @@ internal sealed class DistributedCacheTier : ISharedTier
             ExpiresAtMs = data.ExpiresAtMs,
             DeltaMs = data.DeltaMs,
             Tags = SharedTierEnvelopeData.TagNames(data.Tags),
+            Metadata = data.Metadata,
         };
         return verdict switch
         {
@@ -194,7 +195,7 @@ internal sealed class DistributedCacheTier : ISharedTier
         }
 
         var versions = entry.Versions ?? await CaptureVersionsAsync(entry.Tags, cancellationToken).ConfigureAwait(false);
-        var bytes = SharedTierEnvelope.Write(key, new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, 0, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload), null);
+        var bytes = SharedTierEnvelope.Write(key, new SharedTierEnvelopeData(entry.CreatedAtMs, entry.ExpiresAtMs, 0, entry.DeltaMs, versions.ClearVersion, versions.Stamp(entry.Tags), entry.Payload) { Metadata = entry.Metadata }, null);
         var ttl = TimeSpan.FromMilliseconds(Math.Max(1, entry.KeepUntilMs - Host.NowMs())); // past expiry while fail-safe may serve it
         await _cache.SetAsync(_prefix + key, bytes, new DistributedCacheEntryOptions { AbsoluteExpirationRelativeToNow = ttl }, cancellationToken).ConfigureAwait(false);
         Succeeded();

@@ -85,6 +85,15 @@ public interface ISharedTier : IAsyncDisposable
     /// </summary>
     ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A fleet-wide count of tag invalidations begun, or null when the backend keeps none (the default). A backend that keeps
+    /// one moves it before each tag version it bumps (so a reader that sees a bumped version and then reads the count sees it
+    /// moved). A value whose factory added tags, whose versions before the factory nobody knows, is stored in the tier only if
+    /// the count read before the factory still holds after the added tags' versions were captured; otherwise, or with no
+    /// count, it stays local.
+    /// </summary>
+    ValueTask<long?> ReadTagBumpSequenceAsync(CancellationToken cancellationToken) => ValueTask.FromResult<long?>(null);
+
     /// <summary>Write-through: stores the value and moves the key's epoch (voiding fills in flight) in one step, and announces it. Returns the new epoch.</summary>
     ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken);
 

@@ -43,6 +43,12 @@ public sealed class SharedTierEntry
 
     /// <summary>The versions captured before the value was computed (fills); null stamps the versions known at store time (writes).</summary>
     public SharedTierVersions? Versions { get; init; }
+
+    /// <summary>
+    /// A small string the factory stored beside the value (an ETag), or null; at most 4,096 UTF-8 bytes. A backend stores it
+    /// with the value (<see cref="SharedTierEnvelopeData.Metadata"/>) and returns it on reads.
+    /// </summary>
+    public string? Metadata { get; init; }
 }
 
 /// <summary>A shared tier's clear version and tag versions at one instant (opaque to the engine).</summary>

@@ -48,6 +48,12 @@ public readonly record struct SharedTierEnvelopeData(
     long CreatedAtMs, long ExpiresAtMs, long Epoch, double DeltaMs, long ClearVersion,
     (string Tag, long Version)[]? Tags, ReadOnlyMemory<byte> Payload)
 {
+    /// <summary>
+    /// The metadata stored beside the value (<see cref="SharedTierEntry.Metadata"/>), or null. Written only when set (a flag
+    /// and a length-prefixed UTF-8 field after the tags), so envelopes written without it read as before; covered by the MAC.
+    /// </summary>
+    public string? Metadata { get; init; }
+
     /// <summary>The names of <see cref="Tags"/> (what <see cref="SharedTierEntry.Tags"/> carries), or null without tags.</summary>
     public static string[]? TagNames((string Tag, long Version)[]? tags)
     {
@@ -68,7 +74,8 @@ public readonly record struct SharedTierEnvelopeData(
 
 /// <summary>
 /// The shared tier's value format, one for every backend: magic <c>CH</c>, format version, flags, created/expiry, epoch, delta, clear version, the key's
-/// XxHash64 (to detect two keys aliased to one Redis key), tags with their versions, the payload, and an optional
+/// XxHash64 (to detect two keys aliased to one Redis key), tags with their versions, the metadata when there is some (a flag;
+/// older envelopes have none and read unchanged), the payload, and an optional
 /// HMAC-SHA256 over everything before it and the full key (<see cref="Mac"/>). Little-endian; written in one exact-size array.
 /// </summary>
 public static class SharedTierEnvelope
@@ -78,6 +85,8 @@ public static class SharedTierEnvelope
     private const byte Magic0 = (byte)'C';
     private const byte Magic1 = (byte)'H';
     private const byte SignedFlag = 1;
+    private const byte MetadataFlag = 2;
+    private const int MaxMetadataBytes = 4096;
     private const int HeaderSize = 54;
     private const int MacSize = 32;
 
@@ -124,12 +133,23 @@ public static class SharedTierEnvelope
             }
         }
 
+        var metadataBytes = data.Metadata is { } metadata ? Encoding.UTF8.GetByteCount(metadata) : -1;
+        if (metadataBytes > MaxMetadataBytes)
+        {
+            throw new ArgumentException($"The metadata of '{key}' is {metadataBytes} UTF-8 bytes, over the limit of {MaxMetadataBytes}.", nameof(data));
+        }
+
+        if (metadataBytes >= 0)
+        {
+            size += 2 + metadataBytes;
+        }
+
         var bytes = new byte[size];
         var span = bytes.AsSpan();
         span[0] = Magic0;
         span[1] = Magic1;
         span[2] = FormatVersion;
-        span[3] = signingKey is null ? (byte)0 : SignedFlag;
+        span[3] = (byte)((signingKey is null ? 0 : SignedFlag) | (metadataBytes >= 0 ? MetadataFlag : 0));
         BinaryPrimitives.WriteInt64LittleEndian(span[4..], data.CreatedAtMs);
         BinaryPrimitives.WriteInt64LittleEndian(span[12..], data.ExpiresAtMs);
         BinaryPrimitives.WriteInt64LittleEndian(span[20..], data.Epoch);
@@ -147,6 +167,12 @@ public static class SharedTierEnvelope
             offset += 2 + length;
             BinaryPrimitives.WriteInt64LittleEndian(span[offset..], version);
             offset += 8;
+        }
+
+        if (metadataBytes >= 0)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(span[offset..], (ushort)metadataBytes);
+            offset += 2 + Encoding.UTF8.GetBytes(data.Metadata!, span[(offset + 2)..]);
         }
 
         BinaryPrimitives.WriteInt32LittleEndian(span[offset..], data.Payload.Length);
@@ -223,6 +249,25 @@ public static class SharedTierEnvelope
             offset += length + 8;
         }
 
+        string? metadata = null;
+        if ((span[3] & MetadataFlag) != 0)
+        {
+            if (offset + 2 > end)
+            {
+                return SharedTierEnvelopeRejection.Corrupt;
+            }
+
+            int length = BinaryPrimitives.ReadUInt16LittleEndian(span[offset..]);
+            offset += 2;
+            if (length > MaxMetadataBytes || offset + length > end)
+            {
+                return SharedTierEnvelopeRejection.Corrupt;
+            }
+
+            metadata = Encoding.UTF8.GetString(span.Slice(offset, length));
+            offset += length;
+        }
+
         if (offset + 4 > end)
         {
             return SharedTierEnvelopeRejection.Corrupt;
@@ -247,7 +292,10 @@ public static class SharedTierEnvelope
             BinaryPrimitives.ReadDoubleLittleEndian(span[28..]),
             BinaryPrimitives.ReadInt64LittleEndian(span[36..]),
             tags,
-            bytes.Slice(offset, payloadLength));
+            bytes.Slice(offset, payloadLength))
+        {
+            Metadata = metadata,
+        };
         return SharedTierEnvelopeRejection.None;
     }
 }

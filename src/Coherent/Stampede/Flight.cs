@@ -17,6 +17,7 @@ internal class Flight
     private int _background;
     private Invalidation.TagState[]? _tags;
     private long[]? _tagStamps;
+    private long _tagBumpsAtStart = -1;
 
     /// <param name="key">The key.</param>
     /// <param name="clearStamp">The global clear version when the flight was created.</param>
@@ -58,6 +59,15 @@ internal class Flight
 
     public long[]? TagStamps => _tagStamps;
 
+    /// <summary>
+    /// Whether the run's factory may add tags (it gets a context): their versions before it ran are unknown, so the run is
+    /// fenced by <see cref="TagBumpsAtStart"/> instead.
+    /// </summary>
+    public bool MayAddTags { get; init; }
+
+    /// <summary>This node's count of tag bumps (any tag) when the run took its snapshot; -1 before that.</summary>
+    public long TagBumpsAtStart => Volatile.Read(ref _tagBumpsAtStart);
+
     public void MarkBackground() => Volatile.Write(ref _background, 1);
 
     /// <summary>
@@ -70,10 +80,11 @@ internal class Flight
     public bool HasWaiters => Volatile.Read(ref _waiters) > 0;
 
     /// <summary>Records the tag versions the run started from, so a tag invalidation during the run stops new joiners.</summary>
-    public void SetTagSnapshot(Invalidation.TagState[]? tags, long[]? stamps)
+    public void SetTagSnapshot(Invalidation.TagState[]? tags, long[]? stamps, long tagBumps)
     {
         _tagStamps = stamps;
         Volatile.Write(ref _tags, tags);
+        Volatile.Write(ref _tagBumpsAtStart, tagBumps);
     }
 
     /// <summary>Joins as a waiter; false if the run was abandoned (then start a new one).</summary>

@@ -26,6 +26,7 @@ internal sealed partial class Flight<TState, T> : Flight
         : base(key, clearStamp, owned)
     {
         (_cache, _family, _state, _factory, _options) = args;
+        MayAddTags = _options?.FactoryDecides == true;
     }
 
     /// <summary>What a flight is built from, passed through <see cref="InvalidationGate.JoinOrStart{TArg}"/> without a closure.</summary>
@@ -136,6 +137,7 @@ internal sealed partial class Flight<TState, T> : Flight
         {
             // Inside the try: anything thrown here must fail the flight, or its waiters would wait forever.
             SharedTierVersions? versions = null;
+            long? fleetTagBumps = null;
             if (!shared.UsedTier)
             {
                 Gate.SnapshotFor(this, _options?.Tags);
@@ -167,6 +169,12 @@ internal sealed partial class Flight<TState, T> : Flight
                     // Unreadable: the fill stays local, and the store hands a lease back rather than store under it.
                     versions = await client.CaptureVersionsAsync(Key, _options?.Tags, FactoryToken).ConfigureAwait(false);
                     shared = versions is null ? SharedOutcome.Down with { Lease = shared.Lease } : shared;
+
+                    // A factory that may add tags: the fleet's count of tag invalidations now, before it reads its source.
+                    if (versions is not null && MayAddTags)
+                    {
+                        fleetTagBumps = await client.ReadTagBumpSequenceAsync(Key, FactoryToken).ConfigureAwait(false);
+                    }
                 }
             }
 
@@ -202,7 +210,7 @@ internal sealed partial class Flight<TState, T> : Flight
             }
 
             // 4. The fenced store (it releases the lease).
-            var entry = await StoreAsync(value, deltaMs, fetchedAtMs, shared, versions).ConfigureAwait(false);
+            var entry = await StoreAsync(value, deltaMs, fetchedAtMs, shared, versions, fleetTagBumps).ConfigureAwait(false);
             lease = null;
             Complete(new FlightResult(value, entry, Stale: false));
         }
@@ -265,7 +273,7 @@ internal sealed partial class Flight<TState, T> : Flight
         var (tags, stamps) = Gate.Tags.Snapshot(shared.Tags);
 
         // Fetched when the read began: what the reply holds may be that old, and staleness is bounded from there.
-        var (entry, _) = _cache.Entries.Create(Key, _family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, ClearStamp, shared.Epoch, shared.ExpiresAtMs, startedAtMs);
+        var (entry, _) = _cache.Entries.Create(Key, _family, value, shared.CreatedAtMs, now, shared.DeltaMs, null, tags, stamps, ClearStamp, shared.Epoch, shared.ExpiresAtMs, startedAtMs, shared.Metadata);
         Gate.FillFromShared(this, entry, ticket, admit: _options?.SkipLocalWrite != true);
         return entry;
     }
@@ -311,12 +319,16 @@ internal sealed partial class Flight<TState, T> : Flight
     /// cleared since the flight began (the value is returned to callers but not cached); in the shared tier under the epoch
     /// the flight read; then in L1. Returns the entry, stored or not.
     /// </summary>
-    private async ValueTask<CacheEntry> StoreAsync(T value, double deltaMs, long fetchedAtMs, SharedOutcome shared, SharedTierVersions? versions)
+    private async ValueTask<CacheEntry> StoreAsync(T value, double deltaMs, long fetchedAtMs, SharedOutcome shared, SharedTierVersions? versions, long? fleetTagBumps)
     {
         // Stamped with the tag versions the flight started from (its snapshot), so an invalidation during the run leaves it born invalid.
+        // Tags the factory added have no such versions: the gate stamps them with today's, if no tag bump since says otherwise.
         var now = Clock.PreciseNowMs();
-        var (entry, payload) = _cache.Entries.Create(Key, _family, value, now, now, deltaMs, _options, Tags, TagStamps, ClearStamp, shared.Epoch, fetchedAtMs: fetchedAtMs);
-        if (!Gate.MayStore(this, entry))
+        var (tags, stamps) = (Tags, TagStamps);
+        var added = _options?.AddedTags;
+        var stampable = added is null || Gate.TryStampAddedTags(this, added, out tags, out stamps);
+        var (entry, payload) = _cache.Entries.Create(Key, _family, value, now, now, deltaMs, _options, tags, stamps, ClearStamp, shared.Epoch, fetchedAtMs: fetchedAtMs);
+        if (!stampable || !Gate.MayStore(this, entry))
         {
             await ReleaseLeaseAsync(shared).ConfigureAwait(false);
             return entry;
@@ -334,7 +346,12 @@ internal sealed partial class Flight<TState, T> : Flight
         {
             var client = _cache.Shared!;
             payload ??= _cache.Entries.Serialize(Key, value);
-            if (!shared.CanStore)
+            if (added is not null && shared.CanStore)
+            {
+                versions = await StampAddedSharedAsync(client, added, versions, fleetTagBumps).ConfigureAwait(false);
+            }
+
+            if (!shared.CanStore || versions is null)
             {
                 await ReleaseLeaseAsync(shared).ConfigureAwait(false); // nothing is stored under it: back to the fleet's waiters
             }
@@ -357,6 +374,29 @@ internal sealed partial class Flight<TState, T> : Flight
 
         Gate.TryStoreComputed(this, entry);
         return entry;
+    }
+
+    /// <summary>
+    /// The shared tier's versions of the tags the factory added, appended to those captured before it — or null (store
+    /// nothing in the tier) unless the fleet's count of tag invalidations read before the factory still holds once they
+    /// are read: then none of them moved since the factory began, and the versions read now are the ones it began from.
+    /// </summary>
+    private async ValueTask<SharedTierVersions?> StampAddedSharedAsync(SharedTierClient client, IReadOnlyList<string> added, SharedTierVersions? before, long? fleetTagBumps)
+    {
+        if (before is null || fleetTagBumps is null)
+        {
+            return null;
+        }
+
+        var now = await client.CaptureVersionsAsync(Key, added, CancellationToken.None).ConfigureAwait(false);
+        var after = now is null ? null : await client.ReadTagBumpSequenceAsync(Key, CancellationToken.None).ConfigureAwait(false);
+        if (now?.Tags is not { } addedVersions || after != fleetTagBumps)
+        {
+            Events.AddedTagsKeptLocal(Key);
+            return null;
+        }
+
+        return before with { Tags = [.. before.Tags ?? [], .. addedVersions] };
     }
 
     private ValueTask ReleaseLeaseAsync(SharedOutcome shared) =>

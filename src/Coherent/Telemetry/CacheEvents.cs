@@ -113,6 +113,8 @@ internal sealed class CacheEvents(CoherentTelemetry telemetry, ILogger logger, C
 
     public void FencedResultDropped(string key) => Log.FencedResultDropped(logger, key);
 
+    public void AddedTagsKeptLocal(string key) => Log.AddedTagsKeptLocal(logger, key);
+
     public void SharedReadFailed(string key, Exception exception) => Log.SharedReadFailed(logger, key, exception);
 
     public void SharedStoreFailed(string key, Exception exception) => Log.SharedStoreFailed(logger, key, exception);

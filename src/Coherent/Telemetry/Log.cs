@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(1006, LogLevel.Debug, "Result for key {Key} not stored: the key was invalidated while its factory ran")]
     public static partial void FencedResultDropped(ILogger logger, string key);
 
+    [LoggerMessage(1011, LogLevel.Debug, "Result for key {Key} kept out of the shared tier: a tag was invalidated in the fleet while the factory that added its tags ran")]
+    public static partial void AddedTagsKeptLocal(ILogger logger, string key);
+
     [LoggerMessage(1007, LogLevel.Warning, "Value for key {Key} could not be stored in the shared tier")]
     public static partial void SharedStoreFailed(ILogger logger, string key, Exception exception);
 
