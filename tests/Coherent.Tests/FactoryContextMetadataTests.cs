@@ -7,13 +7,9 @@ namespace Coherent.Tests;
 /// <summary>Metadata beside the value (issue 15, part 1): an ETag the factory stores and sees again on the next computation.</summary>
 public sealed class FactoryContextMetadataTests
 {
-    private static readonly TimeSpan Ttl = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan Ttl = FactoryContextTests.Ttl;
 
-    private static CoherentCache Node(FakeTimeProvider time, InMemorySharedTierHub hub, string name) =>
-        new CoherentCacheBuilder().WithTimeProvider(time).WithName($"{name}-{Guid.NewGuid():N}")
-            .Define("page", p => p.MaxStaleness(TimeSpan.FromMinutes(1)).Ttl(Ttl).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromHours(1)))
-            .WithSharedTier(hub.Node())
-            .Build();
+    private static CoherentCache Node(FakeTimeProvider time, InMemorySharedTierHub hub, string name) => FactoryContextTests.Node(time, hub, name);
 
     /// <summary>A source with an ETag: "not modified" when asked with the current one.</summary>
     private sealed class Source

@@ -6,9 +6,10 @@ namespace Coherent.Tests;
 /// <summary>The factory decides (issue 15, part 1): a shorter Ttl, "do not cache", and the previous value for a cheap "not modified".</summary>
 public sealed class FactoryContextTests
 {
-    private static readonly TimeSpan Ttl = TimeSpan.FromMinutes(10);
+    internal static readonly TimeSpan Ttl = TimeSpan.FromMinutes(10);
 
-    private static CoherentCache Node(FakeTimeProvider time, InMemorySharedTierHub hub, string name) =>
+    /// <summary>A node of the "page" family (fail-safe for an hour) on the hub; the metadata tests use it too.</summary>
+    internal static CoherentCache Node(FakeTimeProvider time, InMemorySharedTierHub hub, string name) =>
         new CoherentCacheBuilder().WithTimeProvider(time).WithName($"{name}-{Guid.NewGuid():N}")
             .Define("page", p => p.MaxStaleness(TimeSpan.FromMinutes(1)).Ttl(Ttl).Jitter(0).NoEarlyRefresh().FailSafe(TimeSpan.FromHours(1)))
             .WithSharedTier(hub.Node())
