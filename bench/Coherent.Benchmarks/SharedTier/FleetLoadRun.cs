@@ -24,7 +24,8 @@ internal static class FleetLoadRun
     public static async Task RunAsync(string[] args)
     {
         var seconds = args.Length > 0 && int.TryParse(args[0], out var s) ? s : 5;
-        var only = args.Length > 1 ? args[1] : null;
+        var only = args.Length > 1 && args[1] != "all" ? args[1] : null;
+        var waits = args.Length > 2 && args[2] == "waits"; // where a coherent read waits: Coherent's spans, by name (adds their cost)
         await using var server = await RedisProcess.StartNewAsync();
         Console.WriteLine($"Fleet load: {Instances} instances × {WorkersPerInstance} workers, Zipf({Skew}) over {Keys:N0} keys, {seconds} s per case; redis-server 127.0.0.1:{server.Port}");
         Console.WriteLine(Stats.Machine());
@@ -39,9 +40,11 @@ internal static class FleetLoadRun
                 var nodes = Enumerable.Range(0, Instances).Select(_ => SharedNodes.Coherent(server.Endpoint, prefix, b => b
                     .Define("row", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).NoEarlyRefresh()))).ToArray();
                 await Task.Delay(500); // subscriptions live
+                using var spans = waits ? new SpanDurations() : null;
                 await CaseAsync("Coherent", writeEvery, seconds, nodes.Select(n => new Peer(
                     (key, factory) => n.GetOrSetAsync(key, factory),
                     key => n.InvalidateAsync(key))).ToArray());
+                spans?.Print($"Coherent, 1 in {writeEvery}");
                 foreach (var n in nodes)
                 {
                     await n.DisposeAsync();
@@ -141,5 +144,38 @@ internal static class FleetLoadRun
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var all = reads.SelectMany(r => r).ToArray();
         Console.WriteLine($"| {library} | 1 in {writeEvery} | {ops / elapsed:N0} | {Stats.Ms(Percentiles.Of(all, 50))} | {Stats.Ms(Percentiles.Of(all, 99))} | {factoryRuns:N0} | {stale:N0} ({100.0 * stale / Math.Max(1, all.Length):F2} %) |");
+    }
+
+    /// <summary>Durations of Coherent's spans by name while it lives (an ActivityListener: spans exist only when listened to).</summary>
+    private sealed class SpanDurations : IDisposable
+    {
+        private readonly ConcurrentDictionary<string, ConcurrentBag<double>> _byName = new();
+        private readonly ActivityListener _listener;
+
+        public SpanDurations()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Coherent",
+                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = a => _byName.GetOrAdd(a.OperationName, _ => []).Add(a.Duration.TotalMilliseconds),
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public void Print(string title)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"Where {title} waits (spans; count, p50, p99, max in ms):");
+            foreach (var (name, bag) in _byName.OrderBy(p => p.Key, StringComparer.Ordinal))
+            {
+                var values = bag.ToArray();
+                Console.WriteLine($"  {name,-22} {values.Length,8:N0}  p50 {Percentiles.Of(values, 50),7:F3}  p99 {Percentiles.Of(values, 99),7:F3}  max {values.Max(),8:F3}");
+            }
+
+            Console.WriteLine();
+        }
+
+        public void Dispose() => _listener.Dispose();
     }
 }

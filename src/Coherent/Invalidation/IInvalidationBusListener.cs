@@ -6,7 +6,10 @@ namespace Coherent.SharedTier;
 /// </summary>
 public interface IInvalidationBusListener
 {
-    /// <summary>A fill (or a lease release) of <paramref name="key"/> was announced: wake this node's waiters for it.</summary>
+    /// <summary>
+    /// A fill or a lease release of <paramref name="key"/> was announced, or the key was invalidated (which voids its lease):
+    /// wake this node's waiters for it.
+    /// </summary>
     void OnFilled(string key);
 
     /// <summary>

@@ -53,6 +53,9 @@ public sealed partial class InvalidationBus
                         _host.RecordInvalidationLag(key, _host.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds() - sentAt);
                     }
 
+                    // An invalidation voids the key's lease with its entry: whoever waits for that lease's fill reads again
+                    // now (its holder, fenced, may give the lease back without a notice, or store nothing).
+                    _listener?.OnFilled(key);
                     break;
                 // The tier learns the new version before local versions move: an L2 read the tier judged with the old version
                 // then always sees the local bump land after its start, and does not fill L1 (fills are stamped with the
