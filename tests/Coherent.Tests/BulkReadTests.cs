@@ -87,6 +87,33 @@ public sealed class BulkReadTests
         Assert.False((await writer.TryGetAsync<string>("item:2", T.Ct)).Found); // never stored without the epoch a read fences with
     }
 
+    [Fact]
+    public async Task The_batch_read_is_one_span_with_its_key_and_hit_counts()
+    {
+        var hub = new InMemorySharedTierHub();
+        await using var writer = Node(hub);
+        await using var reader = Node(hub);
+        var prefix = $"item:{Guid.NewGuid():N}";
+        await writer.SetAsync(prefix + "1", "stored", cancellationToken: T.Ct);
+        await writer.SetAsync(prefix + "2", "stored", cancellationToken: T.Ct);
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == "Coherent",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+
+        var keys = new[] { prefix + "1", prefix + "2", prefix + "3" };
+        await reader.GetOrSetManyAsync<string>(keys, Computed, cancellationToken: T.Ct);
+
+        // Other tests' batches may run alongside: ours is the one whose factory computed our third key.
+        var batch = Assert.Single(spans, s => s.OperationName == "coherent.l2.read_many" && Equals(s.GetTagItem("coherent.keys"), 3) && Equals(s.GetTagItem("coherent.hits"), 2));
+        Assert.Equal("read", batch.GetTagItem("coherent.outcome"));
+        Assert.DoesNotContain(spans, s => s.OperationName == "coherent.l2.read" && keys.Contains(s.GetTagItem("coherent.key")));
+    }
+
     /// <summary>Counts reads; optionally holds a batch's answer until released, or throws from the batch read.</summary>
     private sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
     {

@@ -58,6 +58,7 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
     /// </summary>
     public async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(SharedTierKey[] keys)
     {
+        using var span = CacheEvents.StartBatchSpan("coherent.l2.read_many", keys.Length);
         try
         {
             var results = await tier.ReadManyAsync(keys, CancellationToken.None).ConfigureAwait(false);
@@ -66,10 +67,17 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
                 throw new InvalidOperationException($"The shared tier answered {results.Count} reads for {keys.Length} keys.");
             }
 
+            if (span is not null)
+            {
+                span.SetTag("coherent.hits", results.Count(r => r.Found));
+                CacheEvents.SetOutcome(span, results.All(r => r.Status == SharedTierReadStatus.Unavailable) && results.Count > 0 ? "unavailable" : "read");
+            }
+
             return results;
         }
         catch (Exception ex)
         {
+            CacheEvents.SetFailed(span, ex);
             events.SharedReadFailed(keys.Length > 0 ? keys[0].Key : "", ex);
             var unavailable = new SharedTierRead[keys.Length];
             Array.Fill(unavailable, SharedTierRead.Unavailable);

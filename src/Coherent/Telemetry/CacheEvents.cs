@@ -158,6 +158,19 @@ internal sealed class CacheEvents(CoherentTelemetry telemetry, ILogger logger, C
         return span;
     }
 
+    /// <summary>A span for a bulk call's one shared read of <paramref name="keys"/> keys (tag <c>coherent.keys</c>); null without a listener.</summary>
+    public static Activity? StartBatchSpan(string name, int keys)
+    {
+        if (!Tracing)
+        {
+            return null;
+        }
+
+        var span = CoherentTelemetry.ActivitySource.StartActivity(name, ActivityKind.Client);
+        span?.SetTag("coherent.keys", keys);
+        return span;
+    }
+
     /// <summary>The span's outcome: what the step ended in (hit, miss, stored, fenced, filled, ...).</summary>
     public static void SetOutcome(Activity? span, string outcome) => span?.SetTag("coherent.outcome", outcome);
 
