@@ -58,6 +58,10 @@ public sealed class CheckReport
             s.AppendLine().Append("  VIOLATION ").Append(v);
         }
 
+        // A process not scheduled for longer than the coarse clock's guard can serve a hit past its bound by up to the lag
+        // (docs/guarantees.md): say whether that happened, so a violation can be told from a stalled machine.
+        var stalls = Coherent.Local.CacheClock.Stalls;
+        s.AppendLine().Append(CultureInfo.InvariantCulture, $"  clock stalls in this process so far (coarse clock > {Coherent.Local.CacheClock.CoarseGuardMs} ms behind): {stalls.Count}, longest {stalls.LongestMs} ms");
         return s.ToString();
     }
 }
