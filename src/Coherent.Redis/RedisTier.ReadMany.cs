@@ -94,25 +94,7 @@ internal sealed partial class RedisTier
         {
             var key = keys[i].Key;
             long? epoch = epochs is null ? null : ReadEpoch(_keys.Epoch(key), epochs[i]);
-            SharedTierEntry? stale = null;
-            if (!data[i].IsNull)
-            {
-                var verdict = TryJudge(key, data[i], epoch, out var hit);
-                if (verdict == Verdict.TagVersionUnknown)
-                {
-                    (verdict, hit) = await JudgeWithTagVersionsAsync(key, data[i], epoch, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (verdict == Verdict.Hit)
-                {
-                    results[i] = hit;
-                    continue;
-                }
-
-                stale = verdict == Verdict.Expired ? hit.Entry : null;
-            }
-
-            results[i] = epoch is { } known ? SharedTierRead.Miss(known, stale) : SharedTierRead.MissWithoutEpochKeeping(stale);
+            results[i] = await JudgeReply(key, data[i], epoch, epochOnMiss: false, keepStale: true, cancellationToken).ConfigureAwait(false);
         }
 
         for (var i = 0; i < keys.Count; i++)

@@ -75,29 +75,47 @@ internal sealed partial class RedisTier
             return ReadFailed(key, call, ex);
         }
 
-        SharedTierEntry? stale = null;
-        if (!data.IsNull)
+        return await JudgeReply(key, data, epoch, epochOnMiss, keepStale: epochOnMiss || keepStale, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A read's reply as its answer, for a single read and for each key of a batch alike: a hit; or a miss with the epoch
+    /// (read with the data, or now when <paramref name="epochOnMiss"/>, else left out), carrying the expired entry kept for
+    /// fail-safe when <paramref name="keepStale"/> (not for a lookup, which never serves one). Not an async method: a hit
+    /// judged with what this node knows completes here, without a frame of its own.
+    /// </summary>
+    private ValueTask<SharedTierRead> JudgeReply(string key, RedisValue data, long? epoch, bool epochOnMiss, bool keepStale, CancellationToken cancellationToken)
+    {
+        if (data.IsNull)
         {
-            // Judged outside this method's frame (TryJudge): what lives across an await goes into its heap box, and the
-            // envelope's fields made that box the largest allocation of an L2 hit after the value itself.
-            var verdict = TryJudge(key, data, epoch, out var hit);
-            if (verdict == Verdict.TagVersionUnknown)
-            {
-                (verdict, hit) = await JudgeWithTagVersionsAsync(key, data, epoch, cancellationToken).ConfigureAwait(false);
-            }
-
-            if (verdict == Verdict.Hit)
-            {
-                return hit;
-            }
-
-            stale = verdict == Verdict.Expired && (epochOnMiss || keepStale) ? hit.Entry : null;
+            return MissReply(key, epoch, stale: null, epochOnMiss, cancellationToken);
         }
 
-        return epoch is { } known ? SharedTierRead.Miss(known, stale)
-            : epochOnMiss ? await ReadEpochAsync(key, stale, cancellationToken).ConfigureAwait(false)
-            : SharedTierRead.MissWithoutEpochKeeping(stale);
+        // Judged outside the read's frame (TryJudge): what lives across an await goes into its heap box, and the envelope's
+        // fields made that box the largest allocation of an L2 hit after the value itself.
+        var verdict = TryJudge(key, data, epoch, out var hit);
+        return verdict switch
+        {
+            Verdict.Hit => new ValueTask<SharedTierRead>(hit),
+            Verdict.TagVersionUnknown => JudgeWithTagVersionsThenReplyAsync(key, data, epoch, epochOnMiss, keepStale, cancellationToken),
+            _ => MissReply(key, epoch, verdict == Verdict.Expired && keepStale ? hit.Entry : null, epochOnMiss, cancellationToken),
+        };
     }
+
+    /// <summary><see cref="JudgeReply"/> for an entry carrying a tag this node has not seen: the tag's version first.</summary>
+    private async ValueTask<SharedTierRead> JudgeWithTagVersionsThenReplyAsync(string key, RedisValue data, long? epoch, bool epochOnMiss, bool keepStale, CancellationToken cancellationToken)
+    {
+        var (verdict, hit) = await JudgeWithTagVersionsAsync(key, data, epoch, cancellationToken).ConfigureAwait(false);
+        return verdict == Verdict.Hit
+            ? hit
+            : await MissReply(key, epoch, verdict == Verdict.Expired && keepStale ? hit.Entry : null, epochOnMiss, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A miss: with the epoch read with the data, or read now (<paramref name="epochOnMiss"/>), or without it.</summary>
+    private ValueTask<SharedTierRead> MissReply(string key, long? epoch, SharedTierEntry? stale, bool epochOnMiss, CancellationToken cancellationToken) =>
+        epoch is { } known ? new ValueTask<SharedTierRead>(SharedTierRead.Miss(known, stale))
+        : epochOnMiss ? ReadEpochAsync(key, stale, cancellationToken)
+        : new ValueTask<SharedTierRead>(SharedTierRead.MissWithoutEpochKeeping(stale));
 
     /// <summary>The tag versions this node has read or been told, for the judgement (one delegate for the tier's life).</summary>
     private SharedTierTagVersion CurrentTagVersion => _knownTagVersion ??= _tagVersions.TryGetValue;
