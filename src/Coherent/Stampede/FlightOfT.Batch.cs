@@ -55,8 +55,7 @@ internal sealed partial class Flight<TState, T>
             {
                 foreach (var flight in missed)
                 {
-                    flight.Fail(ex);
-                    cache.Gate.Remove(flight);
+                    flight.FailAndLeave(ex);
                 }
 
                 return;
@@ -71,8 +70,7 @@ internal sealed partial class Flight<TState, T>
         {
             for (; settled < flights.Count; settled++)
             {
-                flights[settled].Fail(ex);
-                cache.Gate.Remove(flights[settled]);
+                flights[settled].FailAndLeave(ex);
             }
 
             beforeContinuing([]);

@@ -119,8 +119,7 @@ internal sealed partial class Flight<TState, T> : Flight
         }
         catch (Exception ex)
         {
-            Fail(ex);
-            Gate.Remove(this);
+            FailAndLeave(ex);
             return;
         }
 
@@ -397,6 +396,13 @@ internal sealed partial class Flight<TState, T> : Flight
         }
 
         return before with { Tags = [.. before.Tags ?? [], .. addedVersions] };
+    }
+
+    /// <summary>Fails the flight (its waiters get the exception) and takes it out of the table, before its pipeline ran on.</summary>
+    private void FailAndLeave(Exception ex)
+    {
+        Fail(ex);
+        Gate.Remove(this);
     }
 
     private ValueTask ReleaseLeaseAsync(SharedOutcome shared) =>
