@@ -1,8 +1,10 @@
 using Coherent.Local;
+using Coherent.Engine;
+using Coherent.SharedTier;
 
 namespace Coherent.Stampede;
 
-/// <summary>The flight's factory step (step 3, with its hard timeout) and fail-safe (step 5).</summary>
+/// <summary>The flight's factory step (step 3, with its hard timeout), what the factory decided about tags, and fail-safe (step 5).</summary>
 internal sealed partial class Flight<TState, T>
 {
     /// <summary>Fail-safe: the last value, if the policy allows one this old; starts the throttle so the factory is not retried at once.</summary>
@@ -79,5 +81,28 @@ internal sealed partial class Flight<TState, T>
             // A factory that throws before returning its task fails the same way as one whose task faults.
             return ValueTask.FromException<T>(ex);
         }
+    }
+
+    /// <summary>
+    /// The shared tier's versions of the tags the factory added, appended to those captured before it — or null (store
+    /// nothing in the tier) unless the fleet's count of tag invalidations read before the factory still holds once they
+    /// are read: then none of them moved since the factory began, and the versions read now are the ones it began from.
+    /// </summary>
+    private async ValueTask<SharedTierVersions?> StampAddedSharedAsync(SharedTierClient client, IReadOnlyList<string> added, SharedTierVersions? before, long? fleetTagBumps)
+    {
+        if (before is null || fleetTagBumps is null)
+        {
+            return null;
+        }
+
+        var now = await client.CaptureVersionsAsync(Key, added, CancellationToken.None).ConfigureAwait(false);
+        var after = now is null ? null : await client.ReadTagBumpSequenceAsync(Key, CancellationToken.None).ConfigureAwait(false);
+        if (now?.Tags is not { } addedVersions || after != fleetTagBumps)
+        {
+            Events.AddedTagsKeptLocal(Key);
+            return null;
+        }
+
+        return before with { Tags = [.. before.Tags ?? [], .. addedVersions] };
     }
 }

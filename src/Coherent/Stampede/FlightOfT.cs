@@ -375,29 +375,6 @@ internal sealed partial class Flight<TState, T> : Flight
         return entry;
     }
 
-    /// <summary>
-    /// The shared tier's versions of the tags the factory added, appended to those captured before it — or null (store
-    /// nothing in the tier) unless the fleet's count of tag invalidations read before the factory still holds once they
-    /// are read: then none of them moved since the factory began, and the versions read now are the ones it began from.
-    /// </summary>
-    private async ValueTask<SharedTierVersions?> StampAddedSharedAsync(SharedTierClient client, IReadOnlyList<string> added, SharedTierVersions? before, long? fleetTagBumps)
-    {
-        if (before is null || fleetTagBumps is null)
-        {
-            return null;
-        }
-
-        var now = await client.CaptureVersionsAsync(Key, added, CancellationToken.None).ConfigureAwait(false);
-        var after = now is null ? null : await client.ReadTagBumpSequenceAsync(Key, CancellationToken.None).ConfigureAwait(false);
-        if (now?.Tags is not { } addedVersions || after != fleetTagBumps)
-        {
-            Events.AddedTagsKeptLocal(Key);
-            return null;
-        }
-
-        return before with { Tags = [.. before.Tags ?? [], .. addedVersions] };
-    }
-
     /// <summary>Fails the flight (its waiters get the exception) and takes it out of the table, before its pipeline ran on.</summary>
     private void FailAndLeave(Exception ex)
     {
