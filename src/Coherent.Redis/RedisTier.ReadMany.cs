@@ -108,39 +108,60 @@ internal sealed partial class RedisTier
         return results;
     }
 
-    /// <summary>Whether one MGET may span Cluster slots; false once the client refused one (then one MGET per slot).</summary>
-    private volatile bool _mgetAcrossSlots = true;
+    /// <summary>Whether one multi-key command may span Cluster slots; false once the client refused one (then one per slot).</summary>
+    private volatile bool _multiKeyAcrossSlots = true;
 
     /// <summary>
-    /// A cluster's client refuses keys of several slots in one command (before sending it): from then on, one MGET per slot.
-    /// True when this was that refusal, seen for the first time (the batch is then read again).
+    /// A cluster's client refuses keys of several slots in one command (before sending it): from then on, one command per
+    /// slot. True when this was that refusal, seen for the first time (the batch is then sent again).
     /// </summary>
     private bool RefusedAcrossSlots(Exception ex)
     {
-        if (ex is not RedisCommandException || !_mgetAcrossSlots)
+        if (ex is not RedisCommandException || !_multiKeyAcrossSlots)
         {
             return false;
         }
 
-        _mgetAcrossSlots = false;
+        _multiKeyAcrossSlots = false;
         return true;
+    }
+
+    /// <summary>
+    /// How a batch's multi-key commands are split: all of <paramref name="indexes"/> in one, or (once the client refused a
+    /// cross-slot command) one group for each Cluster slot, by the slot of <paramref name="keyOf"/> (every Redis key of one
+    /// cache key shares its slot). One home for the batch read, the batch lease and the batch store.
+    /// </summary>
+    private List<List<int>> SlotGroups(List<int> indexes, Func<int, RedisKey> keyOf)
+    {
+        if (indexes.Count == 0)
+        {
+            return [];
+        }
+
+        return _multiKeyAcrossSlots ? [indexes] : [.. indexes.GroupBy(i => _connection.HashSlot(keyOf(i))).Select(g => g.ToList())];
+    }
+
+    private List<List<int>> SlotGroups(int count, Func<int, RedisKey> keyOf) => SlotGroups([.. Enumerable.Range(0, count)], keyOf);
+
+    /// <summary>A batch's commands (one per slot group) awaited as one Redis call: bounded, counted by the breaker.</summary>
+    private async Task AwaitAllAsync<T>(List<(List<int> Indexes, Task<T> Call)> calls, CancellationToken cancellationToken)
+    {
+        if (calls.Count == 1)
+        {
+            await CallAsync(calls[0].Call, cancellationToken).ConfigureAwait(false);
+        }
+        else if (calls.Count > 1)
+        {
+            await CallAsync(Task.WhenAll(calls.Select(c => c.Call)), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The MGETs for the plain keys: their data keys, then (signed) their epoch keys, which share each key's slot.</summary>
     private List<(List<int> Indexes, Task<RedisValue[]> Call)> StartGets(IReadOnlyList<SharedTierKey> keys, List<int> plain)
     {
-        var groups = new List<List<int>>();
-        if (_mgetAcrossSlots)
-        {
-            groups.Add(plain);
-        }
-        else
-        {
-            groups.AddRange(plain.GroupBy(i => _connection.HashSlot(_keys.Data(keys[i].Key))).Select(g => g.ToList()));
-        }
-
+        var groups = SlotGroups(plain, i => _keys.Data(keys[i].Key));
         var calls = new List<(List<int>, Task<RedisValue[]>)>(groups.Count);
-        foreach (var group in groups.Where(g => g.Count > 0))
+        foreach (var group in groups)
         {
             var names = new RedisKey[group.Count * (_signingKey is null ? 1 : 2)];
             for (var j = 0; j < group.Count; j++)

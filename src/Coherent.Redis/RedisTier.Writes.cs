@@ -75,11 +75,10 @@ internal sealed partial class RedisTier
     /// </summary>
     private async ValueTask RestampAsync(string key, bool versioned, SharedTierEnvelopeData data, long ttl, CancellationToken cancellationToken)
     {
-        RedisKey[] keys = [versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key)];
-        RedisValue[] args = [data.Epoch, SharedTierEnvelope.Write(key, data, _signingKey), ttl, "", _keys.Channel.ToString(), StartedBus.FillFrame(key), versioned ? _keys.VersionBase(key) : ""];
+        FillArgs[] fill = [FillArgsFor(key, versioned, data.Epoch, SharedTierEnvelope.Write(key, data, _signingKey), ttl, leaseToken: null)];
         try
         {
-            await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
+            await CallAsync(SendFills(fill, [0]), cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

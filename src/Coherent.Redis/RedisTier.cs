@@ -117,36 +117,6 @@ internal sealed partial class RedisTier : ISharedTier, IInvalidationBusListener,
 
     internal ISharedTierHost Host => _host ?? throw new InvalidOperationException("The tier is not started.");
 
-    public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey sharedKey, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
-    {
-        var key = sharedKey.Key;
-        if (_breaker.IsOpen)
-        {
-            return true; // cannot fence or store: keep the value locally only (the engine's L1 is still fenced locally)
-        }
-
-        if (entry.Payload.Length > _maxPayloadBytes)
-        {
-            // Over Redis's payload limit (not the cache's): keep it in this node's L1 only and let the waiters compute.
-            RedisLog.OversizedFill(_logger, key, entry.Payload.Length, _maxPayloadBytes);
-            if (lease is not null)
-            {
-                await ReleaseLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
-            }
-
-            return true;
-        }
-
-        await EnsureVersionsLoadedAsync(cancellationToken).ConfigureAwait(false);
-        var envelope = await BuildEnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
-        var ttl = TtlMs(entry);
-        var versioned = IsVersioned(sharedKey);
-        var keys = new RedisKey[] { versioned ? _keys.Pointer(key) : _keys.Data(key), _keys.Epoch(key), _keys.Lease(key) };
-        var args = new RedisValue[] { expectedEpoch, envelope, ttl, lease?.Token ?? "", _keys.Channel.ToString(), StartedBus.FillFrame(key), versioned ? _keys.VersionBase(key) : "" };
-        var stored = await CallAsync(_db.ScriptEvaluateAsync(Scripts.Store, keys, args), cancellationToken).ConfigureAwait(false);
-        return (long)stored == 1;
-    }
-
     /// <summary>
     /// Whether the key's family is stored as versioned keys, by the family the engine resolved for it (versioned families
     /// must be declared, so every node resolves them alike; see <see cref="RedisSetup"/>).

@@ -22,9 +22,9 @@ public sealed partial class CoherentCache
         var unique = ValidateBatch(keys);
         KeyRules.ValidateTags(options?.Tags);
         cancellationToken.ThrowIfCancellationRequested();
-        var batch = new BatchFill<T>(factory, _clock.TimeProvider, _logger);
-        var found = new Dictionary<string, T>(unique.Count, StringComparer.Ordinal);
         var shared = options?.LocalOnly == true ? null : _shared;
+        var batch = new BatchFill<T>(factory, _clock.TimeProvider, _logger, shared);
+        var found = new Dictionary<string, T>(unique.Count, StringComparer.Ordinal);
 
         // 1. L1, key by key; then a flight for each key it did not serve: joined if one runs (the round does not wait for it:
         // a batch that waited for a flight another batch owns, which waits for one of this batch's keys, would wait forever),
@@ -263,14 +263,15 @@ public sealed partial class CoherentCache
         }
     }
 
-    /// <summary>One key of a batch, as the state of its flight's factory.</summary>
-    private sealed class KeyCall<T>(BatchFill<T> batch, string key)
+    /// <summary>One key of a batch, as the state of its flight's factory (and a member of its round's shared store).</summary>
+    private sealed class KeyCall<T>(BatchFill<T> batch, string key) : IStoreRoundMember
     {
         /// <summary>The flight's factory: the key's slot in the batch.</summary>
         public static readonly Func<KeyCall<T>, CancellationToken, ValueTask<T>> SlotFactory = static (c, ct) => c.Slot(ct);
 
         private volatile bool _expected;
         private volatile bool _slotCalled;
+        private StoreRoundMembership _round;
 
         public BatchFill<T> Batch => batch;
 
@@ -288,7 +289,13 @@ public sealed partial class CoherentCache
         public ValueTask<T> Slot(CancellationToken flightToken)
         {
             _slotCalled = true;
-            return batch.ValueFor(key, _expected, flightToken);
+            return batch.ValueFor(key, _expected, this, flightToken);
         }
+
+        public void JoinStoreRound(SharedStoreRound round) => _round.Join(round);
+
+        public SharedStoreRound? TakeStoreRound() => _round.Take();
+
+        public void LeaveStoreRound() => _round.Leave();
     }
 }

@@ -41,6 +41,29 @@ public sealed class BulkRedisTests(SharedRedis redis)
         Assert.Equal("recomputed", await a.Cache.GetOrSetAsync("item:4", _ => ValueTask.FromResult("recomputed"), cancellationToken: ct));
     }
 
+    [Fact]
+    public async Task A_cold_batch_takes_its_leases_in_one_script_and_stores_its_values_in_one_script()
+    {
+        var server = redis.Require();
+        var prefix = KeyPrefix.New("bulkcold");
+        var ct = TestContext.Current.CancellationToken;
+        await using var a = await Node.StartAsync(server.Endpoint, prefix);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix);
+        var keys = Enumerable.Range(0, 30).Select(i => $"item:{i}").ToArray();
+        await a.Cache.GetOrSetAsync("item:warm", _ => ValueTask.FromResult("w"), cancellationToken: ct); // scripts loaded
+        var before = await server.CommandCallsAsync();
+
+        var values = await a.Cache.GetOrSetManyAsync<string>(keys, (missing, _) =>
+            ValueTask.FromResult<IReadOnlyDictionary<string, string>>(missing.ToDictionary(k => k, k => "v" + k[5..])), cancellationToken: ct);
+
+        var after = await server.CommandCallsAsync();
+        Assert.All(keys, k => Assert.Equal("v" + k[5..], values[k]));
+        Assert.Equal(1, after.Delta(before, "mget"));
+        Assert.Equal(2, after.Delta(before, "evalsha") + after.Delta(before, "eval")); // one lease script, one store script
+        var read = await b.Cache.GetOrSetManyAsync<string>(keys, (missing, _) => throw new InvalidOperationException("not stored: " + string.Join(", ", missing)), cancellationToken: ct);
+        Assert.All(keys, k => Assert.Equal("v" + k[5..], read[k]));
+    }
+
     private static void Families(CoherentCacheBuilder b) => b
         .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())
         .Define("ver", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())

@@ -39,13 +39,13 @@ public sealed class L2ReadTests(SharedRedis redis)
         Assert.Equal(current, hit.Entry.Epoch);
 
         // Hits cost one GET each: no MGET, no script, no second round trip for the epoch.
-        var before = await CommandCallsAsync(server);
+        var before = await server.CommandCallsAsync();
         for (var i = 0; i < 10; i++)
         {
             Assert.NotNull((await reader.Tier.ReadAsync(new Coherent.SharedTier.SharedTierKey("item:1", family.Name), ct)).Entry);
         }
 
-        var after = await CommandCallsAsync(server);
+        var after = await server.CommandCallsAsync();
         // (Each node's once-a-second refresh of the clear version is a GET too: a few more, never the 20 of a second trip.)
         Assert.InRange(after.GetValueOrDefault("get") - before.GetValueOrDefault("get"), 10, 14);
         Assert.Equal(before.GetValueOrDefault("mget"), after.GetValueOrDefault("mget"));
@@ -79,13 +79,13 @@ public sealed class L2ReadTests(SharedRedis redis)
         var prefix = Prefix();
         var ct = TestContext.Current.CancellationToken;
         await using var node = await Node.StartAsync(server.Endpoint, prefix);
-        var before = await CommandCallsAsync(server);
+        var before = await server.CommandCallsAsync();
         for (var i = 0; i < 10; i++)
         {
             Assert.False((await node.Cache.TryGetAsync<long>($"item:absent{i}", ct)).Found);
         }
 
-        var after = await CommandCallsAsync(server);
+        var after = await server.CommandCallsAsync();
         // Ten GETs of data keys, no epoch reads (a few more GETs at most: the node's once-a-second clear-version refresh).
         // (A read-through miss reads the epoch as well, 20 or more here: A_plain_hit_is_one_GET… checks the epoch it returns.)
         Assert.InRange(after.GetValueOrDefault("get") - before.GetValueOrDefault("get"), 10, 14);
@@ -185,23 +185,6 @@ public sealed class L2ReadTests(SharedRedis redis)
 
     private static async Task<long> EpochAsync(RedisProcess server, string prefix, string key) =>
         (long?)(await server.ExecAsync("GET", $"{prefix}:{{{key}}}:e")) ?? 0;
-
-    private static async Task<Dictionary<string, long>> CommandCallsAsync(RedisProcess server)
-    {
-        var info = (string)(await server.ExecAsync("INFO", "commandstats"))!;
-        var calls = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var line in info.Split('\n', StringSplitOptions.TrimEntries))
-        {
-            // cmdstat_get:calls=12,usec=...
-            if (line.StartsWith("cmdstat_", StringComparison.Ordinal) && line.IndexOf(":calls=", StringComparison.Ordinal) is var at and > 0)
-            {
-                var end = line.IndexOf(',', at);
-                calls[line[8..at]] = long.Parse(line[(at + 7)..end], System.Globalization.CultureInfo.InvariantCulture);
-            }
-        }
-
-        return calls;
-    }
 
     private sealed class Segment : ReadOnlySequenceSegment<byte>
     {

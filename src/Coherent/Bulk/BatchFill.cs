@@ -1,3 +1,5 @@
+using Coherent.Engine;
+using Coherent.Stampede;
 using Microsoft.Extensions.Logging;
 
 namespace Coherent.Bulk;
@@ -11,7 +13,8 @@ namespace Coherent.Bulk;
 /// node's value), or when nothing has moved for <see cref="SettleTime"/> (a key waiting on another node's lease, or one
 /// that joined a flight it could not see, must not hold the others back). Keys that call their slot later get a round of
 /// their own. The factory's token is cancelled only when every flight in its round has been cancelled: one caller giving
-/// up never cancels what others wait on.
+/// up never cancels what others wait on. With a shared tier, a round's keys also store together: each joins the round's
+/// <see cref="SharedStoreRound"/> before it gets its value.
 /// </summary>
 internal sealed class BatchFill<T>
 {
@@ -21,14 +24,16 @@ internal sealed class BatchFill<T>
     private readonly Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> _factory;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly SharedTierClient? _shared;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Slot> _waiting = new(StringComparer.Ordinal);
     private readonly HashSet<string> _absent = new(StringComparer.Ordinal);
     private int _unsettled;
     private ITimer? _settle;
 
-    public BatchFill(Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> factory, TimeProvider time, ILogger logger)
+    public BatchFill(Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> factory, TimeProvider time, ILogger logger, SharedTierClient? shared)
     {
+        _shared = shared;
         _factory = factory;
         _time = time;
         _logger = logger;
@@ -66,9 +71,9 @@ internal sealed class BatchFill<T>
     }
 
     /// <summary>The flight factory of a key: waits for the round that computes it.</summary>
-    public ValueTask<T> ValueFor(string key, bool expected, CancellationToken flightToken)
+    public ValueTask<T> ValueFor(string key, bool expected, IStoreRoundMember member, CancellationToken flightToken)
     {
-        var slot = new Slot(key, flightToken);
+        var slot = new Slot(key, member, flightToken);
         List<Slot>? round;
         lock (_lock)
         {
@@ -144,6 +149,16 @@ internal sealed class BatchFill<T>
             var values = await _factory(keys, cancel.Token).ConfigureAwait(false)
                 ?? throw new InvalidOperationException("The batch factory returned null; return an empty dictionary when no key has a value.");
             var unasked = values.Count;
+            var stores = _shared is null ? null : new SharedStoreRound(_shared);
+            foreach (var slot in round)
+            {
+                if (stores is not null && values.ContainsKey(slot.Key))
+                {
+                    slot.Member.JoinStoreRound(stores);
+                }
+            }
+
+            stores?.Seal();
             foreach (var slot in round)
             {
                 if (values.TryGetValue(slot.Key, out var value))
@@ -183,9 +198,11 @@ internal sealed class BatchFill<T>
         }
     }
 
-    private sealed class Slot(string key, CancellationToken flightToken)
+    private sealed class Slot(string key, IStoreRoundMember member, CancellationToken flightToken)
     {
         public string Key { get; } = key;
+
+        public IStoreRoundMember Member { get; } = member;
 
         public CancellationToken FlightToken { get; } = flightToken;
 

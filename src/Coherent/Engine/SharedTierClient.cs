@@ -114,6 +114,25 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
         }
     }
 
+    /// <summary>
+    /// The fleet's right to compute several keys of a bulk call, in their order (null: another node holds it); null for the
+    /// whole batch when the tier failed (then no key holds a lease). Bounded by the tier's deadline, not a caller's token:
+    /// the batch is shared by every caller that joined one of its flights.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<SharedTierLease?>?> TryAcquireLeasesAsync(string[] keys, TimeSpan leaseTime)
+    {
+        try
+        {
+            var leases = await tier.TryAcquireLeasesAsync(keys, leaseTime, CancellationToken.None).ConfigureAwait(false);
+            return leases.Count == keys.Length ? leases : throw new InvalidOperationException($"The shared tier answered {leases.Count} leases for {keys.Length} keys.");
+        }
+        catch (Exception ex)
+        {
+            events.SharedReadFailed(keys.Length > 0 ? keys[0] : "", ex);
+            return null;
+        }
+    }
+
     /// <summary>Waits for the lease holder's fill notice, up to the lease time.</summary>
     public async ValueTask WaitForFillAsync(string key, FamilyState family, TimeSpan leaseTime, CancellationToken token)
     {
@@ -171,6 +190,42 @@ internal sealed class SharedTierClient(ISharedTier tier, CacheEvents events, Can
             events.SharedStoreFailed(entry.Key, ex);
             CacheEvents.SetFailed(span, ex);
             return true; // keep it locally; the shared tier will be refilled by the next miss
+        }
+    }
+
+    /// <summary>
+    /// A batch of computed values, each under the epoch read before computing (<see cref="StoreIfEpochAsync"/> for each, in
+    /// one call): false where fenced out; true for every value (keep it locally) when the tier failed.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<bool>> StoreManyIfEpochAsync(IReadOnlyList<(CacheEntry Entry, byte[] Payload, CacheEntryOptions? Options, long Epoch, SharedTierVersions? Versions, SharedTierLease? Lease)> fills)
+    {
+        using var span = CacheEvents.StartBatchSpan("coherent.l2.write_many", fills.Count);
+        var shared = new SharedTierFill[fills.Count];
+        for (var i = 0; i < shared.Length; i++)
+        {
+            var (entry, payload, options, epoch, versions, lease) = fills[i];
+            shared[i] = new SharedTierFill(new SharedTierKey(entry.Key, entry.Family.Name), ToShared(entry, payload, options, versions), epoch, lease);
+        }
+
+        try
+        {
+            var stored = await tier.StoreManyIfEpochAsync(shared, disposing.Token).ConfigureAwait(false);
+            if (stored.Count != shared.Length)
+            {
+                throw new InvalidOperationException($"The shared tier answered {stored.Count} stores for {shared.Length} values.");
+            }
+
+            span?.SetTag("coherent.stored", stored.Count(s => s));
+            CacheEvents.SetOutcome(span, "stored");
+            return stored;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            events.SharedStoreFailed(shared.Length > 0 ? shared[0].Key.Key : "", ex);
+            CacheEvents.SetFailed(span, ex);
+            var kept = new bool[shared.Length];
+            Array.Fill(kept, true); // keep them locally; the shared tier will be refilled by the next misses
+            return kept;
         }
     }
 

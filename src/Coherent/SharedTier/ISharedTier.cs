@@ -17,7 +17,7 @@ namespace Coherent.SharedTier;
 /// <para>A backend without an invalidation bus never calls the host's bus callbacks; the engine then keeps an L1 copy at
 /// most the family's <c>MaxStaleness</c>, so the declared bound holds by construction.</para>
 /// </remarks>
-public interface ISharedTier : IAsyncDisposable
+public partial interface ISharedTier : IAsyncDisposable
 {
     /// <summary>
     /// Starts connections and, for a tier with a bus, its <see cref="InvalidationBus"/> (subscription and heartbeats). Called
@@ -39,32 +39,6 @@ public interface ISharedTier : IAsyncDisposable
     /// for. The default is <see cref="ReadAsync"/>.
     /// </summary>
     ValueTask<SharedTierRead> ReadForLeaseAsync(SharedTierKey key, CancellationToken cancellationToken) => ReadAsync(key, cancellationToken);
-
-    /// <summary>
-    /// Reads several keys for a bulk call (<c>GetOrSetManyAsync</c>): the answers in the order of <paramref name="keys"/>, each
-    /// what <see cref="ReadForLeaseAsync"/> would answer for its key. The default issues every read before awaiting any (a
-    /// pipelining client sends them together); a backend overrides it when it can do better, e.g. one command and one
-    /// deadline for the whole batch.
-    /// </summary>
-    async ValueTask<IReadOnlyList<SharedTierRead>> ReadManyAsync(IReadOnlyList<SharedTierKey> keys, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(keys);
-        var pending = new ValueTask<SharedTierRead>[keys.Count];
-        for (var i = 0; i < pending.Length; i++)
-        {
-#pragma warning disable CA2012 // each is awaited exactly once, below: issued first so they leave together
-            pending[i] = ReadForLeaseAsync(keys[i], cancellationToken);
-#pragma warning restore CA2012
-        }
-
-        var results = new SharedTierRead[pending.Length];
-        for (var i = 0; i < pending.Length; i++)
-        {
-            results[i] = await pending[i].ConfigureAwait(false);
-        }
-
-        return results;
-    }
 
     /// <summary>
     /// Like <see cref="ReadAsync"/>, for a caller that will not store what it computes (a lookup): a miss may come back

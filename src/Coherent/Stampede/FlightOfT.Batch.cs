@@ -1,14 +1,16 @@
 using Coherent.Engine;
 using Coherent.Invalidation;
+using Coherent.Local;
 using Coherent.SharedTier;
 
 namespace Coherent.Stampede;
 
 /// <summary>
-/// Step 1 for the flights of a bulk call: one shared read answers them all (<see cref="ReadAllThenRunAsync"/>), instead of
-/// each flight issuing and awaiting its own. Each flight still takes the gate's snapshot before the read, fills L1 through
-/// the gate with the same ticket rule, and goes on to the lease, factory and fenced store on its own when it missed: only
-/// the read is shared, never a judgement.
+/// Steps 1 and 2 for the flights of a bulk call: one shared read answers them all (<see cref="ReadAllThenRunAsync"/>), and
+/// one lease call takes the misses' leases, instead of each flight issuing and awaiting its own; their stores leave
+/// together too (<see cref="SharedStoreRound"/>). Each flight still takes the gate's snapshot before the read, fills L1
+/// through the gate with the same ticket rule, and goes on to the factory and its fenced store on its own: only the calls
+/// are shared, never a judgement.
 /// </summary>
 internal sealed partial class Flight<TState, T>
 {
@@ -47,6 +49,7 @@ internal sealed partial class Flight<TState, T>
                 }
             }
 
+            var leases = await LeaseAllAsync(client, missed, outcomes).ConfigureAwait(false);
             try
             {
                 beforeContinuing(missed);
@@ -63,7 +66,7 @@ internal sealed partial class Flight<TState, T>
 
             for (var i = 0; i < missed.Count; i++)
             {
-                _ = missed[i].RunPastReadAsync(outcomes[i], refreshing: null, afterFill: false);
+                _ = missed[i].RunPastReadAsync(outcomes[i], refreshing: null, afterFill: false, leases[i]);
             }
         }
         catch (Exception ex)
@@ -76,6 +79,38 @@ internal sealed partial class Flight<TState, T>
             beforeContinuing([]);
         }
     }
+
+    /// <summary>
+    /// The lease step of every flight that missed and can store (one call for each lease time, usually one for the batch):
+    /// each answer is what the flight's own lease call would have been; null where the flight needs none (the tier is down).
+    /// </summary>
+    private static async ValueTask<(SharedTierLease? Lease, bool Failed)?[]> LeaseAllAsync(SharedTierClient client, List<Flight<TState, T>> missed, List<SharedOutcome> outcomes)
+    {
+        var answers = new (SharedTierLease? Lease, bool Failed)?[missed.Count];
+        var byLeaseTime = Enumerable.Range(0, missed.Count)
+            .Where(i => outcomes[i].Standing != SharedStanding.Down)
+            .GroupBy(i => SharedTierClient.LeaseTimeFor(missed[i]._family));
+        foreach (var group in byLeaseTime)
+        {
+            var indexes = group.ToArray();
+            var leases = await client.TryAcquireLeasesAsync([.. indexes.Select(i => missed[i].Key)], group.Key).ConfigureAwait(false);
+            for (var j = 0; j < indexes.Length; j++)
+            {
+                answers[indexes[j]] = leases is null ? (null, true) : (leases[j], false);
+            }
+        }
+
+        return answers;
+    }
+
+    /// <summary>The fenced shared store: with the rest of its bulk round when the flight is a member of one, on its own otherwise.</summary>
+    private ValueTask<bool> StoreSharedAsync(SharedTierClient client, CacheEntry entry, byte[] payload, in SharedOutcome shared, SharedTierVersions versions) =>
+        RoundMember?.TakeStoreRound() is { } round
+            ? new ValueTask<bool>(round.StoreAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease))
+            : client.StoreIfEpochAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease);
+
+    /// <summary>The flight's state as a member of a bulk round's shared store; null for any other flight (a JIT-time constant for a value-type state).</summary>
+    private IStoreRoundMember? RoundMember => typeof(TState).IsValueType ? null : _state as IStoreRoundMember;
 
     /// <summary>The caller's state the flight runs its factory with (a bulk call's key).</summary>
     public TState State => _state;

@@ -128,8 +128,11 @@ internal sealed partial class Flight<TState, T> : Flight
         await RunPastReadAsync(afterFill ? SharedOutcome.Miss(read.Epoch) : read, refreshing, afterFill).ConfigureAwait(false);
     }
 
-    /// <summary>Steps 2 to 5: the lease (or another node's value), the factory, the fenced store, and fail-safe if the factory fails.</summary>
-    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing, bool afterFill)
+    /// <summary>
+    /// Steps 2 to 5: the lease (or another node's value), the factory, the fenced store, and fail-safe if the factory fails.
+    /// <paramref name="taken"/>: the lease step's answer when a bulk call already asked for it (the batch's leases in one call).
+    /// </summary>
+    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing, bool afterFill, (SharedTierLease? Lease, bool Failed)? taken = null)
     {
         SharedTierLease? lease = null;
         try
@@ -147,7 +150,7 @@ internal sealed partial class Flight<TState, T> : Flight
                 var client = _cache.Shared!;
                 if (!afterFill)
                 {
-                    shared = await LeaseOrWaitAsync(client, shared, refreshing).ConfigureAwait(false);
+                    shared = await LeaseOrWaitAsync(client, shared, refreshing, taken).ConfigureAwait(false);
                     if (shared.Standing == SharedStanding.Filled)
                     {
                         await ReadThenRunAsync(client, afterFill: true).ConfigureAwait(false);
@@ -224,6 +227,7 @@ internal sealed partial class Flight<TState, T> : Flight
                 await _cache.Shared!.ReleaseLeaseQuietlyAsync(lease).ConfigureAwait(false);
             }
 
+            RoundMember?.LeaveStoreRound(); // a bulk round still waiting for this key's store stops waiting
             Gate.Remove(this);
         }
     }
@@ -278,7 +282,7 @@ internal sealed partial class Flight<TState, T> : Flight
     }
 
     /// <summary>After a read that serves nothing: the fleet lease, or the value another node computes.</summary>
-    private async ValueTask<SharedOutcome> LeaseOrWaitAsync(SharedTierClient client, SharedOutcome read, CacheEntry? refreshing)
+    private async ValueTask<SharedOutcome> LeaseOrWaitAsync(SharedTierClient client, SharedOutcome read, CacheEntry? refreshing, (SharedTierLease? Lease, bool Failed)? taken)
     {
         if (read.Standing == SharedStanding.Down)
         {
@@ -286,7 +290,7 @@ internal sealed partial class Flight<TState, T> : Flight
         }
 
         var leaseTime = SharedTierClient.LeaseTimeFor(_family);
-        var (lease, failed) = await client.TryAcquireLeaseAsync(Key, leaseTime, FactoryToken).ConfigureAwait(false);
+        var (lease, failed) = taken ?? await client.TryAcquireLeaseAsync(Key, leaseTime, FactoryToken).ConfigureAwait(false);
         if (failed)
         {
             // Computed without the fleet's lease: stored under the read's epoch, or (read without it) kept locally only.
@@ -354,7 +358,7 @@ internal sealed partial class Flight<TState, T> : Flight
             {
                 await ReleaseLeaseAsync(shared).ConfigureAwait(false); // nothing is stored under it: back to the fleet's waiters
             }
-            else if (!await client.StoreIfEpochAsync(entry, payload, _options, shared.Epoch, versions, shared.Lease).ConfigureAwait(false))
+            else if (!await StoreSharedAsync(client, entry, payload, shared, versions).ConfigureAwait(false))
             {
                 return entry; // fenced out by the shared epoch: another node invalidated the key meanwhile
             }
