@@ -42,9 +42,10 @@ internal sealed partial class MemcachedTier
 
     /// <summary>
     /// A read's first step when a bulk read did it for many keys at once (<c>MemcachedTier.ReadMany.cs</c>): the key as sent,
-    /// what came back, the counters asked for with it, and where the key lived when it was sent.
+    /// what came back, the counters asked for with it, and where the key lived when it was sent. A class: the single read's
+    /// state machine carries a reference to none instead of room for one.
     /// </summary>
-    private readonly record struct FirstRead(byte[] KeyUtf8, byte[] WireKey, ReadWithVersions Read, VersionKey[] Asked, (int Server, int Generation) Owner);
+    private sealed record FirstRead(byte[] KeyUtf8, byte[] WireKey, ReadWithVersions Read, VersionKey[] Asked, (int Server, int Generation) Owner);
 
     private ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool lease, CancellationToken cancellationToken) =>
         ReadAsync(key, versioned, lease, first: null, cancellationToken);
@@ -65,9 +66,9 @@ internal sealed partial class MemcachedTier
                 VersionKey[] asked;
                 (int Server, int Generation) owner;
                 ReadWithVersions read;
-                if (attempt == 0 && first is { } done)
+                if (attempt == 0 && first is not null)
                 {
-                    (_, _, read, asked, owner) = done;
+                    (_, _, read, asked, owner) = first;
                 }
                 else
                 {
