@@ -73,6 +73,34 @@ public sealed class BulkReadTests
         Assert.Equal(12, after.Item4 - before.Item4);
     }
 
+    [Fact]
+    public async Task Tagged_keys_read_again_in_bulk_ask_their_guessed_tag_with_the_entries_in_the_one_batch_per_server_and_see_its_bump()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("bulktags");
+        await using var writer = McNode.Start(servers, prefix);
+        await using var reader = McNode.Start(servers, prefix);
+        var keys = KeysOn(writer.Store, s1, "item", "tagged", 4).Concat(KeysOn(writer.Store, s2, "item", "tagged", 4)).ToArray();
+        foreach (var key in keys)
+        {
+            await writer.Cache.SetAsync(key, key, new CacheEntryOptions { Tags = ["t", "u"] }, Ct);
+        }
+
+        var tierKeys = keys.Select(k => new SharedTierKey(k, "item")).ToArray();
+        Assert.All(await ((ISharedTier)reader.Tier).ReadManyAsync(tierKeys, Ct), r => Assert.True(r.Found)); // learns the keys' tags
+
+        var before = (Sent(reader, s1), Sent(reader, s2));
+        Assert.All(await ((ISharedTier)reader.Tier).ReadManyAsync(tierKeys, Ct), r => Assert.True(r.Found));
+        var after = (Sent(reader, s1), Sent(reader, s2));
+        Assert.Equal((0L, 1L), (after.Item1.Singles - before.Item1.Singles, after.Item1.Batches - before.Item1.Batches)); // no round trip for a tag
+        Assert.Equal((0L, 1L), (after.Item2.Singles - before.Item2.Singles, after.Item2.Batches - before.Item2.Batches));
+
+        await writer.Cache.InvalidateTagAsync("u", Ct);
+        Assert.All(await ((ISharedTier)reader.Tier).ReadManyAsync(tierKeys, Ct), r => Assert.True(r is { Status: SharedTierReadStatus.Miss, HasEpoch: true }));
+    }
+
     /// <summary>
     /// The same keys in the same states under two prefixes: each state a single read judges its own way (hit, miss, tag
     /// invalidated, versioned hit and miss, unreadable bytes, a kept value expired (<c>X W</c>), one another node recomputes
