@@ -35,6 +35,7 @@ internal sealed partial class MemcachedTier
             {
                 var keyUtf8 = MemcachedKey.Utf8(key);
                 var wireKey = _store.DataKey(keyUtf8);
+                var owner = Owner(wireKey); // before the counters are listed: a key no server takes asks for none
                 var asked = VersionsToAsk(key);
                 var counterAt = new int[asked.Length];
                 for (var v = 0; v < asked.Length; v++)
@@ -46,7 +47,7 @@ internal sealed partial class MemcachedTier
                     }
                 }
 
-                planned[i] = new Planned(keyUtf8, wireKey, asked, counterAt, Owner(wireKey), sent.Count);
+                planned[i] = new Planned(keyUtf8, wireKey, asked, counterAt, owner, sent.Count);
                 sent.Add((keyUtf8, wireKey));
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
