@@ -13,6 +13,7 @@ using Coherent.Benchmarks;
 //   redis-bulk [rounds] [cases|all] [small]   100 keys at once (GetOrSetManyAsync) against one L2 hit, the bare floor and loops of single calls
 //   redis-propagation, redis-herd, redis-fleet-load   shared-tier cases against Redis (bench/Coherent.Benchmarks/SharedTier)
 //   memcached-hit [rounds] [ops]   bare mg + deserialize against the Memcached store's reads and Coherent's L2 hit on Memcached
+//   memcached-bulk [rounds] [servers]   100 keys at once (GetOrSetManyAsync, one batch per server) against one L2 hit, a loop of single calls and the bare floor on Memcached
 //   memcached-herd [rounds]   the fleet herd (4 nodes × 100 callers, cold key, 50 ms factory) on Memcached, and on Redis (bench/Coherent.Benchmarks/Memcached)
 // Anything else goes to BenchmarkDotNet (for example: --filter '*Hit*').
 if (await Coherent.Benchmarks.SharedTier.SharedTierModes.TryRunAsync(args))

@@ -40,19 +40,43 @@ internal sealed partial class MemcachedTier
     /// <summary>What a read made of the stored bytes: no verdict when they were unusable (refused, or a pointer to a version that is gone).</summary>
     private readonly record struct Judged(SharedTierVerdict? Verdict, SharedTierEntry? Entry, ulong Version);
 
-    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool lease, CancellationToken cancellationToken)
+    /// <summary>
+    /// A read's first step when a bulk read did it for many keys at once (<c>MemcachedTier.ReadMany.cs</c>): the key as sent,
+    /// what came back, the counters asked for with it, and where the key lived when it was sent. A class: the single read's
+    /// state machine carries a reference to none instead of room for one.
+    /// </summary>
+    private sealed record FirstRead(byte[] KeyUtf8, byte[] WireKey, ReadWithVersions Read, VersionKey[] Asked, (int Server, int Generation) Owner);
+
+    private ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool lease, CancellationToken cancellationToken) =>
+        ReadAsync(key, versioned, lease, first: null, cancellationToken);
+
+    /// <summary>
+    /// The read, judged here for a single read and for each key of a bulk read alike: <paramref name="first"/>, when given,
+    /// is the first round trip already done (a bulk read's batch), and everything after it is this method's.
+    /// </summary>
+    private async ValueTask<SharedTierRead> ReadAsync(string key, bool versioned, bool lease, FirstRead? first, CancellationToken cancellationToken)
     {
         try
         {
-            var keyUtf8 = MemcachedKey.Utf8(key);
-            var wireKey = _store.DataKey(keyUtf8);
+            var keyUtf8 = first?.KeyUtf8 ?? MemcachedKey.Utf8(key);
+            var wireKey = first?.WireKey ?? _store.DataKey(keyUtf8);
             long keepUntilMs = 0; // set when this read marked a kept value stale, to win its lease with it
             for (var attempt = 0; ; attempt++)
             {
-                var guess = _tagGuess.IsEmpty ? null : _tagGuess.TryGetValue(key, out var guessed) ? guessed : null;
-                var asked = VersionKeys(guess);
-                var owner = Owner(wireKey);
-                var read = await _store.ReadWithVersionsAsync(keyUtf8, wireKey, lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None, asked, cancellationToken).ConfigureAwait(false);
+                VersionKey[] asked;
+                (int Server, int Generation) owner;
+                ReadWithVersions read;
+                if (attempt == 0 && first is not null)
+                {
+                    (_, _, read, asked, owner) = first;
+                }
+                else
+                {
+                    asked = VersionsToAsk(key);
+                    owner = Owner(wireKey);
+                    read = await _store.ReadWithVersionsAsync(keyUtf8, wireKey, ReadLease(lease), asked, cancellationToken).ConfigureAwait(false);
+                }
+
                 Observe(asked, read.Versions);
                 var entry = read.Entry;
                 var epoch = Epoch(owner, entry.Cas);
@@ -138,6 +162,13 @@ internal sealed partial class MemcachedTier
             return SharedTierRead.Unavailable;
         }
     }
+
+    /// <summary>What a read asks for besides the value: with a lease, a miss creates the placeholder whose CAS fences the recompute.</summary>
+    private static LeaseOptions ReadLease(bool lease) => lease ? new LeaseOptions(PlaceholderTtl) : LeaseOptions.None;
+
+    /// <summary>The counters a read of <paramref name="key"/> asks for with its entry: the clear counter, and the tags its last read entry had.</summary>
+    private VersionKey[] VersionsToAsk(string key) =>
+        VersionKeys(_tagGuess.IsEmpty ? null : _tagGuess.TryGetValue(key, out var guessed) ? guessed : null);
 
     /// <summary>Until when (engine clock) Memcached keeps the item just read, from its remaining TTL: how long a released fail-safe value is stored back for.</summary>
     private long KeepUntil(LeaseRead read) => read.RemainingTtlSeconds is > 0 and var seconds ? Host.NowMs() + seconds * 1000 : 0;

@@ -34,6 +34,9 @@ internal static class SharedTierModes
             case "memcached-herd":
                 await Memcached.MemcachedHerdRun.RunAsync(args[1..]);
                 return true;
+            case "memcached-bulk":
+                await Memcached.MemcachedBulkRun.RunAsync(args[1..]);
+                return true;
             case "memcached-hit":
                 await Memcached.MemcachedHitRun.RunAsync(args[1..]);
                 return true;

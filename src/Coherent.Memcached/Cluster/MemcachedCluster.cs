@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Coherent.Memcached.Connections;
 using Coherent.Memcached.Protocol;
 
@@ -63,17 +64,79 @@ internal sealed class MemcachedCluster : IAsyncDisposable
             return await first.SendBatchAsync(requests, cancellationToken).ConfigureAwait(false);
         }
 
-        var groups = requests.Select((r, i) => (Request: r, Index: i)).GroupBy(x => Route(x.Request.Key)).ToArray();
-        var sends = groups.Select(g => g.Key.SendBatchAsync(g.Select(x => x.Request).ToArray(), cancellationToken)).ToArray();
-        await Task.WhenAll(sends).ConfigureAwait(false);
-        var answers = new MetaResponse[requests.Length];
-        for (var g = 0; g < groups.Length; g++)
+        var answers = await SendPerServerAsync(requests, cancellationToken).ConfigureAwait(false);
+        var responses = new MetaResponse[answers.Length];
+        for (var i = 0; i < answers.Length; i++)
         {
-            var indexes = groups[g].Select(x => x.Index).ToArray();
-            var results = sends[g].Result;
-            for (var i = 0; i < indexes.Length; i++)
+            if (answers[i].Failure is { } failure)
             {
-                answers[indexes[i]] = results[i];
+                ExceptionDispatchInfo.Throw(failure);
+            }
+
+            responses[i] = answers[i].Response!;
+        }
+
+        return responses;
+    }
+
+    /// <summary>
+    /// Sends requests for keys on possibly different servers, one batch (one write, one deadline, one round trip) per server,
+    /// all servers at once, and answers each request, in request order, with its response or with its server's failure: a
+    /// server that fails (or that no live server stands in for) fails only its own requests.
+    /// </summary>
+    public async Task<ServerAnswer[]> SendPerServerAsync(MetaRequest[] requests, CancellationToken cancellationToken = default)
+    {
+        var answers = new ServerAnswer[requests.Length];
+        var groups = new Dictionary<ServerNode, List<int>>(ReferenceEqualityComparer.Instance);
+        for (var i = 0; i < requests.Length; i++)
+        {
+            ServerNode server;
+            try
+            {
+                server = Route(requests[i].Key);
+            }
+            catch (ServerUnavailableException ex)
+            {
+                answers[i] = new ServerAnswer(null, ex);
+                continue;
+            }
+
+            if (!groups.TryGetValue(server, out var indexes))
+            {
+                groups[server] = indexes = [];
+            }
+
+            indexes.Add(i);
+        }
+
+        var sends = new List<(List<int> Indexes, Task<MetaResponse[]> Send)>(groups.Count);
+        foreach (var (server, indexes) in groups)
+        {
+            var batch = new MetaRequest[indexes.Count];
+            for (var j = 0; j < batch.Length; j++)
+            {
+                batch[j] = requests[indexes[j]];
+            }
+
+            sends.Add((indexes, server.SendBatchAsync(batch, cancellationToken)));
+        }
+
+        foreach (var (indexes, send) in sends)
+        {
+            try
+            {
+                var responses = await send.ConfigureAwait(false);
+                for (var j = 0; j < indexes.Count; j++)
+                {
+                    answers[indexes[j]] = new ServerAnswer(responses[j], null);
+                }
+            }
+            catch (Exception ex) when (ex is MemcachedException or OperationCanceledException or ObjectDisposedException)
+            {
+                foreach (var index in indexes)
+                {
+                    answers[index] = new ServerAnswer(null, ex);
+                }
             }
         }
 
@@ -153,3 +216,6 @@ internal sealed class MemcachedCluster : IAsyncDisposable
         }
     }
 }
+
+/// <summary>One request's answer from a batch sent to several servers: its response, or the failure of its server's batch.</summary>
+internal readonly record struct ServerAnswer(MetaResponse? Response, Exception? Failure);

@@ -15,6 +15,8 @@ internal sealed class ServerNode : IAsyncDisposable
     private readonly object _gate = new();
     private uint _next;
     private bool _disposed;
+    private long _singles;
+    private long _batches;
 
     public ServerNode(ServerAddress address, ClientSettings settings)
     {
@@ -31,13 +33,22 @@ internal sealed class ServerNode : IAsyncDisposable
 
     public string Name => Address.ToString();
 
+    /// <summary>Requests sent alone, and batches sent, since the start (tests and diagnostics: a bulk read is one batch per server).</summary>
+    public (long Singles, long Batches) Sent => (Interlocked.Read(ref _singles), Interlocked.Read(ref _batches));
+
     /// <summary>Sends one request on a pooled connection, feeding the breaker with the outcome.</summary>
-    public Task<MetaResponse> SendAsync(MetaRequest request, CancellationToken cancellationToken) =>
-        RunAsync(static (c, r, ct) => c.SendAsync(r, ct), request, cancellationToken);
+    public Task<MetaResponse> SendAsync(MetaRequest request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _singles);
+        return RunAsync(static (c, r, ct) => c.SendAsync(r, ct), request, cancellationToken);
+    }
 
     /// <summary>Sends a batch (one round trip) on a pooled connection.</summary>
-    public Task<MetaResponse[]> SendBatchAsync(MetaRequest[] requests, CancellationToken cancellationToken) =>
-        RunAsync(static (c, r, ct) => c.SendBatchAsync(r, ct), requests, cancellationToken);
+    public Task<MetaResponse[]> SendBatchAsync(MetaRequest[] requests, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _batches);
+        return RunAsync(static (c, r, ct) => c.SendBatchAsync(r, ct), requests, cancellationToken);
+    }
 
     private async Task<TResult> RunAsync<TArg, TResult>(
         Func<MemcachedConnection, TArg, CancellationToken, Task<TResult>> send, TArg argument, CancellationToken cancellationToken)
