@@ -74,22 +74,7 @@ internal static class MemcachedBulkRun
                 }),
         };
 
-        var times = cases.Select(_ => new List<double>()).ToArray();
-        for (var round = -3; round < rounds; round++) // three warm-up rounds
-        {
-            for (var c = 0; c < cases.Length; c++)
-            {
-                var keys = Enumerable.Range(0, Keys).Select(i => $"product:{c}-{round}-{i}").ToArray();
-                await cases[c].Write(keys);
-                var started = Stopwatch.GetTimestamp();
-                await cases[c].Read(keys);
-                if (round >= 0)
-                {
-                    times[c].Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-                }
-            }
-        }
-
+        var times = await BulkRounds.MeasureAsync(cases, rounds, Keys);
         var baseline = Percentiles.Of(times[0], 50);
         Console.WriteLine();
         Console.WriteLine("| Warm case (keys in Memcached, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");

@@ -75,34 +75,7 @@ internal static class BulkRun
             cases = cases.Where((c, i) => i == 0 || only.Split('|').Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
         }
 
-        // Every round's keys are written first, then read round by round with nothing else running: the writes' invalidation
-        // frames reach the reader long before its reads (a list page reads keys written earlier, not while their frames are
-        // in flight), and no idle wait between the reads lets the thread pool's threads go to sleep.
-        var times = cases.Select(_ => new List<double>()).ToArray();
-        string[] KeysOf(int c, int round) => [.. Enumerable.Range(0, Keys).Select(i => $"product:{c}-{round}-{i}")];
-        for (var round = -3; round < rounds; round++)
-        {
-            for (var c = 0; c < cases.Length; c++)
-            {
-                await cases[c].Write(KeysOf(c, round));
-            }
-        }
-
-        await Task.Delay(1000);
-        for (var round = -3; round < rounds; round++) // three warm-up rounds
-        {
-            for (var c = 0; c < cases.Length; c++)
-            {
-                var keys = KeysOf(c, round);
-                var started = Stopwatch.GetTimestamp();
-                await cases[c].Read(keys);
-                if (round >= 0)
-                {
-                    times[c].Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-                }
-            }
-        }
-
+        var times = await BulkRounds.MeasureAsync(cases, rounds, Keys);
         var baseline = Percentiles.Of(times[0], 50);
         Console.WriteLine();
         Console.WriteLine("| Warm case (keys in Redis, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");
