@@ -58,12 +58,12 @@ internal static class MemcachedBulkRun
         {
             ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
                 async keys => await reader.GetOrSetAsync(keys[0], static _ => ValueTask.FromResult(Product.Sample(0)))),
-            ("Coherent: GetOrSetManyAsync of 100", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+            ("Coherent: GetOrSetManyAsync of 100", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Memcached")))),
-            ("Coherent: loop of 100 GetOrSetAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+            ("Coherent: loop of 100 GetOrSetAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
             // The floor: the same 100 mg in one batch per server on the node's own client, then one deserialization per value.
-            ("Bare: 100 mg, one batch per server + deserialize each", keys => WriteAll(keys, k => client.SendAsync(new MetaRequest(MetaVerb.Set, Bare(k), MetaRequestFlags.None, json))),
+            ("Bare: 100 mg, one batch per server + deserialize each", keys => BulkRounds.WriteAll(keys, k => client.SendAsync(new MetaRequest(MetaVerb.Set, Bare(k), MetaRequestFlags.None, json))),
                 async keys =>
                 {
                     var requests = keys.Select(k => new MetaRequest(MetaVerb.Get, Bare(k), MetaRequestFlags.ReturnValue)).ToArray();
@@ -74,19 +74,8 @@ internal static class MemcachedBulkRun
                 }),
         };
 
-        var times = await BulkRounds.MeasureAsync(cases, rounds, Keys);
-        var baseline = Percentiles.Of(times[0], 50);
-        Console.WriteLine();
-        Console.WriteLine("| Warm case (keys in Memcached, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        for (var c = 0; c < cases.Length; c++)
-        {
-            var median = Percentiles.Of(times[c], 50);
-            Console.WriteLine($"| {cases[c].Name} | {median:F0} | {times[c].Min():F0} | {median / baseline:F2}× |");
-        }
+        BulkRounds.Print(cases, await BulkRounds.MeasureAsync(cases, rounds, Keys), "Memcached");
     }
-
-    private static Task WriteAll(string[] keys, Func<string, Task> write) => Task.WhenAll(keys.Select(write));
 
     private static void Check(IReadOnlyDictionary<string, Product> values)
     {

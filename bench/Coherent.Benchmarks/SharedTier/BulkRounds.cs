@@ -49,4 +49,21 @@ internal static class BulkRounds
 
         return times;
     }
+
+    /// <summary>The warm cases' table: median and min of each, and its median against the first case's (one L2 hit).</summary>
+    public static void Print((string Name, Func<string[], Task> Write, Func<string[], Task> Read)[] cases, List<double>[] times, string store)
+    {
+        var baseline = Percentiles.Of(times[0], 50);
+        Console.WriteLine();
+        Console.WriteLine($"| Warm case (keys in {store}, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        for (var c = 0; c < cases.Length; c++)
+        {
+            var median = Percentiles.Of(times[c], 50);
+            Console.WriteLine($"| {cases[c].Name} | {median:F0} | {times[c].Min():F0} | {median / baseline:F2}× |");
+        }
+    }
+
+    /// <summary>A case's write of a round's keys, all issued before any is awaited.</summary>
+    public static Task WriteAll(string[] keys, Func<string, Task> write) => Task.WhenAll(keys.Select(write));
 }

@@ -40,14 +40,14 @@ internal static class BulkRun
         {
             ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
                 async keys => await reader.GetOrSetAsync(keys[0], static _ => ValueTask.FromResult(Product.Sample(0)))),
-            ("Coherent: GetOrSetManyAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+            ("Coherent: GetOrSetManyAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Redis")))),
-            ("Coherent: loop of GetOrSetAsync", keys => WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
+            ("Coherent: loop of GetOrSetAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
             // The floor: what any client pays for the same bytes — the GETs pipelined, then one deserialization per value.
             ("Bare: one GET + deserialize", keys => db.StringSetAsync("bare:" + keys[0], sampleJson),
                 async keys => _ = JsonSerializer.Deserialize<Product>((byte[])(await db.StringGetAsync("bare:" + keys[0]))!, Product.Json)),
-            ("Bare: 100 pipelined GETs + deserialize each", keys => WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
+            ("Bare: 100 pipelined GETs + deserialize each", keys => BulkRounds.WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
                 async keys =>
                 {
                     var gets = keys.Select(k => db.StringGetAsync("bare:" + k)).ToArray();
@@ -56,7 +56,7 @@ internal static class BulkRun
                         _ = JsonSerializer.Deserialize<Product>((byte[])value!, Product.Json);
                     }
                 }),
-            ("Bare: one MGET of 100 + deserialize each", keys => WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
+            ("Bare: one MGET of 100 + deserialize each", keys => BulkRounds.WriteAll(keys, k => db.StringSetAsync("bare:" + k, sampleJson)),
                 async keys =>
                 {
                     foreach (var value in await db.StringGetAsync(keys.Select(k => (StackExchange.Redis.RedisKey)("bare:" + k)).ToArray()))
@@ -64,9 +64,9 @@ internal static class BulkRun
                         _ = JsonSerializer.Deserialize<Product>((byte[])value!, Product.Json);
                     }
                 }),
-            ("FusionCache: loop of GetOrSetAsync", keys => WriteAll(keys, k => fusionWriter.Cache.SetAsync(k, sample).AsTask()),
+            ("FusionCache: loop of GetOrSetAsync", keys => BulkRounds.WriteAll(keys, k => fusionWriter.Cache.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await fusion.Cache.GetOrSetAsync<Product>(k, static (_, _) => Task.FromResult(Product.Sample(0))); } }),
-            ("HybridCache: loop of GetOrCreateAsync", keys => WriteAll(keys, k => hybridWriter.Cache.SetAsync(k, sample).AsTask()),
+            ("HybridCache: loop of GetOrCreateAsync", keys => BulkRounds.WriteAll(keys, k => hybridWriter.Cache.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await hybrid.Cache.GetOrCreateAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
         };
 
@@ -75,16 +75,7 @@ internal static class BulkRun
             cases = cases.Where((c, i) => i == 0 || only.Split('|').Any(o => c.Name.Contains(o, StringComparison.OrdinalIgnoreCase))).ToArray();
         }
 
-        var times = await BulkRounds.MeasureAsync(cases, rounds, Keys);
-        var baseline = Percentiles.Of(times[0], 50);
-        Console.WriteLine();
-        Console.WriteLine("| Warm case (keys in Redis, not in the reader's L1) | Median (µs) | Min (µs) | × one L2 hit (medians) |");
-        Console.WriteLine("|---|---:|---:|---:|");
-        for (var c = 0; c < cases.Length; c++)
-        {
-            var median = Percentiles.Of(times[c], 50);
-            Console.WriteLine($"| {cases[c].Name} | {median:F0} | {times[c].Min():F0} | {median / baseline:F2}× |");
-        }
+        BulkRounds.Print(cases, await BulkRounds.MeasureAsync(cases, rounds, Keys), "Redis");
 
         // Cold: nobody has the keys; one batch factory of 50 ms.
         var calls = 0;
@@ -127,8 +118,6 @@ internal static class BulkRun
         Console.WriteLine();
         Console.WriteLine($"Cold: {Keys} keys, {FactoryTime.TotalMilliseconds:F0} ms batch factory, {cold.Count} measured rounds: factory calls {calls} in {cold.Count + WarmUpRounds} rounds ({(double)calls / (cold.Count + WarmUpRounds):F1} a round), total median {Percentiles.Of(cold, 50):F1} ms, min {cold.Min():F1}, max {cold.Max():F1} ms; before the factory (reads, leases) median {Percentiles.Of(before, 50):F1} ms, after it (stores) {Percentiles.Of(after, 50):F1} ms; the {WarmUpRounds} warm-up rounds before them: median {Percentiles.Of(warmUp, 50):F1} ms");
     }
-
-    private static Task WriteAll(string[] keys, Func<string, Task> write) => Task.WhenAll(keys.Select(write));
 
     private static void Check(IReadOnlyDictionary<string, Product> values)
     {
