@@ -64,6 +64,29 @@ public sealed class BulkRedisTests(SharedRedis redis)
         Assert.All(keys, k => Assert.Equal("v" + k[5..], read[k]));
     }
 
+    [Fact]
+    public async Task A_batch_larger_than_MaxKeysPerCommand_is_split_into_commands_of_at_most_that_many_keys_not_refused()
+    {
+        var server = redis.Require();
+        var prefix = KeyPrefix.New("bulksplit");
+        var ct = TestContext.Current.CancellationToken;
+        await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerCommand = 10);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerCommand = 10);
+        var keys = Enumerable.Range(0, 35).Select(i => $"item:{i}").ToArray();
+        await a.Cache.GetOrSetAsync("item:warm", _ => ValueTask.FromResult("w"), cancellationToken: ct); // scripts loaded
+        var before = await server.CommandCallsAsync();
+
+        var values = await a.Cache.GetOrSetManyAsync<string>(keys, (missing, _) =>
+            ValueTask.FromResult<IReadOnlyDictionary<string, string>>(missing.ToDictionary(k => k, k => "v" + k[5..])), cancellationToken: ct);
+
+        var after = await server.CommandCallsAsync();
+        Assert.All(keys, k => Assert.Equal("v" + k[5..], values[k]));
+        Assert.Equal(4, after.Delta(before, "mget")); // 10 + 10 + 10 + 5 keys
+        Assert.Equal(8, after.Delta(before, "evalsha") + after.Delta(before, "eval")); // four lease scripts, four store scripts
+        var read = await b.Cache.GetOrSetManyAsync<string>(keys, (missing, _) => throw new InvalidOperationException("not stored: " + string.Join(", ", missing)), cancellationToken: ct);
+        Assert.All(keys, k => Assert.Equal("v" + k[5..], read[k]));
+    }
+
     private static void Families(CoherentCacheBuilder b) => b
         .Define("item", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())
         .Define("ver", p => p.MaxStaleness(TimeSpan.FromSeconds(1)).Ttl(TimeSpan.FromMinutes(5)).Jitter(0).NoEarlyRefresh())
