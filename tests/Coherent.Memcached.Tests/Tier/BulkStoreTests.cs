@@ -1,6 +1,7 @@
 using System.Globalization;
 using Coherent.Memcached.Store;
 using Coherent.Memcached.Tests.Infrastructure;
+using Coherent.SharedTier;
 
 namespace Coherent.Memcached.Tests.Tier;
 
@@ -80,6 +81,138 @@ public sealed class BulkStoreTests
         foreach (var key in keys)
         {
             Assert.Equal("computed " + key, await other.Cache.GetOrSetAsync(key, Unexpected, cancellationToken: Ct));
+        }
+    }
+
+    [Fact]
+    public async Task An_invalidation_while_the_batch_factory_runs_keeps_its_keys_out_by_their_CAS_and_the_other_keys_are_stored()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("bulkfence");
+        await using var node = Node(servers, prefix);
+        await using var writer = Node(servers, prefix);
+        await using var other = Node(servers, prefix);
+        var plain = KeysOn(node.Store, s1, "item", "p", 3).Concat(KeysOn(node.Store, s2, "item", "p", 3)).ToArray();
+        var versioned = KeysOn(node.Store, s1, "ver", "v", 2).Concat(KeysOn(node.Store, s2, "ver", "v", 2)).ToArray();
+        string[] invalidated = [plain[0], versioned[^1]];
+        var keys = plain.Concat(versioned).ToArray();
+
+        var values = await node.Cache.GetOrSetManyAsync<string>(keys, Computing(async () =>
+        {
+            foreach (var key in invalidated)
+            {
+                await writer.Cache.InvalidateAsync(key, Ct); // deletes the placeholder (a versioned key's pointer): its CAS is gone
+            }
+        }), cancellationToken: Ct);
+
+        Assert.All(keys, k => Assert.Equal("computed " + k, values[k])); // the caller still gets what its factory computed
+        foreach (var key in keys)
+        {
+            var expected = invalidated.Contains(key) ? "recomputed " + key : "computed " + key;
+            Assert.Equal(expected, await other.Cache.GetOrSetAsync(key, _ => ValueTask.FromResult("recomputed " + key), cancellationToken: Ct));
+        }
+
+        Assert.Equal(0, node.Logs.Count(4004)); // fenced out, not failed
+    }
+
+    [Fact]
+    public async Task Versioned_keys_in_a_bulk_store_write_their_versions_then_their_pointers_each_step_one_batch_per_server()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("bulkver");
+        await using var node = Node(servers, prefix);
+        await using var other = Node(servers, prefix);
+        var versioned = KeysOn(node.Store, s1, "ver", "v", 3).Concat(KeysOn(node.Store, s2, "ver", "v", 3)).ToArray();
+        var plain = KeysOn(node.Store, s1, "item", "p", 2).Concat(KeysOn(node.Store, s2, "item", "p", 2)).ToArray();
+
+        // One versioned key had a value whose pointer the read follows and finds unusable (its tag moved): its fill replaces it.
+        await other.Cache.SetAsync(versioned[0], "before", new CacheEntryOptions { Tags = ["t"] }, Ct);
+        await other.Cache.InvalidateTagAsync("t", Ct);
+
+        var keys = versioned.Concat(plain).ToArray();
+        ((long, long) S1, (long, long) S2, long Sets) atFactory = default;
+        var values = await node.Cache.GetOrSetManyAsync<string>(keys, Computing(async () =>
+            atFactory = (Sent(node, s1), Sent(node, s2), await SetsAsync(s1) + await SetsAsync(s2))), cancellationToken: Ct);
+        var after = (Sent(node, s1), Sent(node, s2), await SetsAsync(s1) + await SetsAsync(s2));
+
+        Assert.All(keys, k => Assert.Equal("computed " + k, values[k]));
+        Assert.Equal((0L, 2L), Since(atFactory.S1, after.Item1)); // the plain stores with the new versions, then the pointers
+        Assert.Equal((0L, 2L), Since(atFactory.S2, after.Item2));
+        Assert.Equal((2 * versioned.Length) + plain.Length, after.Item3 - atFactory.Sets);
+        foreach (var key in keys)
+        {
+            Assert.Equal("computed " + key, await other.Cache.GetOrSetAsync(key, Unexpected, cancellationToken: Ct));
+        }
+    }
+
+    [Fact]
+    public async Task A_server_that_dies_while_the_batch_factory_runs_leaves_its_keys_values_in_L1_only_and_the_other_servers_keys_are_stored()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("bulkdead");
+        await using var node = McNode.Start(servers, prefix);
+
+        // The dead one does not hold the clear counter, which every read after it needs.
+        var clearOwner = node.Store.Cluster.Owner(node.Store.VersionWireKey(VersionKey.Clear)).Address.Port;
+        var (survivor, victim) = clearOwner == s1.Port ? (s1, s2) : (s2, s1);
+        var living = KeysOn(node.Store, survivor, "item", "living", 4);
+        var dead = KeysOn(node.Store, victim, "item", "dead", 4);
+        var keys = living.Concat(dead).ToArray();
+
+        var values = await node.Cache.GetOrSetManyAsync<string>(keys, Computing(() =>
+        {
+            victim.Kill();
+            return Task.CompletedTask;
+        }), cancellationToken: Ct);
+
+        Assert.All(keys, k => Assert.Equal("computed " + k, values[k]));
+        Assert.All(keys, k => Assert.True(node.HasLocal(k), k)); // all kept in L1: a failed store is not a fence
+        Assert.Equal(dead.Length, node.Logs.Count(4004)); // the dead server's keys, each logged as a failed store
+
+        await using var survivorOnly = await Clients.StoreAsync(survivor, o => o.KeyPrefix = prefix);
+        foreach (var key in living)
+        {
+            Assert.NotNull((await survivorOnly.ReadAsync(key, LeaseOptions.None, Ct)).Payload);
+        }
+
+        foreach (var key in dead)
+        {
+            Assert.Null((await survivorOnly.ReadAsync(key, LeaseOptions.None, Ct)).Payload); // never stored anywhere
+        }
+    }
+
+    [Fact]
+    public async Task A_bulk_lease_whose_lease_read_fails_throws_naming_its_keys_and_releases_the_placeholders_the_reads_won()
+    {
+        await using var s1 = await MemcachedProcess.StartForTestAsync();
+        await using var s2 = await MemcachedProcess.StartForTestAsync();
+        var servers = string.Join(",", s1.Endpoint, s2.Endpoint);
+        var prefix = KeyPrefix.New("bulklease");
+        await using var node = McNode.Start(servers, prefix);
+        await using var other = McNode.Start(servers, prefix);
+        var clearOwner = node.Store.Cluster.Owner(node.Store.VersionWireKey(VersionKey.Clear)).Address.Port;
+        var (survivor, victim) = clearOwner == s1.Port ? (s1, s2) : (s2, s1); // the clear counter stays readable
+        var won = KeysOn(node.Store, survivor, "item", "won", 3);
+        var unread = KeysOn(node.Store, victim, "item", "unread", 2);
+        var reads = await ((ISharedTier)node.Tier).ReadManyAsync([.. won.Select(k => new SharedTierKey(k, "item"))], Ct);
+        Assert.All(reads, r => Assert.True(r is { Status: SharedTierReadStatus.Miss, HasEpoch: true })); // each won its placeholder
+
+        victim.Kill(); // the keys the engine's read did not win need a lease read, on the dead server
+        var failure = await Assert.ThrowsAsync<CoherentException>(async () =>
+            await ((ISharedTier)node.Tier).TryAcquireLeasesAsync([.. won, .. unread], TimeSpan.FromSeconds(5), Ct));
+        Assert.All(unread, k => Assert.Contains(k, failure.Message, StringComparison.Ordinal));
+
+        // All or nothing: the placeholders the reads won were released, so another node's read wins them at once.
+        foreach (var key in won)
+        {
+            Assert.True((await other.Tier.ReadAsync(new SharedTierKey(key, "item"), Ct)) is { Status: SharedTierReadStatus.Miss, HasEpoch: true });
+            Assert.NotNull(await other.Tier.TryAcquireLeaseAsync(key, TimeSpan.FromSeconds(1), Ct));
         }
     }
 }
