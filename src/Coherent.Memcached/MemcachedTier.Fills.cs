@@ -38,7 +38,7 @@ internal sealed partial class MemcachedTier
         }
 
         // First step: a plain key's fenced store, a versioned key's new version (written unconditionally: it is fresh).
-        foreach (var (i, outcome) in await SendFillStepAsync(plans, static p => p.First, cancellationToken).ConfigureAwait(false))
+        foreach (var (i, outcome) in await SendFillStepAsync(plans, pointers: false, cancellationToken).ConfigureAwait(false))
         {
             var plan = plans[i]!;
             if (outcome.Failure is { } failure)
@@ -53,7 +53,7 @@ internal sealed partial class MemcachedTier
 
         // Second step, versioned keys whose version landed: the pointer, fenced by the CAS as a plain key's value is.
         var settling = new List<ValueTask>();
-        foreach (var (i, outcome) in await SendFillStepAsync(plans, static p => p.Pointer, cancellationToken).ConfigureAwait(false))
+        foreach (var (i, outcome) in await SendFillStepAsync(plans, pointers: true, cancellationToken).ConfigureAwait(false))
         {
             var plan = plans[i]!;
             if (outcome.Failure is { } failure)
@@ -125,18 +125,28 @@ internal sealed partial class MemcachedTier
     }
 
     /// <summary>
-    /// Sends one step of the fills still under way (those whose <paramref name="step"/> is a request), one batch per server,
-    /// and answers each, by its fill's index, as its single request is judged (<see cref="MemcachedStore.StoreOutcomeOf"/>,
-    /// <see cref="MemcachedStore.VersionedDataStored"/>) or with its server's failure.
+    /// Sends one step of the fills still under way — their first requests, or (<paramref name="pointers"/>) the versioned
+    /// keys' pointers — one batch per server, and answers each, by its fill's index, as its single request is judged (a
+    /// fenced store's <see cref="MemcachedStore.StoreOutcomeOf"/>, a fresh version's <see cref="MemcachedStore.VersionedDataStored"/>)
+    /// or with its server's failure.
     /// </summary>
-    private async ValueTask<List<(int Index, Answer<StoreOutcome> Outcome)>> SendFillStepAsync(FillPlan?[] plans, Func<FillPlan, FillRequest?> step, CancellationToken cancellationToken)
+    private async ValueTask<List<(int Index, Answer<StoreOutcome> Outcome)>> SendFillStepAsync(FillPlan?[] plans, bool pointers, CancellationToken cancellationToken)
     {
-        var sent = new List<(int Index, FillRequest Request)>();
+        var sent = new List<(int Index, MetaRequest Request, bool Fenced)>();
         for (var i = 0; i < plans.Length; i++)
         {
-            if (plans[i] is { } plan && step(plan) is { } request)
+            if (plans[i] is not { } plan)
             {
-                sent.Add((i, request));
+                continue;
+            }
+
+            if (!pointers)
+            {
+                sent.Add((i, plan.First, Fenced: plan.Pointer is null));
+            }
+            else if (plan.Pointer is { } pointer)
+            {
+                sent.Add((i, pointer, Fenced: true));
             }
         }
 
@@ -146,8 +156,8 @@ internal sealed partial class MemcachedTier
         }
 
         var answers = await _store.SendEachAsync(
-            sent.ConvertAll(s => s.Request.Request).ToArray(),
-            (j, response) => sent[j].Request.Fenced ? MemcachedStore.StoreOutcomeOf(response) : MemcachedStore.VersionedDataStored(response),
+            [.. sent.Select(s => s.Request)],
+            (j, response) => sent[j].Fenced ? MemcachedStore.StoreOutcomeOf(response) : MemcachedStore.VersionedDataStored(response),
             cancellationToken).ConfigureAwait(false);
         var outcomes = new List<(int, Answer<StoreOutcome>)>(sent.Count);
         for (var j = 0; j < sent.Count; j++)
@@ -169,14 +179,5 @@ internal sealed partial class MemcachedTier
     /// A fill's requests: a plain key's one fenced store (<see cref="First"/>); a versioned key's new version
     /// (<see cref="First"/>), then its fenced pointer (<see cref="Pointer"/>) naming <see cref="Version"/>.
     /// </summary>
-    private sealed record FillPlan(string Key, long Epoch, FillRequest First, FillRequest? Pointer, ulong Version)
-    {
-        public FillPlan(string key, long epoch, MetaRequest first, MetaRequest? pointer, ulong version)
-            : this(key, epoch, new FillRequest(first, Fenced: pointer is null), pointer is { } p ? new FillRequest(p, Fenced: true) : null, version)
-        {
-        }
-    }
-
-    /// <summary>One request of a fill, and how its answer is judged: a fenced store's outcome, or a fresh version written.</summary>
-    private readonly record struct FillRequest(MetaRequest Request, bool Fenced);
+    private sealed record FillPlan(string Key, long Epoch, MetaRequest First, MetaRequest? Pointer, ulong Version);
 }

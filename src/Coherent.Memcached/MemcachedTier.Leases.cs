@@ -95,14 +95,8 @@ internal sealed partial class MemcachedTier
         }
         catch
         {
-            foreach (var lease in leases)
-            {
-                if (lease is not null)
-                {
-                    await ReleaseLeaseAsync(lease, CancellationToken.None).ConfigureAwait(false); // never throws: it logs
-                }
-            }
-
+            // Released together (a release never throws: it logs); one to a server in trouble must not hold up the others.
+            await Task.WhenAll(leases.OfType<SharedTierLease>().Select(l => ReleaseLeaseAsync(l, CancellationToken.None).AsTask())).ConfigureAwait(false);
             throw;
         }
 

@@ -22,8 +22,7 @@ internal sealed partial class MemcachedStore
         var results = new Answer<T>[answers.Length];
         for (var i = 0; i < results.Length; i++)
         {
-            var index = i;
-            results[i] = Convert(answers[i], response => judge(index, response));
+            results[i] = Convert(answers[i], i, judge);
         }
 
         return results;
