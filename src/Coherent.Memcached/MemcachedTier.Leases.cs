@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Coherent.Memcached.Protocol;
 using Coherent.Memcached.Store;
 using Coherent.SharedTier;
 
@@ -68,57 +69,149 @@ internal sealed partial class MemcachedTier
     /// The lease for a key the engine's read just missed or (an early refresh) found current. A placeholder this node's read
     /// won is the lease. After a read that found another caller's placeholder, only a placeholder won now is (a value filled
     /// meanwhile must not be recomputed). Otherwise the read found a value to refresh: Memcached's recache win on it
-    /// (<c>mg … R</c>) makes exactly one caller in the fleet the refresher, while the value stays a hit for everyone.
+    /// (<c>mg … R</c>) makes exactly one caller in the fleet the refresher, while the value stays a hit for everyone. A batch
+    /// of one (<see cref="TryAcquireLeasesAsync"/>), so the rule has one home.
     /// </summary>
-    public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken)
+    public async ValueTask<SharedTierLease?> TryAcquireLeaseAsync(string key, TimeSpan leaseTime, CancellationToken cancellationToken) =>
+        (await TryAcquireLeasesAsync([key], leaseTime, cancellationToken).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// The leases of a bulk call's misses, each as <see cref="TryAcquireLeaseAsync"/> takes it. Only what costs a round trip
+    /// is sent, each step one batch per server, all servers at once: the lease reads of keys whose read did not win their
+    /// placeholder, then the touches that stretch each placeholder won to the lease time (a refresh's value keeps its own
+    /// TTL). All or nothing: when a lease read fails, every lease the batch holds — won by the engine's read or by the batch —
+    /// is released and the failure thrown; so is a cancellation's (a placeholder whose answer it never read expires with its
+    /// three seconds). A touch that fails is only logged, as a single lease logs it: the placeholder keeps its first TTL.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<SharedTierLease?>> TryAcquireLeasesAsync(IReadOnlyList<string> keys, TimeSpan leaseTime, CancellationToken cancellationToken)
     {
-        var refresh = false;
-        if (!TakeWon(key, out var epoch, out var keepUntilMs))
+        ArgumentNullException.ThrowIfNull(keys);
+        var leases = new SharedTierLease?[keys.Count];
+        var refreshes = new bool[keys.Count];
+        try
         {
-            LeaseRead read;
-            (int Server, int Generation) owner;
-            try
-            {
-                owner = Owner(key);
-                var recache = !_held.TryRemove(key, out _);
-                read = await _store.ReadAsync(key, new LeaseOptions(PlaceholderTtl, recache ? AnyTtl : null), cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
-            {
-                throw new CoherentException($"Memcached could not be asked for the lease of key {key}: {ex.Message}", ex);
-            }
-
-            if (read.Outcome != ReadOutcome.Won || (epoch = Epoch(owner, read.Cas)) == 0)
-            {
-                return null;
-            }
-
-            // A value not marked stale is refreshed early (it stays a hit meanwhile); one marked stale is a kept value.
-            refresh = read.Payload is { Length: > 0 } && !read.IsStale;
-            keepUntilMs = read.Payload is { Length: > 0 } && read.IsStale ? KeepUntil(read) : 0;
-            if (read.Payload is { } pointer && VersionPointer.TryRead(pointer.Span, out var version))
-            {
-                RememberPointer(key, epoch, version);
-            }
+            await ReadLeasesAsync(keys, leases, refreshes, cancellationToken).ConfigureAwait(false);
+            await TouchPlaceholdersAsync(keys, leases, refreshes, leaseTime + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Released together (a release never throws: it logs); one to a server in trouble must not hold up the others.
+            await Task.WhenAll(leases.OfType<SharedTierLease>().Select(l => ReleaseLeaseAsync(l, CancellationToken.None).AsTask())).ConfigureAwait(false);
+            throw;
         }
 
-        var placeholderTtl = leaseTime + TimeSpan.FromSeconds(1);
-        if (!refresh && placeholderTtl > PlaceholderTtl)
-        {
-            try
-            {
-                await _store.TouchAsync(key, placeholderTtl, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
-            {
-                MemcachedLog.ReadFailed(_logger, key, ex); // the placeholder keeps its first TTL: a waiter may compute too, fenced
-            }
-        }
-
-        var token = epoch.ToString(CultureInfo.InvariantCulture)
-            + (refresh ? RefreshMark : keepUntilMs > 0 ? KeptMark + keepUntilMs.ToString(CultureInfo.InvariantCulture) : "");
-        return new SharedTierLease(key, token, epoch);
+        return leases;
     }
+
+    /// <summary>
+    /// Fills <paramref name="leases"/> with the placeholders this node's reads won and, in one batch per server, the lease
+    /// reads of the other keys; throws (having filled in every lease won) when a key could not be asked.
+    /// </summary>
+    private async ValueTask ReadLeasesAsync(IReadOnlyList<string> keys, SharedTierLease?[] leases, bool[] refreshes, CancellationToken cancellationToken)
+    {
+        var reads = new List<(int Index, byte[] KeyUtf8, (int Server, int Generation) Owner, MetaRequest Request)>();
+        var failed = new List<string>();
+        Exception? failure = null;
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var key = keys[i];
+            if (TakeWon(key, out var epoch, out var keepUntilMs))
+            {
+                leases[i] = LeaseOf(key, epoch, refresh: false, keepUntilMs);
+                continue;
+            }
+
+            try
+            {
+                var keyUtf8 = MemcachedKey.Utf8(key);
+                var wireKey = _store.DataKey(keyUtf8);
+                var owner = Owner(wireKey);
+                var recache = !_held.TryRemove(key, out _);
+                reads.Add((i, keyUtf8, owner, MemcachedStore.LeaseReadRequest(wireKey, new LeaseOptions(PlaceholderTtl, recache ? AnyTtl : null))));
+            }
+            catch (Exception ex) when (ex is MemcachedException or ObjectDisposedException)
+            {
+                failed.Add(key);
+                failure ??= ex;
+            }
+        }
+
+        if (failure is null && reads.Count > 0)
+        {
+            var answers = await _store.SendEachAsync([.. reads.Select(r => r.Request)], (j, response) => MemcachedStore.LeaseReadOf(response, reads[j].KeyUtf8), cancellationToken).ConfigureAwait(false);
+            for (var j = 0; j < reads.Count; j++)
+            {
+                var (i, _, owner, _) = reads[j];
+                if (answers[j].Failure is { } ex)
+                {
+                    failed.Add(keys[i]);
+                    failure ??= ex;
+                    continue;
+                }
+
+                var read = answers[j].Value;
+                var epoch = read.Outcome == ReadOutcome.Won ? Epoch(owner, read.Cas) : 0;
+                if (epoch == 0)
+                {
+                    continue;
+                }
+
+                // A value not marked stale is refreshed early (it stays a hit meanwhile); one marked stale is a kept value.
+                refreshes[i] = read.Payload is { Length: > 0 } && !read.IsStale;
+                leases[i] = LeaseOf(keys[i], epoch, refreshes[i], read.Payload is { Length: > 0 } && read.IsStale ? KeepUntil(read) : 0);
+                if (read.Payload is { } pointer && VersionPointer.TryRead(pointer.Span, out var version))
+                {
+                    RememberPointer(keys[i], epoch, version);
+                }
+            }
+        }
+
+        if (failure is not null)
+        {
+            throw new CoherentException($"Memcached could not be asked for the lease of {(failed.Count == 1 ? "key" : "keys")} {string.Join(", ", failed)}: {failure.Message}", failure);
+        }
+    }
+
+    /// <summary>
+    /// Stretches each placeholder (or kept value) won to <paramref name="placeholderTtl"/> when it outlives the read's
+    /// <see cref="PlaceholderTtl"/>, one batch per server; a failure only leaves that placeholder its first TTL (a waiter
+    /// may then compute too, fenced).
+    /// </summary>
+    private async ValueTask TouchPlaceholdersAsync(IReadOnlyList<string> keys, SharedTierLease?[] leases, bool[] refreshes, TimeSpan placeholderTtl, CancellationToken cancellationToken)
+    {
+        if (placeholderTtl <= PlaceholderTtl)
+        {
+            return;
+        }
+
+        var touched = new List<int>();
+        for (var i = 0; i < keys.Count; i++)
+        {
+            if (leases[i] is not null && !refreshes[i])
+            {
+                touched.Add(i);
+            }
+        }
+
+        if (touched.Count == 0)
+        {
+            return;
+        }
+
+        var answers = await _store.SendEachAsync([.. touched.Select(i => _store.TouchRequest(keys[i], placeholderTtl))], static (_, response) => MemcachedStore.Touched(response), cancellationToken).ConfigureAwait(false);
+        for (var j = 0; j < touched.Count; j++)
+        {
+            if (answers[j].Failure is { } failure)
+            {
+                MemcachedLog.ReadFailed(_logger, keys[touched[j]], failure);
+            }
+        }
+    }
+
+    /// <summary>A lease: its token is the epoch, marked for a refresh (its value kept on release) or a kept value (stored back until when).</summary>
+    private static SharedTierLease LeaseOf(string key, long epoch, bool refresh, long keepUntilMs) =>
+        new(key, epoch.ToString(CultureInfo.InvariantCulture)
+            + (refresh ? RefreshMark : keepUntilMs > 0 ? KeptMark + keepUntilMs.ToString(CultureInfo.InvariantCulture) : ""), epoch);
 
     /// <summary>
     /// Gives the lease back without a fill: a placeholder is deleted (if unchanged), so a waiter takes over at its next poll; a

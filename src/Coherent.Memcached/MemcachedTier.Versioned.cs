@@ -67,25 +67,24 @@ internal sealed partial class MemcachedTier
     private ulong TakePointer(string key, long epoch) =>
         _pointers.TryRemove(key, out var seen) && seen.Epoch == epoch ? seen.Version : 0;
 
-    /// <summary>A fill of a versioned key: the new version, then the pointer moved if its CAS is unchanged; a fenced-out version is deleted.</summary>
-    private async ValueTask<StoreOutcome> StoreVersionedAsync(string key, byte[] envelope, TimeSpan ttl, ulong cas, long epoch, CancellationToken cancellationToken)
+    /// <summary>
+    /// The end of a versioned key's fill, once its pointer's fenced store answered (<c>MemcachedTier.Fills.cs</c>: the new
+    /// version first, then the pointer): a version whose pointer move was fenced out is deleted; the version the moved
+    /// pointer replaced is kept for the grace period only.
+    /// </summary>
+    private async ValueTask SettleVersionedFillAsync(string key, ulong version, long epoch, StoreOutcome pointer)
     {
-        var version = VersionPointer.NewVersion();
-        await _store.WriteVersionedDataAsync(key, version, envelope, ttl, cancellationToken).ConfigureAwait(false);
-        var outcome = await _store.StoreAsync(key, VersionPointer.Write(version), ttl, cas, cancellationToken).ConfigureAwait(false);
-        if (outcome != StoreOutcome.Stored)
+        if (pointer != StoreOutcome.Stored)
         {
             _pointers.TryRemove(key, out _);
             await ForgetVersionAsync(key, version, delete: true).ConfigureAwait(false);
-            return outcome;
+            return;
         }
 
         if (TakePointer(key, epoch) is var replaced and > 0)
         {
             await ForgetVersionAsync(key, replaced, delete: false).ConfigureAwait(false);
         }
-
-        return outcome;
     }
 
     /// <summary>A write-through of a versioned key: the new version, then the pointer (unconditionally); returns the pointer's new CAS.</summary>

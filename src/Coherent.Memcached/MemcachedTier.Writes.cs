@@ -4,7 +4,7 @@ using Coherent.SharedTier;
 namespace Coherent.Memcached;
 
 /// <summary>
-/// Writes. A fill stores only while its key's CAS is the one its read saw (<c>ms … C&lt;cas&gt;</c>); a write-through stores
+/// Writes. A fill stores only while its key's CAS is the one its read saw (<c>ms … C&lt;cas&gt;</c>, <c>MemcachedTier.Fills.cs</c>); a write-through stores
 /// unconditionally and returns the new CAS; an invalidation deletes the item (<c>md</c>), so a fill started before it finds
 /// nothing to compare with and fails; tags and clear increment their counters (<c>ma</c>). A versioned key's writes go
 /// through its pointer (<c>MemcachedTier.Versioned.cs</c>), with the same fences. A failed invalidation is queued and
@@ -12,46 +12,6 @@ namespace Coherent.Memcached;
 /// </summary>
 internal sealed partial class MemcachedTier
 {
-    public async ValueTask<bool> StoreIfEpochAsync(SharedTierKey sharedKey, SharedTierEntry entry, long expectedEpoch, SharedTierLease? lease, CancellationToken cancellationToken)
-    {
-        var key = sharedKey.Key;
-        _won.TryRemove(key, out _);
-        try
-        {
-            if (expectedEpoch <= 0 || !TryOpen(key, expectedEpoch, out var cas))
-            {
-                return false; // no CAS to compare with, or one from another server or before its restart: cannot be fenced
-            }
-
-            try
-            {
-                var envelope = await EnvelopeAsync(key, entry, expectedEpoch, cancellationToken).ConfigureAwait(false);
-                var outcome = IsVersioned(sharedKey)
-                    ? await StoreVersionedAsync(key, envelope, StorageTtl(entry), cas, expectedEpoch, cancellationToken).ConfigureAwait(false)
-                    : await _store.StoreAsync(key, envelope, StorageTtl(entry), cas, cancellationToken).ConfigureAwait(false);
-                return outcome == StoreOutcome.Stored;
-            }
-            catch (PayloadTooLargeException)
-            {
-                // Over Memcached's item limit (not the cache's), refused before anything was sent: kept in this node's L1
-                // only; the waiters compute their own.
-                MemcachedLog.OversizedFill(_logger, key, entry.Payload.Length, _store.MaxItemBytes);
-                if (lease is not null)
-                {
-                    await ReleaseLeaseAsync(lease, cancellationToken).ConfigureAwait(false);
-                }
-
-                return true;
-            }
-        }
-        catch (Exception ex) when (ex is MemcachedException or CoherentException or ObjectDisposedException)
-        {
-            // Not stored: the value stays in this node's L1 (the engine's fences still apply there); the next miss refills L2.
-            MemcachedLog.StoreFailed(_logger, key, ex);
-            return true;
-        }
-    }
-
     public async ValueTask<long> SetAsync(SharedTierKey sharedKey, SharedTierEntry entry, CancellationToken cancellationToken)
     {
         var key = sharedKey.Key;

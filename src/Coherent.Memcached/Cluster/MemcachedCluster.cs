@@ -82,7 +82,8 @@ internal sealed class MemcachedCluster : IAsyncDisposable
     /// <summary>
     /// Sends requests for keys on possibly different servers, one batch (one write, one deadline, one round trip) per server,
     /// all servers at once, and answers each request, in request order, with its response or with its server's failure: a
-    /// server that fails (or that no live server stands in for) fails only its own requests.
+    /// server that fails (or that no live server stands in for) fails only its own requests. A server's only request is sent
+    /// alone.
     /// </summary>
     public async Task<ServerAnswer[]> SendPerServerAsync(MetaRequest[] requests, CancellationToken cancellationToken = default)
     {
@@ -118,7 +119,8 @@ internal sealed class MemcachedCluster : IAsyncDisposable
                 batch[j] = requests[indexes[j]];
             }
 
-            sends.Add((indexes, server.SendBatchAsync(batch, cancellationToken)));
+            // One request goes alone: the same round trip without the batch's closing mn (a single store is a batch of one).
+            sends.Add((indexes, batch is [{ IsQuiet: false } only] ? SendAloneAsync(server, only, cancellationToken) : server.SendBatchAsync(batch, cancellationToken)));
         }
 
         foreach (var (indexes, send) in sends)
@@ -142,6 +144,9 @@ internal sealed class MemcachedCluster : IAsyncDisposable
 
         return answers;
     }
+
+    private static async Task<MetaResponse[]> SendAloneAsync(ServerNode server, MetaRequest request, CancellationToken cancellationToken) =>
+        [await server.SendAsync(request, cancellationToken).ConfigureAwait(false)];
 
     /// <summary>Probes every down server once now (the timer does this every probe interval).</summary>
     public async Task ProbeDownServersAsync()

@@ -32,22 +32,23 @@ internal sealed partial class MemcachedStore
         var answers = await Cluster.SendPerServerAsync(requests, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         var reads = new Answer<LeaseRead>[entries.Count];
+        Func<int, MetaResponse, LeaseRead> entry = (i, response) => ToLeaseRead(response, entries[i].KeyUtf8);
         for (var i = 0; i < reads.Length; i++)
         {
-            reads[i] = Convert(answers[i], response => ToLeaseRead(response, entries[i].KeyUtf8));
+            reads[i] = Convert(answers[i], i, entry);
         }
 
         var values = new Answer<ulong>[versions.Count];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = Convert(answers[entries.Count + i], ParseCounter);
+            values[i] = Convert(answers[entries.Count + i], i, static (_, response) => ParseCounter(response));
         }
 
         return (reads, values);
     }
 
     /// <summary>A response made into its value; a server's failure, or a response that does not fit the request, as the answer's failure.</summary>
-    private static Answer<T> Convert<T>(ServerAnswer answer, Func<MetaResponse, T> convert)
+    private static Answer<T> Convert<T>(ServerAnswer answer, int index, Func<int, MetaResponse, T> convert)
     {
         if (answer.Failure is { } failure)
         {
@@ -56,7 +57,7 @@ internal sealed partial class MemcachedStore
 
         try
         {
-            return new Answer<T>(convert(answer.Response!), null);
+            return new Answer<T>(convert(index, answer.Response!), null);
         }
         catch (ProtocolDesyncException ex)
         {

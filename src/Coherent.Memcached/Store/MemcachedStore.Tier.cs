@@ -49,14 +49,19 @@ internal sealed partial class MemcachedStore
     }
 
     /// <summary>Sets the key's remaining TTL (<c>mg … T</c>, no value): a lease placeholder kept as long as its holder computes.</summary>
-    public async ValueTask TouchAsync(string key, TimeSpan ttl, CancellationToken cancellationToken = default)
+    public async ValueTask TouchAsync(string key, TimeSpan ttl, CancellationToken cancellationToken = default) =>
+        _ = Touched(await Cluster.SendAsync(TouchRequest(key, ttl), cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The request of <see cref="TouchAsync"/>, for it and for a batch of leases alike.</summary>
+    public MetaRequest TouchRequest(string key, TimeSpan ttl) => new(MetaVerb.Get, DataKey(key), MetaRequestFlags.SetTtl, Ttl: TtlToken(ttl));
+
+    /// <summary>The answer to a <see cref="TouchRequest"/>: touched (true) or gone (false); anything else is out of step.</summary>
+    public static bool Touched(MetaResponse response) => response.Status switch
     {
-        var response = await Cluster.SendAsync(new MetaRequest(MetaVerb.Get, DataKey(key), MetaRequestFlags.SetTtl, Ttl: TtlToken(ttl)), cancellationToken).ConfigureAwait(false);
-        if (response.Status is not (MetaStatus.Header or MetaStatus.Miss))
-        {
-            throw new ProtocolDesyncException($"an answer {response} to mg … T");
-        }
-    }
+        MetaStatus.Header => true,
+        MetaStatus.Miss => false,
+        _ => throw new ProtocolDesyncException($"an answer {response} to mg … T"),
+    };
 
     /// <summary>Reads version counters (as <see cref="ReadVersionAsync"/>) in one round trip per server, in the order asked.</summary>
     public async ValueTask<ulong[]> ReadVersionsAsync(IReadOnlyList<VersionKey> versions, CancellationToken cancellationToken = default)

@@ -24,15 +24,24 @@ internal sealed partial class MemcachedStore
     /// <summary>Stores a version's payload (<c>ms</c>); oversized payloads throw <see cref="PayloadTooLargeException"/> before anything is sent.</summary>
     public async ValueTask WriteVersionedDataAsync(string key, ulong version, ReadOnlyMemory<byte> payload, TimeSpan ttl, CancellationToken cancellationToken = default)
     {
+        var request = VersionedDataRequest(key, version, payload, ttl);
+        _ = VersionedDataStored(await Cluster.SendAsync(request, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// The request of <see cref="WriteVersionedDataAsync"/> (unconditional <c>ms</c>), for it and for a batch of fills alike;
+    /// throws <see cref="PayloadTooLargeException"/> for an oversized payload, so nothing is sent.
+    /// </summary>
+    public MetaRequest VersionedDataRequest(string key, ulong version, ReadOnlyMemory<byte> payload, TimeSpan ttl)
+    {
         var name = VersionedName(MemcachedKey.Utf8(key), version);
         CheckSize(key, name.Length, payload.Length);
-        var request = new MetaRequest(MetaVerb.Set, _keys.Encode(VersionDataKind, name), MetaRequestFlags.SetTtl, ItemFraming.Frame(name, payload.Span), Ttl: TtlToken(ttl));
-        var response = await Cluster.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (response.Status != MetaStatus.Header)
-        {
-            throw new ProtocolDesyncException($"an answer {response} to ms of a version");
-        }
+        return new MetaRequest(MetaVerb.Set, _keys.Encode(VersionDataKind, name), MetaRequestFlags.SetTtl, ItemFraming.Frame(name, payload.Span), Ttl: TtlToken(ttl));
     }
+
+    /// <summary>The answer to a <see cref="VersionedDataRequest"/>: stored, since nothing fences a fresh version; anything else is out of step.</summary>
+    public static StoreOutcome VersionedDataStored(MetaResponse response) =>
+        response.Status == MetaStatus.Header ? StoreOutcome.Stored : throw new ProtocolDesyncException($"an answer {response} to ms of a version");
 
     /// <summary>A version's payload; null when it is gone (expired, evicted, its server restarted) or refused (with why).</summary>
     public async ValueTask<(ReadOnlyMemory<byte>? Payload, FrameRejection Rejection)> ReadVersionedDataAsync(byte[] keyUtf8, ulong version, CancellationToken cancellationToken = default)

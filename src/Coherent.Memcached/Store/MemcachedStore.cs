@@ -90,8 +90,8 @@ internal sealed partial class MemcachedStore : IAsyncDisposable
     public async ValueTask<LeaseRead> ReadAsync(string key, LeaseOptions lease, CancellationToken cancellationToken = default)
     {
         var keyUtf8 = MemcachedKey.Utf8(key);
-        var response = await Cluster.SendAsync(ReadRequest(_keys.Encode(DataKind, keyUtf8), lease, quiet: false), cancellationToken).ConfigureAwait(false);
-        return ToLeaseRead(response, keyUtf8);
+        var response = await Cluster.SendAsync(LeaseReadRequest(_keys.Encode(DataKind, keyUtf8), lease), cancellationToken).ConfigureAwait(false);
+        return LeaseReadOf(response, keyUtf8);
     }
 
     /// <summary>
@@ -102,20 +102,31 @@ internal sealed partial class MemcachedStore : IAsyncDisposable
     /// </summary>
     public async ValueTask<StoreOutcome> StoreAsync(string key, ReadOnlyMemory<byte> payload, TimeSpan ttl, ulong? cas = null, CancellationToken cancellationToken = default)
     {
+        var request = StoreRequest(key, payload, ttl, cas);
+        return StoreOutcomeOf(await Cluster.SendAsync(request, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// The request of <see cref="StoreAsync"/> (<c>ms … T [C&lt;cas&gt;]</c>), for it and for a batch of fills alike; throws
+    /// <see cref="PayloadTooLargeException"/> for an oversized payload, so nothing is sent.
+    /// </summary>
+    public MetaRequest StoreRequest(string key, ReadOnlyMemory<byte> payload, TimeSpan ttl, ulong? cas)
+    {
         var keyUtf8 = MemcachedKey.Utf8(key);
         CheckSize(key, keyUtf8.Length, payload.Length);
         var flags = MetaRequestFlags.SetTtl | (cas is null ? 0 : MetaRequestFlags.CompareCas);
-        var request = new MetaRequest(MetaVerb.Set, _keys.Encode(DataKind, keyUtf8), flags, ItemFraming.Frame(keyUtf8, payload.Span), Cas: cas ?? 0, Ttl: TtlToken(ttl));
-        var response = await Cluster.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        return response.Status switch
-        {
-            MetaStatus.Header => StoreOutcome.Stored,
-            MetaStatus.Exists => StoreOutcome.Conflict,
-            MetaStatus.NotFound => StoreOutcome.Missing,
-            MetaStatus.NotStored => StoreOutcome.NotStored,
-            _ => throw new ProtocolDesyncException($"an answer {response} to ms"),
-        };
+        return new MetaRequest(MetaVerb.Set, _keys.Encode(DataKind, keyUtf8), flags, ItemFraming.Frame(keyUtf8, payload.Span), Cas: cas ?? 0, Ttl: TtlToken(ttl));
     }
+
+    /// <summary>What the answer to a <see cref="StoreRequest"/> means: stored, or why not (a fence that failed).</summary>
+    public static StoreOutcome StoreOutcomeOf(MetaResponse response) => response.Status switch
+    {
+        MetaStatus.Header => StoreOutcome.Stored,
+        MetaStatus.Exists => StoreOutcome.Conflict,
+        MetaStatus.NotFound => StoreOutcome.Missing,
+        MetaStatus.NotStored => StoreOutcome.NotStored,
+        _ => throw new ProtocolDesyncException($"an answer {response} to ms"),
+    };
 
     /// <summary>
     /// Invalidates a key (<c>md … I</c>): the value stays, marked stale, its CAS moves (so every fill started before fails),
