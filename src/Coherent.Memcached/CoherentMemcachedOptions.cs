@@ -68,6 +68,13 @@ public sealed class CoherentMemcachedOptions
     public int MaxPendingInvalidations { get; set; } = 10_000;
 
     /// <summary>
+    /// Most keys in one pipelined batch to a server during a bulk call (its reads, lease reads, touches, stores): a server's
+    /// share over this is split into batches of at most this many, sent together, never refused, each with its own
+    /// deadline. Between 1 and 10,000. Default 256.
+    /// </summary>
+    public int MaxKeysPerBatch { get; set; } = 256;
+
+    /// <summary>
     /// The invalidation bus's wire, lent by another backend (Memcached has no pub/sub), e.g.
     /// <c>RedisInvalidation.CreateTransport(connection, "myapp")</c> from Coherent.Redis. Null (the default): no bus, and
     /// every L1 copy lives at most its family's MaxStaleness. Set: the tier runs the core's invalidation bus over it and
@@ -121,6 +128,11 @@ public sealed class CoherentMemcachedOptions
         {
             problems.Add("Memcached InvalidationTransport is already used by another cache: give each cache its own transport.");
         }
+        if (MaxKeysPerBatch is < 1 or > 10_000)
+        {
+            problems.Add($"Memcached MaxKeysPerBatch must be between 1 and 10,000; got {MaxKeysPerBatch}.");
+        }
+
         if (MaxPendingInvalidations is < 1 or > 10_000_000)
         {
             problems.Add($"Memcached MaxPendingInvalidations must be between 1 and 10,000,000; got {MaxPendingInvalidations}.");

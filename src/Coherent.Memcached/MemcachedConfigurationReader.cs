@@ -15,7 +15,7 @@ internal static class MemcachedConfigurationReader
     private static readonly HashSet<string> Keys = new(StringComparer.OrdinalIgnoreCase)
     {
         ServersKey, "KeyPrefix", "SigningKey", "MaxItemBytes", "OperationTimeout", "ConnectTimeout", "PoolSize",
-        "BreakerFailureThreshold", "ProbeInterval", "FlushOnReadmit", "RetryInterval", "MaxPendingInvalidations",
+        "BreakerFailureThreshold", "ProbeInterval", "FlushOnReadmit", "RetryInterval", "MaxPendingInvalidations", "MaxKeysPerBatch",
         "HeartbeatInterval", "VersionedFamilies", "OldVersionGrace",
     };
 
@@ -41,6 +41,7 @@ internal static class MemcachedConfigurationReader
         if (ConfigurationValues.ReadBoolean(section, "FlushOnReadmit", problems) is { } flush) { options.FlushOnReadmit = flush; }
         if (ConfigurationValues.ReadDuration(section, "RetryInterval", problems) is { } retry) { options.RetryInterval = retry; }
         if (ConfigurationValues.ReadInt32(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = pending; }
+        if (ConfigurationValues.ReadInt32(section, "MaxKeysPerBatch", problems) is { } perBatch) { options.MaxKeysPerBatch = perBatch; }
         if (ConfigurationValues.ReadDuration(section, "HeartbeatInterval", problems) is { } heartbeat) { options.HeartbeatInterval = heartbeat; }
         if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
         options.VersionedFamilies.UnionWith(ConfigurationValues.ReadNames(section, "VersionedFamilies"));

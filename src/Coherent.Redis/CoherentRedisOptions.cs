@@ -69,7 +69,7 @@ public sealed class CoherentRedisOptions
     /// single thread for long (a store script costs ~5–12 µs a key of server time) nor waits for one giant reply. Between
     /// 1 and 10,000. Default 256.
     /// </summary>
-    public int MaxKeysPerCommand { get; set; } = 256;
+    public int MaxKeysPerBatch { get; set; } = 256;
 
     /// <summary>How long a superseded version of a versioned key stays readable. Default 10 s.</summary>
     public TimeSpan OldVersionGrace { get; set; } = TimeSpan.FromSeconds(10);
@@ -116,9 +116,9 @@ public sealed class CoherentRedisOptions
             problems.Add($"Redis MaxPendingInvalidations must be between 1 and 10,000,000; got {MaxPendingInvalidations}.");
         }
 
-        if (MaxKeysPerCommand is < 1 or > 10_000)
+        if (MaxKeysPerBatch is < 1 or > 10_000)
         {
-            problems.Add($"Redis MaxKeysPerCommand must be between 1 and 10,000; got {MaxKeysPerCommand}.");
+            problems.Add($"Redis MaxKeysPerBatch must be between 1 and 10,000; got {MaxKeysPerBatch}.");
         }
 
         if (BreakerFailureThreshold < 1)

@@ -17,7 +17,7 @@ internal static class RedisConfigurationReader
     {
         ConnectionKey, "KeyPrefix", "SigningKey", "MaxPayloadBytes", "OperationTimeout", "ConnectTimeout", "HeartbeatInterval",
         "BreakerFailureThreshold", "RetryInterval", "MaxPendingInvalidations", "EpochRetention", "VersionedFamilies", "OldVersionGrace",
-        "MaxKeysPerCommand",
+        "MaxKeysPerBatch",
     };
 
     /// <summary>Applies the section to <paramref name="options"/> and returns the configured connection string, if any.</summary>
@@ -39,7 +39,7 @@ internal static class RedisConfigurationReader
         if (ConfigurationValues.ReadInt32(section, "MaxPendingInvalidations", problems) is { } pending) { options.MaxPendingInvalidations = pending; }
         if (ConfigurationValues.ReadDuration(section, "EpochRetention", problems) is { } epochs) { options.EpochRetention = epochs; }
         if (ConfigurationValues.ReadDuration(section, "OldVersionGrace", problems) is { } grace) { options.OldVersionGrace = grace; }
-        if (ConfigurationValues.ReadInt32(section, "MaxKeysPerCommand", problems) is { } perCommand) { options.MaxKeysPerCommand = perCommand; }
+        if (ConfigurationValues.ReadInt32(section, "MaxKeysPerBatch", problems) is { } perCommand) { options.MaxKeysPerBatch = perCommand; }
         options.VersionedFamilies.UnionWith(ConfigurationValues.ReadNames(section, "VersionedFamilies"));
         return section[ConnectionKey] is { Length: > 0 } connection ? connection : null;
     }

@@ -129,7 +129,7 @@ internal sealed partial class RedisTier
     /// <summary>
     /// How a batch's multi-key commands are split: all of <paramref name="indexes"/> in one, or (once the client refused a
     /// cross-slot command) one group for each Cluster slot, by the slot of <paramref name="keyOf"/> (every Redis key of one
-    /// cache key shares its slot); and no group over <see cref="CoherentRedisOptions.MaxKeysPerCommand"/> keys (a larger
+    /// cache key shares its slot); and no group over <see cref="CoherentRedisOptions.MaxKeysPerBatch"/> keys (a larger
     /// batch is split, never refused). One home for the batch read, the batch lease and the batch store.
     /// </summary>
     private List<List<int>> SlotGroups(List<int> indexes, Func<int, RedisKey> keyOf)
@@ -139,7 +139,7 @@ internal sealed partial class RedisTier
             return [];
         }
 
-        var max = _options.MaxKeysPerCommand;
+        var max = _options.MaxKeysPerBatch;
         List<List<int>> groups = _multiKeyAcrossSlots ? [indexes] : [.. indexes.GroupBy(i => _connection.HashSlot(keyOf(i))).Select(g => g.ToList())];
         return groups.All(g => g.Count <= max) ? groups : [.. groups.SelectMany(g => g.Chunk(max)).Select(c => c.ToList())];
     }

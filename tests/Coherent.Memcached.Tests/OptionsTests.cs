@@ -16,12 +16,13 @@ public sealed class OptionsTests
             ProbeInterval = TimeSpan.FromMilliseconds(-1),
             PoolSize = 0,
             BreakerFailureThreshold = 0,
+            MaxKeysPerBatch = 0,
         };
 
         var problems = Assert.Throws<CoherentConfigurationException>(options.ValidateOrThrow).Problems;
 
         string[] expected = ["'nohost'", "'10.0.0.1:99999'", "listed twice", "weight", "key prefix", "MaxItemBytes", "signing key",
-            "OperationTimeout", "ConnectTimeout", "ProbeInterval", "PoolSize", "BreakerFailureThreshold"];
+            "OperationTimeout", "ConnectTimeout", "ProbeInterval", "PoolSize", "BreakerFailureThreshold", "MaxKeysPerBatch"];
         Assert.Equal(expected.Length, problems.Count);
         Assert.All(expected, e => Assert.Contains(problems, p => p.Contains(e, StringComparison.Ordinal)));
     }

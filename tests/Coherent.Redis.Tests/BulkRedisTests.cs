@@ -65,13 +65,13 @@ public sealed class BulkRedisTests(SharedRedis redis)
     }
 
     [Fact]
-    public async Task A_batch_larger_than_MaxKeysPerCommand_is_split_into_commands_of_at_most_that_many_keys_not_refused()
+    public async Task A_batch_larger_than_MaxKeysPerBatch_is_split_into_commands_of_at_most_that_many_keys_not_refused()
     {
         var server = redis.Require();
         var prefix = KeyPrefix.New("bulksplit");
         var ct = TestContext.Current.CancellationToken;
-        await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerCommand = 10);
-        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerCommand = 10);
+        await using var a = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerBatch = 10);
+        await using var b = await Node.StartAsync(server.Endpoint, prefix, o => o.MaxKeysPerBatch = 10);
         var keys = Enumerable.Range(0, 35).Select(i => $"item:{i}").ToArray();
         await a.Cache.GetOrSetAsync("item:warm", _ => ValueTask.FromResult("w"), cancellationToken: ct); // scripts loaded
         var before = await server.CommandCallsAsync();

@@ -127,7 +127,7 @@ public sealed class DependencyInjectionRedisTests(SharedRedis redis)
             ("Coherent:Redis:OperationTimeout", "soon"),
             ("Coherent:Redis:HeartbeatInterval", "00:00:00"),
             ("Coherent:Redis:KeyPrfix", "typo"),
-            ("Coherent:Redis:MaxKeysPerCommand", "20000"),
+            ("Coherent:Redis:MaxKeysPerBatch", "20000"),
             ("Coherent:Caches:orders:Families:item:MaxStaleness", "00:00:01")));
         services.AddCoherentCache(b => b.WithRedis("127.0.0.1:2")); // and a connection in code too
         services.AddKeyedCoherentCache("orders", b => b.WithRedis()); // no connection anywhere
@@ -140,7 +140,7 @@ public sealed class DependencyInjectionRedisTests(SharedRedis redis)
             "'Coherent:Redis:OperationTimeout' is not a duration",
             "Redis HeartbeatInterval must be positive",
             "unknown setting 'Coherent:Redis:KeyPrfix'",
-            "Redis MaxKeysPerCommand must be between 1 and 10,000; got 20000",
+            "Redis MaxKeysPerBatch must be between 1 and 10,000; got 20000",
             "'Coherent:Redis:Configuration' is set but WithRedis(...) was given a connection in code",
             "Cache 'orders': WithRedis() has no connection: 'Coherent:Caches:orders:Redis:Configuration' is not set and no IConnectionMultiplexer is registered",
         ];

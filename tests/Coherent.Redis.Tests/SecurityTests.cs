@@ -86,11 +86,11 @@ public sealed class SecurityTests(SharedRedis redis)
             o.SigningKey = new byte[3];
             o.MaxPayloadBytes = 0;
             o.BreakerFailureThreshold = 0;
-            o.MaxKeysPerCommand = 0;
+            o.MaxKeysPerBatch = 0;
         });
         var error = Assert.Throws<CoherentConfigurationException>(() => builder.Build());
         Assert.Equal(7, error.Problems.Count(p => p.StartsWith("Redis", StringComparison.Ordinal)));
-        Assert.Contains(error.Problems, p => p.Contains("MaxKeysPerCommand must be between 1 and 10,000; got 0", StringComparison.Ordinal));
+        Assert.Contains(error.Problems, p => p.Contains("MaxKeysPerBatch must be between 1 and 10,000; got 0", StringComparison.Ordinal));
         var bad = Assert.Throws<CoherentConfigurationException>(() => new CoherentCacheBuilder().WithRedis("127.0.0.1:6379,ssl=maybe").Build());
         Assert.Contains(bad.Problems, p => p.Contains("invalid", StringComparison.Ordinal));
     }

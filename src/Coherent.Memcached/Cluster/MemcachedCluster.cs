@@ -79,11 +79,17 @@ internal sealed class MemcachedCluster : IAsyncDisposable
         return responses;
     }
 
+    /// <summary>Each server's requests in batches of at most <paramref name="max"/>.</summary>
+    private static IEnumerable<(ServerNode Server, List<int> Indexes)> Split(Dictionary<ServerNode, List<int>> groups, int max) =>
+        groups.SelectMany(g => g.Value.Count <= max ? [(g.Key, g.Value)] : g.Value.Chunk(max).Select(c => (g.Key, c.ToList())));
+
     /// <summary>
     /// Sends requests for keys on possibly different servers, one batch (one write, one deadline, one round trip) per server,
     /// all servers at once, and answers each request, in request order, with its response or with its server's failure: a
     /// server that fails (or that no live server stands in for) fails only its own requests. A server's only request is sent
-    /// alone.
+    /// alone. A server's share over <see cref="ClientSettings.MaxKeysPerBatch"/> requests is split into batches of at most that
+    /// many, sent together (each with its own deadline): a large bulk call is split, never refused, and no one reply grows
+    /// without bound.
     /// </summary>
     public async Task<ServerAnswer[]> SendPerServerAsync(MetaRequest[] requests, CancellationToken cancellationToken = default)
     {
@@ -111,7 +117,7 @@ internal sealed class MemcachedCluster : IAsyncDisposable
         }
 
         var sends = new List<(List<int> Indexes, Task<MetaResponse[]> Send)>(groups.Count);
-        foreach (var (server, indexes) in groups)
+        foreach (var (server, indexes) in Split(groups, _settings.MaxKeysPerBatch))
         {
             var batch = new MetaRequest[indexes.Count];
             for (var j = 0; j < batch.Length; j++)

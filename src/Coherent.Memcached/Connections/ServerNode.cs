@@ -171,4 +171,5 @@ internal sealed record ClientSettings(
     int BreakerFailureThreshold,
     TimeSpan ProbeInterval,
     long MaxValueBytes,
-    TimeProvider Time);
+    TimeProvider Time,
+    int MaxKeysPerBatch = 256);

@@ -52,7 +52,8 @@ internal sealed partial class MemcachedStore : IAsyncDisposable
             options.OperationTimeout, options.ConnectTimeout, options.PoolSize, options.BreakerFailureThreshold, options.ProbeInterval,
             // A value larger than the item limit cannot come from a server honouring it: refusing it guards the client's memory.
             MaxValueBytes: Math.Max(configured ?? 0, 1024L * 1024 * 1024),
-            time);
+            time,
+            options.MaxKeysPerBatch);
         var cluster = new MemcachedCluster(CoherentMemcachedOptions.ParseServers(options.Servers, []), settings, options.FlushOnReadmit);
         var maxItem = configured ?? await cluster.ReadItemSizeMaxAsync(cancellationToken).ConfigureAwait(false) ?? DefaultMaxItemBytes;
         return new MemcachedStore(cluster, options.KeyPrefix, maxItem, time);

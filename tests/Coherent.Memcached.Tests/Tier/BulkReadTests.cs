@@ -48,6 +48,29 @@ public sealed class BulkReadTests
         throw new InvalidOperationException($"the factory was asked for {string.Join(", ", keys)}, which Memcached holds");
 
     [Fact]
+    public async Task A_batch_larger_than_MaxKeysPerBatch_is_split_into_batches_of_at_most_that_many_not_refused()
+    {
+        await using var server = await MemcachedProcess.StartForTestAsync();
+        var prefix = KeyPrefix.New("bulksplit");
+        await using var writer = McNode.Start(server.Endpoint, prefix);
+        await using var reader = McNode.Start(server.Endpoint, prefix, o => o.MaxKeysPerBatch = 5);
+        var keys = Enumerable.Range(0, 12).Select(i => $"item:split-{i}").ToArray();
+        foreach (var key in keys)
+        {
+            await writer.Cache.SetAsync(key, key, cancellationToken: Ct);
+        }
+
+        var before = (Sent(reader, server), await GetsAsync(server));
+        var values = await reader.Cache.GetOrSetManyAsync<string>(keys, Unexpected, cancellationToken: Ct);
+        var after = (Sent(reader, server), await GetsAsync(server));
+
+        Assert.Equal(keys, keys.Select(k => values[k]));
+        Assert.Equal(12, after.Item2 - before.Item2); // every key read once
+        Assert.Equal(0, after.Item1.Singles - before.Item1.Singles);
+        Assert.InRange(after.Item1.Batches - before.Item1.Batches, 3, 4); // 12 mg (and the counters they need) in batches of at most 5
+    }
+
+    [Fact]
     public async Task A_bulk_read_of_keys_on_two_servers_is_one_batch_per_server_with_one_mg_per_key_and_no_request_of_its_own()
     {
         await using var s1 = await MemcachedProcess.StartForTestAsync();

@@ -38,6 +38,7 @@ public sealed class TierConfigurationTests
             ("Coherent:Memcached:FlushOnReadmit", "false"),
             ("Coherent:Memcached:RetryInterval", "00:00:00.150"),
             ("Coherent:Memcached:MaxPendingInvalidations", "7"),
+            ("Coherent:Memcached:MaxKeysPerBatch", "40"),
             ("Coherent:Memcached:VersionedFamilies", "item"),
             ("Coherent:Memcached:OldVersionGrace", "00:00:03")));
         services.AddCoherentCache(b => b.WithMemcached());
@@ -56,6 +57,7 @@ public sealed class TierConfigurationTests
         Assert.Equal(3, settings.PoolSize);
         Assert.Equal(4, settings.BreakerFailureThreshold);
         Assert.Equal(TimeSpan.FromMilliseconds(300), settings.ProbeInterval);
+        Assert.Equal(40, settings.MaxKeysPerBatch);
         Assert.Equal([1, 2], tier.Store.Cluster.Servers.Select(s => s.Address.Weight));
         Assert.Equal(prefix, tier.Options.KeyPrefix);
         Assert.False(tier.Options.FlushOnReadmit);
