@@ -28,7 +28,7 @@ public sealed class BulkLeaseStoreTests
         throw new InvalidOperationException("every key should have been read from the shared tier: " + string.Join(", ", keys));
 
     [Fact]
-    public async Task A_cold_batch_takes_its_leases_in_one_call_and_stores_its_values_in_one_call()
+    public async Task A_cold_batch_takes_its_leases_in_one_call_reads_the_versions_once_and_stores_its_values_in_one_call()
     {
         var hub = new InMemorySharedTierHub();
         var gated = new GatedTier(hub.Node());
@@ -41,6 +41,7 @@ public sealed class BulkLeaseStoreTests
         Assert.All(keys, k => Assert.Equal("computed:" + k, values[k]));
         Assert.Equal((1, 40, 0), (gated.LeaseBatches, gated.LastLeaseBatchSize, gated.SingleLeases));
         Assert.Equal((1, 40, 0), (gated.StoreBatches, gated.LastStoreBatchSize, gated.SingleStores));
+        Assert.Equal(1, gated.Captures); // the versions every fill is stamped with, read once for the batch
 
         // Stored for the fleet: another node reads every key from the shared tier.
         var read = await other.GetOrSetManyAsync<string>(keys, MustNotRun, cancellationToken: T.Ct);

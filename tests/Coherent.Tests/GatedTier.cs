@@ -27,6 +27,7 @@ internal sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
     public int StoreBatches;
     public int LastStoreBatchSize;
     public int SingleStores;
+    public int Captures;
 
     /// <summary>When set, the batch lease call throws (an injected fault).</summary>
     public bool ThrowOnLeases { get; set; }
@@ -79,7 +80,11 @@ internal sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
             return inner.StoreManyIfEpochAsync(fills, cancellationToken);
         }
 
-        public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken) => inner.CaptureVersionsAsync(tags, cancellationToken);
+        public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref owner.Captures);
+            return inner.CaptureVersionsAsync(tags, cancellationToken);
+        }
 
         public ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken) => inner.SetAsync(key, entry, cancellationToken);
 

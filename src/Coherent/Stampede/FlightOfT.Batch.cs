@@ -50,6 +50,12 @@ internal sealed partial class Flight<TState, T>
             }
 
             var leases = await LeaseAllAsync(client, missed, outcomes).ConfigureAwait(false);
+
+            // The versions every fill of the batch is stamped with, read once after the leases and before any factory (the
+            // flights share their options, so their tags): what each flight's own capture would have read, at that moment.
+            var versions = leases.Any(l => l is not null)
+                ? await client.CaptureVersionsAsync(missed[0].Key, missed[0]._options?.Tags, CancellationToken.None).ConfigureAwait(false)
+                : null;
             try
             {
                 beforeContinuing(missed);
@@ -66,7 +72,7 @@ internal sealed partial class Flight<TState, T>
 
             for (var i = 0; i < missed.Count; i++)
             {
-                _ = missed[i].RunPastReadAsync(outcomes[i], refreshing: null, afterFill: false, leases[i]);
+                _ = missed[i].RunPastReadAsync(outcomes[i], refreshing: null, afterFill: false, leases[i] is { } lease ? new BatchSteps(lease, versions) : null);
             }
         }
         catch (Exception ex)
@@ -102,6 +108,12 @@ internal sealed partial class Flight<TState, T>
 
         return answers;
     }
+
+    /// <summary>
+    /// A bulk call's lease and version steps, taken once for all its flights: the flight's lease answer, and the versions read
+    /// for the batch (null: they could not be read, and the fill stays local, as after a failed capture of its own).
+    /// </summary>
+    private readonly record struct BatchSteps((SharedTierLease? Lease, bool Failed) Lease, SharedTierVersions? Versions);
 
     /// <summary>The fenced shared store: with the rest of its bulk round when the flight is a member of one, on its own otherwise.</summary>
     private ValueTask<bool> StoreSharedAsync(SharedTierClient client, CacheEntry entry, byte[] payload, in SharedOutcome shared, SharedTierVersions versions) =>

@@ -130,9 +130,9 @@ internal sealed partial class Flight<TState, T> : Flight
 
     /// <summary>
     /// Steps 2 to 5: the lease (or another node's value), the factory, the fenced store, and fail-safe if the factory fails.
-    /// <paramref name="taken"/>: the lease step's answer when a bulk call already asked for it (the batch's leases in one call).
+    /// <paramref name="batch"/>: the lease and version steps' answers when a bulk call already took them for all its keys.
     /// </summary>
-    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing, bool afterFill, (SharedTierLease? Lease, bool Failed)? taken = null)
+    private async Task RunPastReadAsync(SharedOutcome shared, CacheEntry? refreshing, bool afterFill, BatchSteps? batch = null)
     {
         SharedTierLease? lease = null;
         try
@@ -150,7 +150,7 @@ internal sealed partial class Flight<TState, T> : Flight
                 var client = _cache.Shared!;
                 if (!afterFill)
                 {
-                    shared = await LeaseOrWaitAsync(client, shared, refreshing, taken).ConfigureAwait(false);
+                    shared = await LeaseOrWaitAsync(client, shared, refreshing, batch?.Lease).ConfigureAwait(false);
                     if (shared.Standing == SharedStanding.Filled)
                     {
                         await ReadThenRunAsync(client, afterFill: true).ConfigureAwait(false);
@@ -169,7 +169,7 @@ internal sealed partial class Flight<TState, T> : Flight
                 {
                     // Before the factory reads its source: the fill is stamped with these versions, never later ones.
                     // Unreadable: the fill stays local, and the store hands a lease back rather than store under it.
-                    versions = await client.CaptureVersionsAsync(Key, _options?.Tags, FactoryToken).ConfigureAwait(false);
+                    versions = batch is { Versions: var captured } ? captured : await client.CaptureVersionsAsync(Key, _options?.Tags, FactoryToken).ConfigureAwait(false);
                     shared = versions is null ? SharedOutcome.Down with { Lease = shared.Lease } : shared;
 
                     // A factory that may add tags: the fleet's count of tag invalidations now, before it reads its source.
