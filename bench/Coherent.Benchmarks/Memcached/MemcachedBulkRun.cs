@@ -59,7 +59,7 @@ internal static class MemcachedBulkRun
             ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
                 async keys => await reader.GetOrSetAsync(keys[0], static _ => ValueTask.FromResult(Product.Sample(0)))),
             ("Coherent: GetOrSetManyAsync of 100", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
-                async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Memcached")))),
+                async keys => BulkRounds.Check(Keys, await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Memcached")))),
             ("Coherent: loop of 100 GetOrSetAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
             // The floor: the same 100 mg in one batch per server on the node's own client, then one deserialization per value.
@@ -75,13 +75,6 @@ internal static class MemcachedBulkRun
         };
 
         BulkRounds.Print(cases, await BulkRounds.MeasureAsync(cases, rounds, Keys), "Memcached");
-    }
-
-    private static void Check(IReadOnlyDictionary<string, Product> values)
-    {
-        if (values.Count != Keys)
-        {
-            throw new InvalidOperationException($"expected {Keys} values, got {values.Count}");
-        }
+        await BulkRounds.MeasureColdAsync(reader, Math.Min(rounds, 101), Keys);
     }
 }

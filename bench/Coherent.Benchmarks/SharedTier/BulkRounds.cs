@@ -66,4 +66,57 @@ internal static class BulkRounds
 
     /// <summary>A case's write of a round's keys, all issued before any is awaited.</summary>
     public static Task WriteAll(string[] keys, Func<string, Task> write) => Task.WhenAll(keys.Select(write));
+
+    /// <summary>A bulk call's answer holds every key asked for.</summary>
+    public static void Check(int keys, IReadOnlyDictionary<string, Product> values)
+    {
+        if (values.Count != keys)
+        {
+            throw new InvalidOperationException($"expected {keys} values, got {values.Count}");
+        }
+    }
+
+    /// <summary>
+    /// Cold: keys nobody has, one batch factory of 50 ms a round; the total, and the time before the factory (reads, leases,
+    /// versions) and after it (stores, wake-ups). Warm-up rounds first: the cold path's code runs as the tiered JIT's
+    /// unoptimized tier 0 until it has been called often enough and the JIT's delay has passed (2-3 s of rounds here); a
+    /// server's steady state is the optimized code, so the warm-up rounds are reported apart.
+    /// </summary>
+    public static async Task MeasureColdAsync(CoherentCache reader, int rounds, int keys)
+    {
+        const int WarmUpColdRounds = 40;
+        var factoryTime = TimeSpan.FromMilliseconds(50);
+        var calls = 0;
+        var (cold, before, after, warmUp) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
+        for (var round = -WarmUpColdRounds; round < rounds; round++)
+        {
+            var names = Enumerable.Range(0, keys).Select(i => $"product:cold-{round}-{i}").ToArray();
+            var started = Stopwatch.GetTimestamp();
+            long entered = 0, returned = 0;
+            var values = await reader.GetOrSetManyAsync<Product>(names, async (asked, ct) =>
+            {
+                Interlocked.Increment(ref calls);
+                entered = Stopwatch.GetTimestamp();
+                await Task.Delay(factoryTime, ct);
+                var result = asked.ToDictionary(k => k, _ => Product.Sample(2));
+                returned = Stopwatch.GetTimestamp();
+                return result;
+            });
+            var ended = Stopwatch.GetTimestamp();
+            Check(keys, values);
+            if (round < 0)
+            {
+                warmUp.Add(Stopwatch.GetElapsedTime(started, ended).TotalMilliseconds);
+                continue;
+            }
+
+            cold.Add(Stopwatch.GetElapsedTime(started, ended).TotalMilliseconds);
+            before.Add(Stopwatch.GetElapsedTime(started, entered).TotalMilliseconds);
+            after.Add(Stopwatch.GetElapsedTime(returned, ended).TotalMilliseconds);
+        }
+
+        var all = cold.Count + WarmUpColdRounds;
+        Console.WriteLine();
+        Console.WriteLine($"Cold: {keys} keys, {factoryTime.TotalMilliseconds:F0} ms batch factory, {cold.Count} measured rounds: factory calls {calls} in {all} rounds ({(double)calls / all:F1} a round), total median {Percentiles.Of(cold, 50):F1} ms, min {cold.Min():F1}, max {cold.Max():F1} ms; before the factory (reads, leases, versions) median {Percentiles.Of(before, 50):F1} ms, after it (stores) {Percentiles.Of(after, 50):F1} ms; the {WarmUpColdRounds} warm-up rounds before them: median {Percentiles.Of(warmUp, 50):F1} ms");
+    }
 }

@@ -41,7 +41,7 @@ internal static class BulkRun
             ("Coherent: one L2 hit (baseline)", keys => writer.SetAsync(keys[0], sample).AsTask(),
                 async keys => await reader.GetOrSetAsync(keys[0], static _ => ValueTask.FromResult(Product.Sample(0)))),
             ("Coherent: GetOrSetManyAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
-                async keys => Check(await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Redis")))),
+                async keys => BulkRounds.Check(Keys, await reader.GetOrSetManyAsync<Product>(keys, static (_, _) => throw new InvalidOperationException("all keys are in Redis")))),
             ("Coherent: loop of GetOrSetAsync", keys => BulkRounds.WriteAll(keys, k => writer.SetAsync(k, sample).AsTask()),
                 async keys => { foreach (var k in keys) { await reader.GetOrSetAsync(k, static _ => ValueTask.FromResult(Product.Sample(0))); } }),
             // The floor: what any client pays for the same bytes — the GETs pipelined, then one deserialization per value.
@@ -77,53 +77,6 @@ internal static class BulkRun
 
         BulkRounds.Print(cases, await BulkRounds.MeasureAsync(cases, rounds, Keys), "Redis");
 
-        // Cold: nobody has the keys; one batch factory of 50 ms.
-        var calls = 0;
-        var cold = new List<double>();
-        var before = new List<double>(); // from the call to the factory's start: reads, leases
-        var after = new List<double>();  // from the factory's return to the call's: stores, wake-ups
-        var warmUp = new List<double>();
-        const int WarmUpRounds = 40;
-
-        // Warm-up rounds: the cold path's code runs first as the tiered JIT's unoptimized tier 0, and is recompiled only after
-        // it has been called often enough and the JIT's delay has passed (about 2-3 s of rounds here); a server's steady state
-        // is the optimized code, so the warm-up rounds are reported apart.
-        for (var round = -WarmUpRounds; round < Math.Min(rounds, 101); round++)
-        {
-            var keys = Enumerable.Range(0, Keys).Select(i => $"product:cold-{round}-{i}").ToArray();
-            var started = Stopwatch.GetTimestamp();
-            long entered = 0, returned = 0;
-            var values = await reader.GetOrSetManyAsync<Product>(keys, async (asked, ct) =>
-            {
-                Interlocked.Increment(ref calls);
-                entered = Stopwatch.GetTimestamp();
-                await Task.Delay(FactoryTime, ct);
-                var result = asked.ToDictionary(k => k, _ => Product.Sample(2));
-                returned = Stopwatch.GetTimestamp();
-                return result;
-            });
-            var ended = Stopwatch.GetTimestamp();
-            Check(values);
-            if (round < 0)
-            {
-                warmUp.Add(Stopwatch.GetElapsedTime(started, ended).TotalMilliseconds);
-                continue;
-            }
-
-            cold.Add(Stopwatch.GetElapsedTime(started, ended).TotalMilliseconds);
-            before.Add(Stopwatch.GetElapsedTime(started, entered).TotalMilliseconds);
-            after.Add(Stopwatch.GetElapsedTime(returned, ended).TotalMilliseconds);
-        }
-
-        Console.WriteLine();
-        Console.WriteLine($"Cold: {Keys} keys, {FactoryTime.TotalMilliseconds:F0} ms batch factory, {cold.Count} measured rounds: factory calls {calls} in {cold.Count + WarmUpRounds} rounds ({(double)calls / (cold.Count + WarmUpRounds):F1} a round), total median {Percentiles.Of(cold, 50):F1} ms, min {cold.Min():F1}, max {cold.Max():F1} ms; before the factory (reads, leases) median {Percentiles.Of(before, 50):F1} ms, after it (stores) {Percentiles.Of(after, 50):F1} ms; the {WarmUpRounds} warm-up rounds before them: median {Percentiles.Of(warmUp, 50):F1} ms");
-    }
-
-    private static void Check(IReadOnlyDictionary<string, Product> values)
-    {
-        if (values.Count != Keys)
-        {
-            throw new InvalidOperationException($"expected {Keys} values, got {values.Count}");
-        }
+        await BulkRounds.MeasureColdAsync(reader, Math.Min(rounds, 101), Keys);
     }
 }
