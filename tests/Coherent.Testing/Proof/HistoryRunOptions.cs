@@ -16,6 +16,16 @@ public sealed class HistoryRunOptions
     public TimeSpan Ttl { get; set; } = TimeSpan.FromSeconds(8);
     public TimeSpan HardTimeout { get; set; } = TimeSpan.FromMilliseconds(300);
 
+    /// <summary>
+    /// The share of reads that are bulk reads (<c>GetOrSetManyAsync</c> of up to <see cref="BulkKeys"/> keys of one family, or of
+    /// one tag group): each key it returns is checked as a single read, so the batch read, lease, store round and version read
+    /// are held to the same contract under the same faults.
+    /// </summary>
+    public double BulkReadShare { get; set; } = 0.2;
+
+    /// <summary>Most keys in one bulk read of the proof.</summary>
+    public int BulkKeys { get; set; } = 8;
+
     /// <summary>How long a slow factory takes during <see cref="FaultKind.SlowFactory"/> (over the hard timeout).</summary>
     public TimeSpan SlowBy { get; set; } = TimeSpan.FromMilliseconds(600);
 

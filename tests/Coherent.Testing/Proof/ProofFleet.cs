@@ -176,6 +176,14 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
         var random = new Random(seed);
         while (ProofClock.NowMs < Deadline && !cancellationToken.IsCancellationRequested)
         {
+            if (random.NextDouble() < o.BulkReadShare)
+            {
+                await BulkReadAsync(cache, n, switches, random);
+                CountOperation();
+                await Task.Delay(1, CancellationToken.None);
+                continue;
+            }
+
             var family = Families[random.Next(Families.Length)];
             var key = $"{family}:{random.Next(o.KeysPerFamily)}";
             var start = ProofClock.NowMs;
@@ -206,6 +214,57 @@ internal sealed class ProofFleet(HistoryRunOptions o, IFaultableServer? server, 
 
             CountOperation();
             await Task.Delay(1, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// A bulk read of up to <see cref="HistoryRunOptions.BulkKeys"/> keys of one family (a <c>cat</c> batch takes one tag group,
+    /// whose keys share their options): every key it returns is recorded as a read over the call's whole span.
+    /// </summary>
+    private async Task BulkReadAsync(CoherentCache cache, int n, NodeSwitches switches, Random random)
+    {
+        var family = Families[random.Next(Families.Length)];
+        var group = random.Next(o.TagGroups);
+        var keys = Enumerable.Range(0, o.BulkKeys)
+            .Select(_ => family == "cat" ? group + (o.TagGroups * random.Next(Math.Max(1, o.KeysPerFamily / o.TagGroups))) : random.Next(o.KeysPerFamily))
+            .Where(i => i < o.KeysPerFamily).Distinct().Select(i => $"{family}:{i}").ToArray();
+        var start = ProofClock.NowMs;
+        try
+        {
+            var values = await cache.GetOrSetManyAsync<long>(keys, async (asked, ct) =>
+            {
+                var mode = Volatile.Read(ref switches.FactoryMode);
+                if (mode == Throwing)
+                {
+                    throw new InvalidOperationException("injected factory failure");
+                }
+
+                var found = new Dictionary<string, long>(asked.Count, StringComparer.Ordinal);
+                foreach (var key in asked)
+                {
+                    found[key] = await store.ReadVersionAsync(key, ct);
+                }
+
+                if (mode == Slow)
+                {
+                    await Task.Delay(o.SlowBy, ct);
+                }
+
+                return found;
+            }, family == "cat" ? _groupOptions[group] : null, cancellationToken);
+            var end = ProofClock.NowMs;
+            foreach (var (key, version) in values)
+            {
+                history.Read(new ReadRecord(n, key, family, version, start, end, null));
+            }
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            var end = ProofClock.NowMs;
+            foreach (var key in keys)
+            {
+                history.Read(new ReadRecord(n, key, family, -1, start, end, ex.GetType().Name));
+            }
         }
     }
 
