@@ -1,4 +1,5 @@
 using Coherent.Bulk;
+using Coherent.Local;
 using Coherent.Policies;
 using Coherent.Stampede;
 
@@ -22,15 +23,29 @@ public sealed partial class CoherentCache
         var unique = ValidateBatch(keys);
         KeyRules.ValidateTags(options?.Tags);
         cancellationToken.ThrowIfCancellationRequested();
+        return await GetOrSetManyAsync(unique, factory, options, judgeAgain: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The bulk call on validated keys. <paramref name="judgeAgain"/>: values served at the start of the call (L1 hits, the
+    /// batch read's hits) are judged again when it returns, and read again (once, without this) if they are past their
+    /// bound by then — a call that waits long for the factory of other keys must not hand them out older than the
+    /// staleness contract allows.
+    /// </summary>
+    private async ValueTask<IReadOnlyDictionary<string, T>> GetOrSetManyAsync<T>(List<string> unique,
+        Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> factory,
+        CacheEntryOptions? options, bool judgeAgain, CancellationToken cancellationToken)
+    {
         var shared = options?.LocalOnly == true ? null : _shared;
         var batch = new BatchFill<T>(factory, _clock.TimeProvider, _logger, shared);
         var found = new Dictionary<string, T>(unique.Count, StringComparer.Ordinal);
 
         // 1. L1, key by key; then a flight for each key it did not serve: joined if one runs (the round does not wait for it:
         // a batch that waited for a flight another batch owns, which waits for one of this batch's keys, would wait forever),
-        // new otherwise. New flights read the shared tier together (step 2). A family with a soft timeout keeps the single
-        // key's path, which owns that timeout.
+        // new otherwise. New flights read the shared tier together (step 2). A family's soft timeout does not apply here: its
+        // stale answer would be served early and handed out with the rest of the batch, possibly past its bound.
         var waits = new List<(KeyCall<T> Call, Flight Flight, FamilyState Family)>();
+        var served = new List<(string Key, CacheEntry Entry)>();
         var toRead = new List<Flight<KeyCall<T>, T>>();
         var single = new List<KeyCall<T>>();
         foreach (var key in unique)
@@ -40,8 +55,12 @@ public sealed partial class CoherentCache
             if (TryServeLocal(key, family, call, KeyCall<T>.SlotFactory, options, out var local))
             {
                 found[key] = local;
+                if (_l1.Peek(key, out var entry))
+                {
+                    served.Add((key, entry));
+                }
             }
-            else if (shared is null || family.Policy.SoftTimeout is not null)
+            else if (shared is null)
             {
                 call.Expected = !Flights.TryGet(key, out _);
                 single.Add(call);
@@ -100,6 +119,10 @@ public sealed partial class CoherentCache
             if (waiting.IsCompletedSuccessfully && !call.Expected)
             {
                 found[call.Key] = waiting.Result;
+                if (flight.Task.Result is { Stale: false, Entry: { } entry })
+                {
+                    served.Add((call.Key, entry));
+                }
             }
             else
             {
@@ -138,7 +161,41 @@ public sealed partial class CoherentCache
             }
         }
 
+        if (judgeAgain)
+        {
+            await JudgeAgainAsync(found, served, factory, options, cancellationToken).ConfigureAwait(false);
+        }
+
         return found;
+    }
+
+    /// <summary>
+    /// The values served at the start of the call, judged again now that it returns: any no longer current (past its
+    /// family's MaxStaleness since it was last confirmed, or invalidated) is read again, in one more bulk call.
+    /// </summary>
+    private async ValueTask JudgeAgainAsync<T>(Dictionary<string, T> found, List<(string Key, CacheEntry Entry)> served,
+        Func<IReadOnlyList<string>, CancellationToken, ValueTask<IReadOnlyDictionary<string, T>>> factory,
+        CacheEntryOptions? options, CancellationToken cancellationToken)
+    {
+        var now = _clock.PreciseNowMs();
+        var again = served.Where(s => found.ContainsKey(s.Key) && !IsCurrent(s.Entry, now)).Select(s => s.Key).ToList();
+        if (again.Count == 0)
+        {
+            return;
+        }
+
+        var fresh = await GetOrSetManyAsync(again, factory, options, judgeAgain: false, cancellationToken).ConfigureAwait(false);
+        foreach (var key in again)
+        {
+            if (fresh.TryGetValue(key, out var value))
+            {
+                found[key] = value;
+            }
+            else
+            {
+                found.Remove(key); // absent now
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -114,6 +114,31 @@ public sealed class BulkOperationTests
     }
 
     [Fact]
+    public async Task A_value_judged_at_the_start_of_a_bulk_call_is_judged_again_when_the_call_returns_past_its_bound()
+    {
+        // Found by the history proof's bulk reads on Memcached: a value an L1 hit served at the start of a long bulk call was
+        // returned with the rest of the batch, past its MaxStaleness.
+        var time = T.Clock();
+        var hub = new InMemorySharedTierHub();
+        await using var writer = Node(time, hub, "writer");
+        await using var reader = Node(time, hub, "reader");
+        await reader.GetOrSetAsync("item:1", _ => ValueTask.FromResult("old"), cancellationToken: T.Ct);
+        hub.Frames = f => f.Receiver == reader.Name ? FrameFate.Delayed(TimeSpan.FromMinutes(1)) : FrameFate.Deliver; // held back: nothing confirms the reader now
+        await writer.SetAsync("item:1", "new", cancellationToken: T.Ct); // returned before the bulk call begins
+        var source = new Source { Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) };
+
+        var batch = reader.GetOrSetManyAsync(["item:1", "item:2"], source.Load, cancellationToken: T.Ct).AsTask();
+        await source.Entered.Task;
+        Assert.Equal(["item:2"], Assert.Single(source.Calls)); // item:1 served from L1: within its bound at the start
+        time.Advance(TimeSpan.FromSeconds(6)); // the factory takes longer than item:1's MaxStaleness (5 s)
+        source.Gate.SetResult();
+        var values = await batch;
+
+        Assert.Equal("new", values["item:1"]); // judged again when the call returns: past its bound, so read again
+        Assert.Equal("v:item:2", values["item:2"]);
+    }
+
+    [Fact]
     public async Task Keys_the_factory_does_not_return_are_absent_and_not_cached_and_unasked_ones_are_ignored()
     {
         var time = T.Clock();

@@ -94,10 +94,12 @@ public sealed partial class HybridCacheConformanceTests
         var hybrid = provider.GetRequiredService<HybridCache>();
         await hybrid.GetOrCreateAsync("product:7", 7, static (s, _) => ValueTask.FromResult(s), cancellationToken: T.Ct);
         var buffer = "product:7".ToCharArray();
-        // 10,000 hits: a string made per hit would be 40 B × 10,000; the slack (1 B a hit) is for the runtime's one-off
-        // allocations on this thread, as in HotPathTests.
+        // 10,000 hits: a string made per hit would be 40 B × 10,000 in every measurement; the slack (1 B a hit) is for the
+        // runtime's one-off allocations on this thread, as in HotPathTests. The least of three measurements is judged: one
+        // CI run on a loaded machine saw 33 B a hit once (332,424 B), which a per-hit string would show in all three.
         AllocatedBySpanHits(hybrid, buffer, 10_000);
-        Assert.InRange(AllocatedBySpanHits(hybrid, buffer, 10_000), 0, 10_000);
+        var least = Enumerable.Range(0, 3).Min(_ => AllocatedBySpanHits(hybrid, buffer, 10_000));
+        Assert.InRange(least, 0, 10_000);
     }
 
     /// <summary>Bytes allocated by <paramref name="count"/> hits on a span key (-1 if one did not complete at once with the value).</summary>
