@@ -52,13 +52,10 @@ public sealed partial class CoherentCache
         {
             var family = _families.Resolve(key);
             var call = new KeyCall<T>(batch, key);
-            if (TryServeLocal(key, family, call, KeyCall<T>.SlotFactory, options, out var local))
+            if (TryServeLocal(key, family, call, KeyCall<T>.SlotFactory, options, out var local, out var entry))
             {
                 found[key] = local;
-                if (_l1.Peek(key, out var entry))
-                {
-                    served.Add((key, entry));
-                }
+                served.Add((key, entry!));
             }
             else if (shared is null)
             {

@@ -26,7 +26,7 @@ public sealed partial class CoherentCache
             cancellationToken.ThrowIfCancellationRequested();
             var family = _families.Resolve(key);
             KeyRules.ValidateTags(options?.Tags);
-            if (TryServeLocal(key, family, state, factory, options, out var local))
+            if (TryServeLocal(key, family, state, factory, options, out var local, out _))
             {
                 return new ValueTask<T>(local);
             }
@@ -51,9 +51,10 @@ public sealed partial class CoherentCache
 
     /// <summary>
     /// L1's answer for a caller past the fast path: a servable entry (counted, and maybe refreshed early), or the last value
-    /// while fail-safe's throttle holds the factory back. False when the caller must go to the key's flight.
+    /// while fail-safe's throttle holds the factory back (<paramref name="served"/>: the entry it came from). False when the
+    /// caller must go to the key's flight.
     /// </summary>
-    private bool TryServeLocal<TState, T>(string key, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, out T value)
+    private bool TryServeLocal<TState, T>(string key, FamilyState family, TState state, Func<TState, CancellationToken, ValueTask<T>> factory, CacheEntryOptions? options, out T value, out CacheEntry? served)
     {
         var now = _clock.PreciseNowMs();
         var readLocal = options?.SkipLocalRead != true;
@@ -64,6 +65,7 @@ public sealed partial class CoherentCache
                 // Hits that miss the fast path (copy-on-read families) get early refresh too.
                 RecordServed(entry, now, state, factory, options);
                 value = ReadValue<T>(entry);
+                served = entry;
                 return true;
             }
 
@@ -72,6 +74,7 @@ public sealed partial class CoherentCache
             {
                 _events.StaleServed(family, entry);
                 value = ReadValue<T>(entry);
+                served = entry;
                 return true;
             }
         }
@@ -81,6 +84,7 @@ public sealed partial class CoherentCache
         }
 
         value = default!;
+        served = null;
         return false;
     }
 
