@@ -109,6 +109,20 @@ public sealed class BulkLeaseStoreTests
     }
 
     [Fact]
+    public async Task A_batch_whose_version_read_fails_fails_its_computing_keys_instead_of_leaving_them_waiting()
+    {
+        var hub = new InMemorySharedTierHub();
+        var gated = new GatedTier(hub.Node()) { CancelCaptures = true };
+        await using var node = Node(hub, gated);
+
+        var batch = node.GetOrSetManyAsync<string>(["item:1", "item:2"], Computed, cancellationToken: T.Ct).AsTask();
+
+        // As a single key's flight fails when its own version read does; the flights must not be left in the table unfinished.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batch.WaitAsync(TimeSpan.FromSeconds(20), T.Ct));
+        Assert.False(node.Diagnostics.IsComputing("item:1") || node.Diagnostics.IsComputing("item:2"));
+    }
+
+    [Fact]
     public async Task A_key_that_timed_out_before_its_round_ended_does_not_hold_back_the_stores_of_the_others()
     {
         var time = T.Clock();

@@ -29,6 +29,9 @@ internal sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
     public int SingleStores;
     public int Captures;
 
+    /// <summary>When set, reading the tag and clear versions is cancelled (an injected fault: a tier being disposed).</summary>
+    public bool CancelCaptures { get; set; }
+
     /// <summary>When set, the batch lease call throws (an injected fault).</summary>
     public bool ThrowOnLeases { get; set; }
 
@@ -83,7 +86,9 @@ internal sealed class GatedTier(ISharedTierFactory inner) : ISharedTierFactory
         public ValueTask<SharedTierVersions> CaptureVersionsAsync(IReadOnlyList<string>? tags, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref owner.Captures);
-            return inner.CaptureVersionsAsync(tags, cancellationToken);
+            return owner.CancelCaptures
+                ? ValueTask.FromException<SharedTierVersions>(new OperationCanceledException("the versions' read was cancelled"))
+                : inner.CaptureVersionsAsync(tags, cancellationToken);
         }
 
         public ValueTask<long> SetAsync(SharedTierKey key, SharedTierEntry entry, CancellationToken cancellationToken) => inner.SetAsync(key, entry, cancellationToken);

@@ -49,24 +49,42 @@ internal sealed partial class Flight<TState, T>
                 }
             }
 
-            var leases = await LeaseAllAsync(client, missed, outcomes).ConfigureAwait(false);
+            (SharedTierLease? Lease, bool Failed)?[]? leases = null;
+            SharedTierVersions? versions;
+            try
+            {
+                leases = await LeaseAllAsync(client, missed, outcomes).ConfigureAwait(false);
 
-            // The versions every fill of the batch is stamped with, read once after the leases and before any factory (the
-            // flights share their options, so their tags): what each flight's own capture would have read, at that moment.
-            var versions = leases.Any(l => l is not null)
-                ? await client.CaptureVersionsAsync(missed[0].Key, missed[0]._options?.Tags, CancellationToken.None).ConfigureAwait(false)
-                : null;
+                // The versions every fill of the batch is stamped with, read once after the leases and before any factory (the
+                // flights share their options, so their tags): what each flight's own capture would have read, at that moment.
+                versions = leases.Any(l => l is not null)
+                    ? await client.CaptureVersionsAsync(missed[0].Key, missed[0]._options?.Tags, CancellationToken.None).ConfigureAwait(false)
+                    : null;
+            }
+            catch (Exception ex)
+            {
+                // As a single flight fails when its own lease or version step throws, then hands back a lease it took; the read's
+                // hold on the batch ends too.
+                FailAllAndLeave(missed, ex);
+                beforeContinuing([]);
+                foreach (var answer in leases ?? [])
+                {
+                    if (answer?.Lease is { } taken)
+                    {
+                        await client.ReleaseLeaseQuietlyAsync(taken).ConfigureAwait(false);
+                    }
+                }
+
+                return;
+            }
+
             try
             {
                 beforeContinuing(missed);
             }
             catch (Exception ex)
             {
-                foreach (var flight in missed)
-                {
-                    flight.FailAndLeave(ex);
-                }
-
+                FailAllAndLeave(missed, ex);
                 return;
             }
 
@@ -83,6 +101,14 @@ internal sealed partial class Flight<TState, T>
             }
 
             beforeContinuing([]);
+        }
+    }
+
+    private static void FailAllAndLeave(List<Flight<TState, T>> flights, Exception ex)
+    {
+        foreach (var flight in flights)
+        {
+            flight.FailAndLeave(ex);
         }
     }
 
